@@ -1,0 +1,453 @@
+"""The ``steward`` command: a thin shell over ``steward.Steward``.
+
+Global options come from the settings table (``steward.settings.SETTINGS``). A mistake the user can fix
+(a ``StewardError``) prints one line and exits 1; only a bug shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from steward.core import Steward
+from steward.errors import InvalidInputError, StewardError
+from steward.settings import SETTINGS
+
+__all__ = ["cli", "main"]
+
+# Piped output (CI logs, `| less`) gets a wide table rather than rich's 80-column default.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Group(click.Group):
+    """A group that turns Steward's domain errors into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StewardError as error:
+            error_console.print(f"[bold red]error:[/] {error}", markup=True)
+            sys.exit(1)
+
+
+def _setting_options(function: Any) -> Any:
+    for setting in reversed(SETTINGS):
+        function = click.option(
+            setting.option,
+            setting.name,
+            default=None,
+            envvar=None,
+            show_envvar=False,
+            help=f"{setting.help} [env: {setting.env_var}]",
+        )(function)
+    return function
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@_setting_options
+@click.version_option(package_name="steward")
+@click.pass_context
+def cli(ctx: click.Context, **overrides: Any) -> None:
+    """Steward: keep a deployed model trustworthy, from its data to its decisions."""
+    ctx.obj = _Lazy(overrides)
+    ctx.call_on_close(ctx.obj.close)
+
+
+class _Lazy:
+    """Opens the workspace on first use, so ``--help`` never touches a database."""
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = overrides
+        self._steward: Steward | None = None
+
+    @property
+    def steward(self) -> Steward:
+        if self._steward is None:
+            self._steward = Steward.open(**self.overrides)
+        return self._steward
+
+    def close(self) -> None:
+        if self._steward is not None:
+            self._steward.close()
+
+
+def _steward(ctx: click.Context) -> Steward:
+    lazy: _Lazy = ctx.find_object(_Lazy)  # type: ignore[assignment]
+    return lazy.steward
+
+
+# Workspace
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create a commented steward.yaml and the .steward/ store in the workspace."""
+    steward = _steward(ctx)
+    made = steward.init()
+    for path in made:
+        console.print(f"created {path}")
+    if not made:
+        console.print(f"{steward.settings.workspace} is already a Steward workspace")
+    console.print("next: edit steward.yaml, then run `steward apply`")
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.pass_context
+def apply(ctx: click.Context, file: Path | None) -> None:
+    """Load steward.yaml (or FILE) into the store and say what changed."""
+    changes = _steward(ctx).apply(file)
+    for change in changes:
+        if change.kind == "changed":
+            details = ", ".join(
+                f"{key}: {old!r} -> {new!r}"
+                for key, (old, new) in change.fields.items()
+                if key != "config"
+            )
+            if "config" in change.fields:
+                details = ", ".join(filter(None, [details, "card/contract/policy changed"]))
+            console.print(f"[yellow]changed[/]   {change.name}: {details}")
+        elif change.kind == "created":
+            console.print(f"[green]created[/]   {change.name}")
+        elif change.kind == "not-in-file":
+            console.print(f"[dim]kept[/]      {change.name} (in the store, not in the file)")
+        else:
+            console.print(f"[dim]unchanged[/] {change.name}")
+
+
+@cli.group()
+def systems() -> None:
+    """The systems Steward looks after."""
+
+
+@systems.command("list")
+@click.pass_context
+def systems_list(ctx: click.Context) -> None:
+    """List systems with their task, owner and risk tier."""
+    table = Table("system", "task", "owner", "risk tier", "intended use")
+    for info in _steward(ctx).systems():
+        table.add_row(info.name, info.task, info.owner, info.risk_tier, info.intended_use[:60])
+    console.print(table)
+
+
+# Registry
+
+
+@cli.group()
+def models() -> None:
+    """Register model versions, move aliases, compare versions, render model cards."""
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    pairs: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--{what} expects NAME=VALUE, got {item!r}")
+        try:
+            pairs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            pairs[key] = raw
+    return pairs
+
+
+@models.command("register")
+@click.argument("artifact")
+@click.option("--system", required=True, help="The system this model serves.")
+@click.option(
+    "--flavor",
+    type=click.Choice(["sklearn", "sklearn-pickle", "onnx", "python"]),
+    help="Detected from the file suffix when left out.",
+)
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Load a pickle, or skops types outside "
+    "scikit-learn/numpy/scipy; only for files whose author you trust.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Training data (CSV or Parquet): fingerprinted, a sample kept as reference.",
+)
+@click.option("--param", multiple=True, help="NAME=VALUE, repeatable.")
+@click.option("--metric", multiple=True, help="NAME=VALUE, repeatable.")
+@click.option("--description", default="", help="One line on what this version is.")
+@click.option("--alias", help="Also point this alias at the new version.")
+@click.pass_context
+def models_register(
+    ctx: click.Context,
+    artifact: str,
+    system: str,
+    flavor: str | None,
+    trust: bool,
+    data: Path | None,
+    param: tuple[str, ...],
+    metric: tuple[str, ...],
+    description: str,
+    alias: str | None,
+) -> None:
+    """Register ARTIFACT (a .skops/.joblib/.onnx file or module:function) as a new version."""
+    steward = _steward(ctx)
+    registration = steward.register_model(
+        artifact,
+        system=system,
+        flavor=flavor,
+        trust=trust,
+        data=data,
+        params=_pairs(param, "param"),
+        metrics=_pairs(metric, "metric"),
+        description=description,
+    )
+    version = registration.version
+    if registration.created:
+        console.print(
+            f"registered {system} v{version.version} "
+            f"({version.flavor}, sha256:{version.artifact_sha256[:12]})"
+        )
+    else:
+        console.print(
+            f"already registered: this artifact is {system} v{version.version} "
+            f"(sha256:{version.artifact_sha256[:12]}); nothing new was created"
+        )
+    if alias:
+        change = steward.move_alias(system, alias, version.version, reason="set at registration")
+        console.print(_describe_move(change))
+
+
+@models.command("list")
+@click.argument("system")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def models_list(ctx: click.Context, system: str, output_format: str) -> None:
+    """List the versions of SYSTEM with their aliases."""
+    versions = _steward(ctx).versions(system)
+    if output_format == "json":
+        click.echo(json.dumps([version.to_dict() for version in versions], indent=2, default=str))
+        return
+    table = Table("version", "aliases", "flavor", "registered", "by", "metrics")
+    for version in versions:
+        metrics = ", ".join(f"{key}={value}" for key, value in version.metrics.items())
+        table.add_row(
+            str(version.version),
+            ", ".join(version.aliases),
+            version.flavor,
+            version.registered_at.strftime("%Y-%m-%d %H:%M"),
+            version.registered_by,
+            metrics,
+        )
+    console.print(table)
+
+
+@models.command("show")
+@click.argument("system")
+@click.argument("version")
+@click.pass_context
+def models_show(ctx: click.Context, system: str, version: str) -> None:
+    """Everything recorded about one VERSION (a number or an alias), as JSON."""
+    click.echo(json.dumps(_steward(ctx).version(system, version).to_dict(), indent=2, default=str))
+
+
+@models.command("alias")
+@click.argument("system")
+@click.argument("alias")
+@click.argument("version")
+@click.option("--reason", default="", help="Why; kept in the alias history.")
+@click.pass_context
+def models_alias(ctx: click.Context, system: str, alias: str, version: str, reason: str) -> None:
+    """Point ALIAS of SYSTEM at VERSION ('none' removes it)."""
+    target = None if version.lower() == "none" else version
+    console.print(_describe_move(_steward(ctx).move_alias(system, alias, target, reason)))
+
+
+@models.command("history")
+@click.argument("system")
+@click.option("--alias", help="Only this alias.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def models_history(ctx: click.Context, system: str, alias: str | None, output_format: str) -> None:
+    """The timeline of alias moves of SYSTEM: who, when, from, to and why."""
+    moves = _steward(ctx).history(system, alias)
+    if output_format == "json":
+        click.echo(json.dumps([move.to_dict() for move in moves], indent=2))
+        return
+    table = Table("when (UTC)", "alias", "action", "from", "to", "by", "reason")
+    for move in moves:
+        table.add_row(
+            move.moved_at.strftime("%Y-%m-%d %H:%M:%S"),
+            move.alias,
+            move.action,
+            _v(move.from_version),
+            _v(move.to_version),
+            move.moved_by,
+            move.reason,
+        )
+    console.print(table)
+
+
+@models.command("diff")
+@click.argument("system")
+@click.argument("a")
+@click.argument("b")
+@click.option("--all", "show_all", is_flag=True, help="Show unchanged rows too.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def models_diff(
+    ctx: click.Context, system: str, a: str, b: str, show_all: bool, output_format: str
+) -> None:
+    """What changed between versions A and B: params, metrics, data, schema, code, libraries."""
+    rows = _steward(ctx).diff(system, a, b)
+    if output_format == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "section": row.section,
+                        "key": row.key,
+                        "a": row.a,
+                        "b": row.b,
+                        "changed": row.changed,
+                    }
+                    for row in rows
+                ],
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    table = Table("section", "key", f"{a}", f"{b}")
+    for row in rows:
+        if row.changed:
+            table.add_row(row.section, row.key, _cell(row.a), _cell(row.b), style="bold yellow")
+        elif show_all:
+            table.add_row(row.section, row.key, _cell(row.a), _cell(row.b), style="dim")
+    console.print(table)
+    n_changed = sum(row.changed for row in rows)
+    console.print(
+        f"{n_changed} of {len(rows)} fields differ"
+        + ("" if show_all else " (--all shows the rest)")
+    )
+
+
+@models.command("card")
+@click.argument("system")
+@click.argument("version", default="champion")
+@click.option(
+    "--format", "output_format", type=click.Choice(["markdown", "html"]), default="markdown"
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
+@click.option(
+    "--card-file",
+    type=click.Path(path_type=Path),
+    help="YAML with the card's narrative fields; wins over steward.yaml.",
+)
+@click.pass_context
+def models_card(
+    ctx: click.Context,
+    system: str,
+    version: str,
+    output_format: str,
+    output: Path | None,
+    card_file: Path | None,
+) -> None:
+    """Render the model card of VERSION (default: champion) as Markdown or HTML."""
+    card = _steward(ctx).card(system, version, card_file)
+    text = card.to_html() if output_format == "html" else card.to_markdown()
+    if output is None:
+        click.echo(text)
+        return
+    output.write_text(text)
+    console.print(f"wrote {output}")
+    if card.missing:
+        console.print(f"[yellow]missing narrative:[/] {', '.join(card.missing)}")
+
+
+@cli.command()
+@click.argument("system")
+@click.option("--reason", default="", help="Why; kept in the alias history.")
+@click.option("--alias", default="champion", show_default=True)
+@click.pass_context
+def rollback(ctx: click.Context, system: str, reason: str, alias: str) -> None:
+    """Move champion of SYSTEM back to the version that held it before."""
+    change = _steward(ctx).rollback(system, reason, alias)
+    console.print(f"rolled back {system} {alias}: v{change.from_version} -> v{change.to_version}")
+
+
+@cli.command()
+@click.option("--seed", default=0, show_default=True, help="Changes the split, so the figures.")
+@click.pass_context
+def demo(ctx: click.Context, seed: int) -> None:
+    """Tell the churn story on the shipped Telco data in a fresh workspace (default: here)."""
+    from steward.demo import run_demo
+
+    lazy: _Lazy = ctx.find_object(_Lazy)  # type: ignore[assignment]
+    workspace = Path(lazy.overrides.get("workspace") or ".").resolve()
+    with console.status("training and registering...") as status:
+
+        def say(line: str) -> None:
+            console.print(f"[green]✓[/] {line}")
+            status.update("working...")
+
+        steward = run_demo(workspace, seed=seed, say=say)
+    steward.close()
+    console.print(
+        "next: `steward models history churn`, `steward models diff churn 1 2`, "
+        "`steward models card churn 1 --format html -o card.html`"
+    )
+
+
+# Governance
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Recompute the audit log's hash chain; exit 1 if an entry was edited or removed."""
+    check = _steward(ctx).verify_audit()
+    if check.ok:
+        console.print(f"audit log intact: {check.n_entries} entries")
+        return
+    error_console.print(
+        f"[bold red]audit log broken[/] at entry {check.first_bad_id}: {check.reason}"
+    )
+    sys.exit(1)
+
+
+@cli.command("settings")
+@click.pass_context
+def settings_command(ctx: click.Context) -> None:
+    """Show every setting's value and where it can be set."""
+    resolved = _steward(ctx).settings
+    table = Table("setting", "value", "environment variable")
+    for setting in SETTINGS:
+        table.add_row(setting.name, str(getattr(resolved, setting.name)), setting.env_var)
+    console.print(table)
+
+
+def _describe_move(change: Any) -> str:
+    return f"{change.system} {change.alias}: {_v(change.from_version)} -> {_v(change.to_version)}"
+
+
+def _v(version: int | None) -> str:
+    return "–" if version is None else f"v{version}"
+
+
+def _cell(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def main() -> None:
+    cli(prog_name="steward")

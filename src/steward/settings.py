@@ -1,0 +1,169 @@
+"""Every setting Steward reads, declared once.
+
+``SETTINGS`` is the single table: the CLI builds its global options from it, the environment variables
+are ``STEWARD_<NAME>``, ``docs/settings.md`` lists it, and a test keeps the three in step.
+
+>>> settings = Settings.load({"workspace": "/tmp/ws"}, environ={})
+>>> settings.database_url
+'sqlite:////tmp/ws/.steward/steward.db'
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from steward.errors import ConfigError
+
+__all__ = ["SETTINGS", "Setting", "Settings"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, type, default and the help text shown everywhere it appears."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return "STEWARD_" + self.name.upper()
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: Any, source: str) -> Any:
+        """Turn a raw value (text from the environment or the CLI) into the setting's type."""
+        if not isinstance(raw, str) or self.type is str:
+            return raw
+        try:
+            if self.type is bool:
+                lowered = raw.strip().lower()
+                if lowered in {"1", "true", "yes", "on"}:
+                    return True
+                if lowered in {"0", "false", "no", "off", ""}:
+                    return False
+                raise ValueError(raw)
+            return self.type(raw)
+        except ValueError:
+            raise ConfigError(
+                f"setting {self.name!r} from {source} expects {self.type.__name__}, got {raw!r}; "
+                f"fix {self.env_var} or {self.option}"
+            ) from None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("workspace", str, ".", "Folder that holds steward.yaml and the .steward/ store."),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL of the metadata store, e.g. postgresql://user@host/db. "
+        "Empty means SQLite at <workspace>/.steward/steward.db.",
+    ),
+    Setting(
+        "artifacts_dir",
+        str,
+        "",
+        "Folder for content-addressed model artifacts and reference samples. "
+        "Empty means <workspace>/.steward/artifacts.",
+    ),
+    Setting(
+        "events_dir",
+        str,
+        "",
+        "Folder of the append-only event log (predictions, outcomes). "
+        "Empty means <workspace>/.steward/events.",
+    ),
+    Setting("user", str, "", "Name recorded as the author of changes. Empty means the login name."),
+    Setting(
+        "retention_days",
+        int,
+        180,
+        "Days that logged predictions and outcomes are kept before retention deletes them.",
+    ),
+    Setting(
+        "reference_sample_rows",
+        int,
+        5000,
+        "Rows of training data kept with a model version as the reference for drift checks.",
+    ),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings: command-line value, else ``STEWARD_*`` environment variable, else default."""
+
+    workspace: Path
+    database_url: str
+    artifacts_dir: Path
+    events_dir: Path
+    user: str
+    retention_days: int
+    reference_sample_rows: int
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Resolve every setting; ``overrides`` (e.g. CLI options) win over ``environ``."""
+        environ = os.environ if environ is None else environ
+        overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+        unknown = set(overrides) - set(_BY_NAME)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) {sorted(unknown)}; known settings: {sorted(_BY_NAME)}"
+            )
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.name in overrides:
+                values[setting.name] = setting.parse(overrides[setting.name], setting.option)
+            elif setting.env_var in environ:
+                values[setting.name] = setting.parse(environ[setting.env_var], setting.env_var)
+            else:
+                values[setting.name] = setting.default
+        return cls._resolve(values)
+
+    @classmethod
+    def _resolve(cls, values: dict[str, Any]) -> Settings:
+        workspace = Path(values["workspace"]).expanduser().resolve()
+        store = workspace / ".steward"
+        for name in ("retention_days", "reference_sample_rows"):
+            if values[name] < 1:
+                raise ConfigError(f"setting {name!r} must be at least 1, got {values[name]}")
+        return cls(
+            workspace=workspace,
+            database_url=values["database_url"] or f"sqlite:///{store / 'steward.db'}",
+            artifacts_dir=Path(values["artifacts_dir"] or store / "artifacts"),
+            events_dir=Path(values["events_dir"] or store / "events"),
+            user=values["user"] or _login_name(),
+            retention_days=values["retention_days"],
+            reference_sample_rows=values["reference_sample_rows"],
+        )
+
+    @property
+    def store_dir(self) -> Path:
+        return self.workspace / ".steward"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workspace / "steward.yaml"
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in a bare container
+        return "unknown"

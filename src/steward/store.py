@@ -1,0 +1,264 @@
+"""The metadata store: tables, engine and migrations.
+
+SQLite under ``.steward/`` by default, PostgreSQL when ``STEWARD_DATABASE_URL`` names one. The schema is
+owned by Alembic migrations in ``steward/migrations``; ``open_store`` upgrades to the newest on open.
+
+Writes that read-then-write (numbering a version, moving an alias) run in ``store.write()``, which takes
+the database's write lock up front: ``BEGIN IMMEDIATE`` on SQLite, a row lock (``SELECT ... FOR UPDATE``
+on the system) on PostgreSQL. That is what keeps two processes from writing the same version number or
+an alias history whose links do not meet.
+
+>>> store = open_store("sqlite:///:memory:")
+>>> with store.read() as session:
+...     session.scalars(select(System)).all()
+[]
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from steward.errors import ConfigError, DatabaseUnreachableError
+
+__all__ = [
+    "AliasMove",
+    "AliasRow",
+    "AuditRow",
+    "Base",
+    "ModelVersionRow",
+    "Store",
+    "System",
+    "open_store",
+    "select",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and read back timezone-aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime}
+
+
+class System(Base):
+    __tablename__ = "systems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    risk_tier: Mapped[str] = mapped_column(String(50), default="")
+    intended_use: Mapped[str] = mapped_column(Text, default="")
+    task: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    entity_key: Mapped[str] = mapped_column(String(200), default="")
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("system_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    flavor: Mapped[str] = mapped_column(String(50))
+    artifact_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    artifact_name: Mapped[str] = mapped_column(String(500))
+    artifact_size: Mapped[int] = mapped_column(Integer)
+    trusted_types: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    code: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    libraries: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    registered_by: Mapped[str] = mapped_column(String(200))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AliasRow(Base):
+    """Where an alias points now; ``AliasMove`` keeps every move that led here."""
+
+    __tablename__ = "aliases"
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    moved_by: Mapped[str] = mapped_column(String(200))
+    moved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AliasMove(Base):
+    __tablename__ = "alias_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    alias: Mapped[str] = mapped_column(String(100))
+    # "move" or "rollback": rollback pops the last move, so two rollbacks go two steps back.
+    action: Mapped[str] = mapped_column(String(20), default="move")
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    moved_by: Mapped[str] = mapped_column(String(200))
+    moved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Store:
+    """An engine with a session factory; ``write()`` holds the write lock for read-then-write work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._local_lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success; on SQLite it holds the database write lock."""
+        with self._local_lock, self._sessions() as session, session.begin():
+            if self.dialect == "sqlite":
+                # pysqlite's own BEGIN is deferred; take the write lock before reading.
+                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            yield session
+
+    def lock_system(self, session: Session, system_id: int) -> None:
+        """Serialize writers of one system (PostgreSQL row lock; SQLite already holds its lock)."""
+        if self.dialect != "sqlite":
+            session.execute(select(System.id).where(System.id == system_id).with_for_update())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"database URL {url!r} is not a valid SQLAlchemy URL; "
+            "use e.g. sqlite:///path/steward.db or postgresql://user@host:5432/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ConfigError(
+        f"database URL {url!r}: backend {parsed.get_backend_name()!r} is not supported; "
+        "use sqlite or postgresql"
+    )
+
+
+def _sqlite_engine(database: str | None) -> Engine:
+    in_memory = database in (None, "", ":memory:")
+    if not in_memory:
+        Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        f"sqlite:///{database or ':memory:'}",
+        connect_args={"timeout": 60, "check_same_thread": False},
+        poolclass=StaticPool if in_memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself so that write() can ask for BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def open_store(url: str) -> Store:
+    """Connect to the metadata store at ``url`` and bring its schema to the newest migration."""
+    from steward.migrations import upgrade
+
+    engine = _create_engine(url)
+    try:
+        with engine.connect() as connection:
+            upgrade(connection)
+    except OperationalError as error:
+        engine.dispose()
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise DatabaseUnreachableError(
+            f"cannot reach the metadata store {make_url(url).render_as_string(hide_password=True)}"
+            f": {reason}; check STEWARD_DATABASE_URL and that the database is running"
+        ) from None
+    return Store(engine)

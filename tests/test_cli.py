@@ -1,0 +1,239 @@
+"""The real `steward` command on the real stores: the registry's whole workflow, and clean errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from steward.cards import CARD_SECTIONS
+from steward.cli import cli
+from steward.demo import train_churn_model
+from steward.flavors import save_sklearn
+
+from .conftest import CONFIG
+
+
+class Workspace:
+    """Runs the CLI in one workspace against one database."""
+
+    def __init__(self, root: Path, database_url: str) -> None:
+        self.root = root
+        self.database_url = database_url
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> Result:
+        result = self.runner.invoke(
+            cli,
+            [
+                "--workspace",
+                str(self.root),
+                "--database-url",
+                self.database_url,
+                "--user",
+                "cli-tester",
+                *args,
+            ],
+            catch_exceptions=False,
+        )
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+
+@pytest.fixture
+def ws(tmp_path: Path, database_url: str) -> Workspace:
+    workspace = Workspace(tmp_path / "ws", database_url)
+    workspace("init")
+    (workspace.root / "steward.yaml").write_text(CONFIG)
+    workspace("apply")
+    return workspace
+
+
+@pytest.fixture
+def model_files(tmp_path: Path, telco: tuple[pd.DataFrame, pd.Series]) -> list[Path]:
+    frame, target = telco
+    return [
+        save_sklearn(train_churn_model(frame, target, C=C), tmp_path / f"m{index}.skops")
+        for index, C in enumerate((1.0, 0.1), start=1)
+    ]
+
+
+def test_init_writes_a_commented_config_that_applies(tmp_path: Path, database_url: str) -> None:
+    workspace = Workspace(tmp_path / "fresh", database_url)
+    assert "created" in workspace("init").output
+    assert "# steward.yaml" in (workspace.root / "steward.yaml").read_text()
+    assert "created   churn" in workspace("apply").output
+    assert "unchanged churn" in workspace("apply").output
+
+
+def test_apply_reports_changed_fields(ws: Workspace) -> None:
+    config = ws.root / "steward.yaml"
+    config.write_text(config.read_text().replace("risk_tier: high", "risk_tier: low"))
+    assert "changed   churn: risk_tier: 'high' -> 'low'" in ws("apply").output
+
+
+def test_register_alias_rollback_diff_and_history(
+    ws: Workspace, model_files: list[Path], tmp_path: Path, telco
+) -> None:
+    frame, target = telco
+    data = tmp_path / "train.parquet"
+    frame.assign(Churn=target).to_parquet(data)
+    first = ws(
+        "models",
+        "register",
+        str(model_files[0]),
+        "--system",
+        "churn",
+        "--data",
+        str(data),
+        "--metric",
+        "roc_auc=0.84",
+        "--alias",
+        "champion",
+    )
+    assert "registered churn v1 (sklearn" in first.output
+    assert "churn champion: – -> v1" in first.output
+    ws("models", "register", str(model_files[1]), "--system", "churn", "--metric", "roc_auc=0.83")
+    again = ws("models", "register", str(model_files[1]), "--system", "churn")
+    assert "already registered: this artifact is churn v2" in again.output
+
+    ws("models", "alias", "churn", "champion", "2", "--reason", "try v2")
+    assert "rolled back churn champion: v2 -> v1" in ws("rollback", "churn").output
+
+    history = json.loads(ws("models", "history", "churn", "--format", "json").output)
+    assert [(m["action"], m["from_version"], m["to_version"]) for m in history] == [
+        ("move", None, 1),
+        ("move", 1, 2),
+        ("rollback", 2, 1),
+    ]
+    assert history[1]["reason"] == "try v2" and history[1]["moved_by"] == "cli-tester"
+
+    diff = json.loads(ws("models", "diff", "churn", "1", "2", "--format", "json").output)
+    changed = {(row["section"], row["key"]): (row["a"], row["b"]) for row in diff if row["changed"]}
+    assert changed[("metrics", "roc_auc")] == (0.84, 0.83)
+    assert changed[("params", "logisticregression__C")] == (1.0, 0.1)
+    assert "logisticregression__C" in ws("models", "diff", "churn", "1", "2").output
+
+    listed = json.loads(ws("models", "list", "churn", "--format", "json").output)
+    assert [(v["version"], v["aliases"]) for v in listed] == [(1, ["champion"]), (2, [])]
+
+
+class _Sections(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[str] = []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_h2:
+            self.headings.append(data.strip())
+            self._in_h2 = False
+
+
+def test_card_renders_every_section_with_lineage_and_marks_the_missing(
+    ws: Workspace, model_files: list[Path], tmp_path: Path, telco
+) -> None:
+    frame, target = telco
+    data = tmp_path / "train.csv"
+    frame.assign(Churn=target).to_csv(data, index=False)
+    ws(
+        "models",
+        "register",
+        str(model_files[0]),
+        "--system",
+        "churn",
+        "--data",
+        str(data),
+        "--metric",
+        "roc_auc=0.84",
+        "--alias",
+        "champion",
+    )
+    markdown = ws("models", "card", "churn").output
+    for section in CARD_SECTIONS:
+        assert f"## {section}" in markdown
+    assert f"{len(frame)} rows" in markdown and "| tenure | int64 |" in markdown
+    assert "| roc_auc | 0.84 |" in markdown
+    assert "Tenure, contract type and payment method." in markdown  # from steward.yaml
+    assert "Missing: write it under `card:`" in markdown  # e.g. ethical considerations
+
+    card_file = tmp_path / "card.yaml"
+    card_file.write_text("ethical_considerations: Calls are offers, never penalties.\n")
+    output = tmp_path / "card.html"
+    result = ws(
+        "models",
+        "card",
+        "churn",
+        "1",
+        "--format",
+        "html",
+        "-o",
+        str(output),
+        "--card-file",
+        str(card_file),
+    )
+    assert "missing narrative:" in result.output
+    html = output.read_text()
+    parser = _Sections()
+    parser.feed(html)
+    assert parser.headings[: len(CARD_SECTIONS)] == list(CARD_SECTIONS)
+    assert "Calls are offers, never penalties." in html
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "list", "fraud"], "error: unknown system 'fraud' (known systems: churn)"),
+        (["models", "show", "churn", "9"], "error: system 'churn' has no version 9"),
+        (["models", "register", "missing.skops", "--system", "churn"], "does not exist"),
+        (["models", "register", "x.skops", "--system", "nope"], "unknown system 'nope'"),
+        (["models", "register", "model.bin", "--system", "churn"], "cannot tell the flavor"),
+        (["rollback", "churn"], "error: cannot roll back 'champion' of 'churn'"),
+        (
+            ["models", "register", "m.skops", "--system", "churn", "--metric", "auc"],
+            "--metric expects NAME=VALUE, got 'auc'",
+        ),
+    ],
+)
+def test_user_mistakes_print_one_line_and_exit_1(
+    ws: Workspace, args: list[str], message: str
+) -> None:
+    result = ws(*args, ok=False)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_broken_config_names_line_and_column(ws: Workspace) -> None:
+    (ws.root / "steward.yaml").write_text("systems:\n  - name: churn\n    task: binray\n")
+    result = ws("apply", ok=False)
+    assert result.exit_code == 1
+    assert "steward.yaml:3:11: systems[0].task" in result.output
+
+
+def test_installed_command_exits_1_without_traceback_on_unreachable_database(
+    tmp_path: Path,
+) -> None:
+    environment = {**os.environ, "STEWARD_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "steward", "--workspace", str(tmp_path), "models", "list", "churn"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error: cannot reach the metadata store")
+    assert "Traceback" not in completed.stderr
