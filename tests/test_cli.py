@@ -237,3 +237,30 @@ def test_installed_command_exits_1_without_traceback_on_unreachable_database(
     assert completed.returncode == 1
     assert completed.stderr.startswith("error: cannot reach the metadata store")
     assert "Traceback" not in completed.stderr
+
+
+def test_contract_infer_then_check_flags_a_broken_batch(tmp_path: Path, telco) -> None:
+    frame, _ = telco
+    data = tmp_path / "train.csv"
+    frame.to_csv(data, index=False)
+    runner = CliRunner()
+    drafted = tmp_path / "contract.yaml"
+    result = runner.invoke(
+        cli, ["contract", "infer", str(data), "--name", "churn", "-o", str(drafted)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        runner.invoke(cli, ["contract", "check", str(data), "--contract", str(drafted)]).exit_code
+        == 0
+    )
+    broken = frame.copy()
+    broken.loc[[3, 9], "tenure"] = -1
+    broken_file = tmp_path / "broken.csv"
+    broken.to_csv(broken_file, index=False)
+    result = runner.invoke(
+        cli, ["contract", "check", str(broken_file), "--contract", str(drafted), "--format", "json"]
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    tenure = [v for v in report["violations"] if v["column"] == "tenure"]
+    assert [(v["rule"], v["count"], v["first_row"]) for v in tenure] == [("min", 2, 3)]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -121,6 +122,8 @@ def apply(ctx: click.Context, file: Path | None) -> None:
             console.print(f"[dim]kept[/]      {change.name} (in the store, not in the file)")
         else:
             console.print(f"[dim]unchanged[/] {change.name}")
+        if change.contract:
+            console.print(f"[cyan]contract[/]  {change.name}: {change.contract}")
 
 
 @cli.group()
@@ -402,6 +405,125 @@ def demo(ctx: click.Context, seed: int) -> None:
         "next: `steward models history churn`, `steward models diff churn 1 2`, "
         "`steward models card churn 1 --format html -o card.html`"
     )
+
+
+# Contracts
+
+
+@cli.group()
+def contract() -> None:
+    """Data contracts: draft one from training data, check a batch, compare two versions."""
+
+
+@contract.command("infer")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--name", help="The system the contract is for.")
+@click.option(
+    "--max-categories",
+    default=50,
+    show_default=True,
+    help="Text columns with at most this many values become categories.",
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
+def contract_infer(data: Path, name: str | None, max_categories: int, output: Path | None) -> None:
+    """Draft a contract from DATA (CSV or Parquet), ready to paste under a system's `contract:`."""
+    from steward.contracts import infer_contract, read_table
+
+    drafted = infer_contract(read_table(data), max_categories=max_categories, name=name)
+    text = yaml.safe_dump({"contract": drafted.to_dict()}, sort_keys=False, allow_unicode=True)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}: {len(drafted.columns)} columns")
+
+
+@contract.command("check")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--system", help="Check against this system's newest contract in the store.")
+@click.option(
+    "--contract",
+    "contract_file",
+    type=click.Path(path_type=Path),
+    help="Check against a contract file instead.",
+)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def contract_check(
+    ctx: click.Context,
+    data: Path,
+    system: str | None,
+    contract_file: Path | None,
+    output_format: str,
+) -> None:
+    """Validate every row of DATA; list each violation with column, rule, count and first row.
+
+    Exits 1 when a rule whose action is `reject` is broken.
+    """
+    from steward.contracts import check_batch, read_contract, read_table
+
+    checked = _pick_contract(ctx, system, contract_file, read_contract)
+    report = check_batch(checked, read_table(data))
+    if output_format == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        table = Table("column", "rule", "action", "rows", "first row", "example", "expected")
+        for violation in report.violations:
+            table.add_row(
+                violation.column,
+                violation.rule,
+                violation.action,
+                str(violation.count),
+                _cell(violation.first_row),
+                _cell(violation.example),
+                violation.expected,
+            )
+        if report.violations:
+            console.print(table)
+        console.print(report.summary())
+    if report.n_rejected:
+        sys.exit(1)
+
+
+def _pick_contract(
+    ctx: click.Context, system: str | None, contract_file: Path | None, read_contract: Any
+) -> Any:
+    if (system is None) == (contract_file is None):
+        raise InvalidInputError("give exactly one of --system NAME or --contract FILE")
+    if contract_file is not None:
+        return read_contract(contract_file)
+    from steward.systems import get_contract
+
+    found = get_contract(_steward(ctx).store, str(system))
+    if found is None:
+        raise InvalidInputError(
+            f"system {system!r} declares no contract; add `contract:` to it "
+            "in steward.yaml (draft one with `steward contract infer`)"
+        )
+    return found
+
+
+@contract.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def contract_diff(old: Path, new: Path, output_format: str) -> None:
+    """Classify every change from contract file OLD to NEW as breaking or compatible.
+
+    Exits 1 when a change is breaking, so CI can stop it.
+    """
+    from steward.contracts import diff_contracts, read_contract
+
+    result = diff_contracts(read_contract(old), read_contract(new))
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        for change in result.changes:
+            mark = "[red]breaking[/]  " if change.breaking else "[green]compatible[/]"
+            console.print(f"{mark} {change.description}")
+        console.print(result.summary())
+    if result.breaking:
+        sys.exit(1)
 
 
 # Governance

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from steward.errors import ConfigError
+from steward.errors import ConfigError, StewardError
 
 __all__ = [
     "CARD_FIELDS",
@@ -24,6 +24,7 @@ __all__ = [
     "CardConfig",
     "StewardConfig",
     "SystemConfig",
+    "TrafficConfig",
     "load_config",
     "parse_config",
 ]
@@ -48,6 +49,14 @@ class CardConfig(BaseModel):
 CARD_FIELDS = tuple(CardConfig.model_fields)
 
 
+class TrafficConfig(BaseModel):
+    """How live traffic is split: the share of entities (sticky by entity key) sent to ``canary``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    canary_share: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class SystemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +70,7 @@ class SystemConfig(BaseModel):
     card: CardConfig = Field(default_factory=CardConfig)
     contract: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
 
 
 class StewardConfig(BaseModel):
@@ -129,7 +139,32 @@ def parse_config(text: str, source: str = "steward.yaml") -> StewardConfig:
             f"{_where(source, node, location)}: {_dotted(location)}: {_reason(first)}"
         ) from None
     _check_unique_names(config, source, node)
+    _check_contracts_and_policies(config, source, node)
     return config
+
+
+def _check_contracts_and_policies(
+    config: StewardConfig, source: str, node: yaml.Node | None
+) -> None:
+    """Validate each ``contract:`` and ``policy:`` with their own modules, located in the file."""
+    from steward.contracts import Contract
+    from steward.policy import Policy
+
+    for index, system in enumerate(config.systems):
+        for key, build in (
+            ("contract", lambda data, name: Contract.from_dict(data, name=name)),
+            ("policy", lambda data, name: Policy.from_dict(data)),
+        ):
+            data = getattr(system, key)
+            if data is None:
+                continue
+            try:
+                build(data, system.name)
+            except StewardError as error:
+                location = ("systems", index, key)
+                raise ConfigError(
+                    f"{_where(source, node, location)}: {_dotted(location)}: {error}"
+                ) from None
 
 
 def _check_unique_names(config: StewardConfig, source: str, node: yaml.Node | None) -> None:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -48,6 +49,7 @@ __all__ = [
     "AliasRow",
     "AuditRow",
     "Base",
+    "ContractRow",
     "ModelVersionRow",
     "Store",
     "System",
@@ -147,6 +149,21 @@ class AliasMove(Base):
     moved_by: Mapped[str] = mapped_column(String(200))
     moved_at: Mapped[datetime] = mapped_column(default=utcnow)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ContractRow(Base):
+    """One version of a system's data contract; a new row each time ``apply`` finds it changed."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (UniqueConstraint("system_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    breaking: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditRow(Base):
