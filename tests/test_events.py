@@ -1,0 +1,553 @@
+"""The event log on real files: durability under SIGKILL, rolls, reads, dedupe, retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+
+import steward.events as events_module
+from steward.errors import ConflictError, InvalidInputError, StoreError
+from steward.events import (
+    CRASH_AT_ENV,
+    OUTCOME_SCHEMA,
+    PREDICTION_SCHEMA,
+    EventLog,
+    schema_for,
+)
+
+DAY = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+BATCH_SIZE = 20
+
+# Child processes import the real steward.events without running steward/__init__.py, which
+# imports the whole platform (SQLAlchemy, pandas, ...) that the children do not use.
+PRELUDE = f"""
+import sys, types
+package = types.ModuleType("steward")
+package.__path__ = [{str(Path(events_module.__file__).parent)!r}]
+sys.modules["steward"] = package
+from steward.events import EventLog
+"""
+
+# A writer process: appends numbered batches, printing each number only after append returns.
+# Batch k holds events "k-0" .. "k-19" split over two systems and three days, so each segment
+# spans several partitions and a roll writes several files.
+WORKER = (
+    PRELUDE
+    + """
+import datetime as dt
+
+root, writer, batches, segment_bytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+day = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
+log = EventLog(root, writer_id=writer, segment_bytes=segment_bytes)
+for k in range(batches):
+    log.append([
+        {"kind": "prediction", "system": "churn" if i % 2 else "fraud", "id": f"{writer}-{k}-{i}",
+         "event_time": day + dt.timedelta(days=(k + i) % 3), "entity_key": f"c{i}", "score": 0.5}
+        for i in range(20)
+    ])
+    print(k, flush=True)
+log.close()
+print("closed", flush=True)
+"""
+)
+
+
+@pytest.fixture(scope="session")
+def child_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment for child processes, with a bytecode cache they share.
+
+    Where PYTHONDONTWRITEBYTECODE is set, every child would compile pyarrow's lazy pandas import
+    from source again (seconds each); a cache of their own keeps the venv untouched.
+    """
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in (CRASH_AT_ENV, "PYTHONDONTWRITEBYTECODE")
+    }
+    environment["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.mktemp("pycache"))
+    # Fill the cache once, so children started together do not each compile the same modules.
+    warm_up = PRELUDE + "import pyarrow; pyarrow.array([{'a': 1}])"
+    subprocess.run([sys.executable, "-c", warm_up], env=environment, check=True)
+    return environment
+
+
+def run_child(code: str, environment: dict[str, str], crash_at: str) -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", PRELUDE + code],
+        env={**environment, CRASH_AT_ENV: crash_at},
+        check=False,
+    )
+    return child.returncode
+
+
+def start_worker(
+    environment: dict[str, str],
+    tmp_path: Path,
+    root: Path,
+    *,
+    writer: str = "w1",
+    batches: int = 1_000_000,
+    segment_bytes: int = 32_768,
+    crash_at: str | None = None,
+) -> subprocess.Popen[str]:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    if crash_at is not None:
+        environment = {**environment, CRASH_AT_ENV: crash_at}
+    return subprocess.Popen(
+        [sys.executable, str(script), str(root), writer, str(batches), str(segment_bytes)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def acknowledged(output: str) -> set[int]:
+    return {int(line) for line in output.splitlines() if line.isdigit()}
+
+
+def ids_by_batch(log: EventLog, writer: str = "w1") -> Counter[int]:
+    """How many events of each batch a reader sees (over both systems)."""
+    seen: Counter[int] = Counter()
+    for system in ("churn", "fraud"):
+        for identifier in log.scan("prediction", system)["id"].to_pylist():
+            owner, batch, _ = identifier.rsplit("-", 2)
+            if owner == writer:
+                seen[int(batch)] += 1
+    return seen
+
+
+def raw_parquet_ids(root: Path) -> list[str]:
+    """Every row of every Parquet file, without the reader's deduplication."""
+    files = sorted(str(path) for path in root.glob("kind=*/system=*/date=*/*.parquet"))
+    if not files:
+        return []
+    with duckdb.connect() as connection:
+        rows = connection.execute("SELECT id FROM read_parquet($files)", {"files": files})
+        return [row[0] for row in rows.fetchall()]
+
+
+def assert_exactly_once_after_recovery(root: Path, acked: set[int]) -> None:
+    """Readers see acknowledged batches whole, any other batch whole or not at all; after the
+    dead writer's segments are adopted, the files themselves hold every row exactly once."""
+    reader = EventLog(root)
+    seen = ids_by_batch(reader)
+    assert acked <= set(seen), f"acknowledged batches lost: {sorted(acked - set(seen))}"
+    assert all(count == BATCH_SIZE for count in seen.values()), f"partial batches: {seen}"
+    reader.flush()  # adopts the dead writer's segments
+    reader.flush()  # and doing it again changes nothing
+    assert not list(root.glob("_wal/*/*.wal"))
+    raw = raw_parquet_ids(root)
+    assert len(raw) == len(set(raw)) == BATCH_SIZE * len(seen)
+    assert ids_by_batch(reader) == seen
+
+
+def prediction(identifier: str, **fields: Any) -> dict[str, Any]:
+    return {"kind": "prediction", "system": "churn", "id": identifier, "event_time": DAY, **fields}
+
+
+def outcome(identifier: str, **fields: Any) -> dict[str, Any]:
+    return {"kind": "outcome", "system": "churn", "id": identifier, "event_time": DAY, **fields}
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Any:
+    with EventLog(tmp_path / "events", segment_bytes=16_384) as event_log:
+        yield event_log
+
+
+# -- the envelope and the schema
+
+
+def test_every_exported_name_exists() -> None:
+    assert all(hasattr(events_module, name) for name in events_module.__all__)
+
+
+def test_appended_fields_come_back_typed_with_server_stamps(log: EventLog) -> None:
+    before = dt.datetime.now(dt.UTC)
+    plus_five = dt.timezone(dt.timedelta(hours=5))
+    log.append(
+        [
+            prediction(
+                "p1",
+                event_time=dt.datetime(2026, 11, 22, 3, 0, tzinfo=plus_five),
+                entity_key="c1",
+                model_version=3,
+                inputs={"tenure": 4, "plan": "basic"},
+                score=0.81,
+                decision="call",
+                holdout=False,
+                intended_action="call",
+                latency_ms=2.5,
+                violations=[],
+            )
+        ]
+    )
+    table = log.scan("prediction", "churn")
+    assert table.schema == PREDICTION_SCHEMA
+    row = table.to_pylist()[0]
+    assert row["event_time"] == dt.datetime(2026, 11, 21, 22, 0, tzinfo=dt.UTC)
+    assert row["inputs"] == '{"tenure":4,"plan":"basic"}'
+    assert row["violations"] == "[]"
+    assert (row["model_version"], row["score"], row["holdout"]) == (3, 0.81, False)
+    assert row["received_at"] >= before.replace(microsecond=0)
+    assert row["writer"] == log.writer_id
+
+
+def test_event_time_defaults_to_receive_time(log: EventLog) -> None:
+    log.append([{"kind": "outcome", "system": "churn", "id": "o1", "value": 1.0}])
+    row = log.scan("outcome", "churn").to_pylist()[0]
+    assert row["event_time"] == row["received_at"]
+    assert schema_for("outcome") == OUTCOME_SCHEMA
+
+
+def test_a_call_with_one_bad_event_stores_none_of_them(log: EventLog) -> None:
+    with pytest.raises(InvalidInputError, match=r"field 'score' expects double, got 'high'"):
+        log.append([prediction("p1", score=0.2), prediction("p2", score="high")])
+    assert log.count("prediction", "churn") == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"kind": "click", "system": "churn", "id": "x"}, "kind 'click' is not one of"),
+        (prediction("p1", colour="red"), r"unknown fields \['colour'\]"),
+        (prediction("", score=0.1), "'id' must be a non-empty string"),
+        (prediction("p1", system="churn/../x"), "is not a valid name"),
+        (prediction("p1", event_time=dt.datetime(2026, 1, 1)), "timezone-aware"),
+        (prediction("p1", received_at=DAY), r"sets \['received_at'\], which the log stamps"),
+    ],
+)
+def test_malformed_events_are_rejected_with_the_value(
+    log: EventLog, event: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        log.append([event])
+
+
+# -- reading across rolls, layout, other engines
+
+
+def test_scan_sees_every_event_across_roll_boundaries(log: EventLog) -> None:
+    for batch in range(30):
+        log.append([prediction(f"{batch}-{i}", score=i / 10) for i in range(10)])
+        if batch in (9, 19):
+            log.flush()  # half in Parquet, half still in write-ahead segments
+    identifiers = log.scan("prediction", "churn")["id"].to_pylist()
+    assert sorted(identifiers) == sorted(f"{b}-{i}" for b in range(30) for i in range(10))
+    assert log.count("prediction", "churn") == 300
+
+
+def test_files_are_hive_partitioned_and_readable_by_any_parquet_engine(log: EventLog) -> None:
+    log.append([prediction("p1"), prediction("p2", event_time=DAY + dt.timedelta(days=1))])
+    log.append([outcome("o1", prediction_id="p1", value=1.0)])
+    log.flush()
+    names = sorted(str(p.relative_to(log.root).parent) for p in log.root.rglob("*.parquet"))
+    assert names == [
+        "kind=outcome/system=churn/date=2026-11-22",
+        "kind=prediction/system=churn/date=2026-11-22",
+        "kind=prediction/system=churn/date=2026-11-23",
+    ]
+    dataset = ds.dataset(log.root / "kind=prediction", format="parquet", partitioning="hive")
+    assert sorted(dataset.to_table()["id"].to_pylist()) == ["p1", "p2"]
+    with duckdb.connect() as connection:
+        rows = connection.sql(
+            f"SELECT system, date, count(*) FROM read_parquet('{log.root}/kind=*/*/*/*.parquet', "
+            "hive_partitioning = true) WHERE kind = 'prediction' GROUP BY ALL ORDER BY date"
+        ).fetchall()
+    assert rows == [("churn", dt.date(2026, 11, 22), 1), ("churn", dt.date(2026, 11, 23), 1)]
+
+
+def test_scan_keeps_events_in_the_time_range(log: EventLog) -> None:
+    log.append([prediction(f"p{day}", event_time=DAY + dt.timedelta(days=day)) for day in range(5)])
+    log.flush()
+    table = log.scan(
+        "prediction", "churn", start=DAY + dt.timedelta(days=1), end=DAY + dt.timedelta(days=3)
+    )
+    assert table["id"].to_pylist() == ["p1", "p2"]
+
+
+def test_query_runs_sql_over_the_views(log: EventLog) -> None:
+    log.append([prediction("p1", decision="call"), prediction("p2", decision="call")])
+    log.append([outcome("o1", prediction_id="p1", value=1.0)])
+    table = log.query(
+        "SELECT p.decision, count(*) AS n, sum(o.value) AS hits FROM predictions p "
+        "LEFT JOIN outcomes o ON o.prediction_id = p.id GROUP BY ALL"
+    )
+    assert table.to_pylist() == [{"decision": "call", "n": 2, "hits": 1.0}]
+    with pytest.raises(InvalidInputError, match="the views are predictions"):
+        log.query("SELECT * FROM no_such_table")
+
+
+# -- deduplication rules
+
+
+def test_a_prediction_appended_twice_is_read_once_keeping_the_first(log: EventLog) -> None:
+    log.append([prediction("p1", score=0.1)])
+    log.flush()
+    log.append([prediction("p1", score=0.9), prediction("p1", score=0.5)])
+    assert log.scan("prediction", "churn")["score"].to_pylist() == [0.1]
+    assert log.count("prediction", "churn") == 1
+
+
+def test_outcomes_collapse_by_id_keeping_the_last_write(log: EventLog) -> None:
+    log.append([outcome("o1", value=0.0)])
+    log.flush()
+    log.append([outcome("o1", value=1.0), outcome("o2", value=5.0)])
+    log.append([outcome("o1", value=2.0)])
+    values = {row["id"]: row["value"] for row in log.scan("outcome", "churn").to_pylist()}
+    assert values == {"o1": 2.0, "o2": 5.0}
+
+
+def test_shadow_scores_dedupe_by_prediction_id_and_model_version(log: EventLog) -> None:
+    shadow = {"kind": "shadow", "system": "churn", "id": "p1", "event_time": DAY}
+    log.append([{**shadow, "model_version": 4, "score": 0.3}, {**shadow, "model_version": 5}])
+    log.append([{**shadow, "model_version": 4, "score": 0.9}])
+    rows = log.scan("shadow", "churn").to_pylist()
+    assert sorted((row["model_version"], row["score"]) for row in rows) == [(4, 0.3), (5, None)]
+
+
+def test_the_same_id_in_two_systems_is_two_events(log: EventLog) -> None:
+    log.append([prediction("p1"), {**prediction("p1"), "system": "fraud"}])
+    assert log.count("prediction", "churn") == log.count("prediction", "fraud") == 1
+
+
+# -- retention, erasure, compaction
+
+
+def test_delete_before_drops_only_older_date_partitions(log: EventLog) -> None:
+    log.append([prediction(f"p{day}", event_time=DAY + dt.timedelta(days=day)) for day in range(4)])
+    log.append([outcome("o0", value=1.0)])
+    log.flush()
+    assert log.delete_before(DAY + dt.timedelta(days=2)) == 3
+    assert log.scan("prediction", "churn")["id"].to_pylist() == ["p2", "p3"]
+    assert log.count("outcome", "churn") == 0
+    assert not list(log.root.rglob(".trash-*"))
+
+
+def test_erase_removes_an_entity_from_files_and_segments(log: EventLog) -> None:
+    log.append([prediction("p1", entity_key="c1"), prediction("p2", entity_key="c2")])
+    log.append([outcome("o1", prediction_id="p1", entity_key="c1", value=1.0)])
+    log.flush()
+    log.append([prediction("p3", entity_key="c1")])  # still in a write-ahead segment
+    assert log.erase("churn", "c1") == 2
+    assert log.scan("prediction", "churn")["id"].to_pylist() == ["p2"]
+    assert log.count("outcome", "churn") == 0
+    log.flush()  # the roll drops the erased row too: no file ever holds it
+    assert sorted(raw_parquet_ids(log.root)) == ["p2"]
+    log.append([prediction("p4", entity_key="c1")])  # new data after the erasure is kept
+    assert log.scan("prediction", "churn")["id"].to_pylist() == ["p2", "p4"]
+
+
+def test_compact_merges_a_partition_into_one_file_with_the_same_rows(log: EventLog) -> None:
+    for batch in range(4):
+        log.append([prediction(f"{batch}-{i}") for i in range(5)])
+        log.flush()
+    before = log.scan("prediction", "churn")
+    partition = log.root / "kind=prediction/system=churn/date=2026-11-22"
+    assert len(list(partition.glob("*.parquet"))) == 4
+    assert log.compact("prediction", "churn", DAY.date()) == 4
+    assert len(list(partition.glob("*.parquet"))) == 1
+    assert log.scan("prediction", "churn").equals(before)
+    assert log.compact("prediction", "churn", "2026-11-22") == 0
+
+
+# -- concurrency
+
+
+def test_concurrent_threads_all_land_exactly_once(log: EventLog) -> None:
+    errors: list[BaseException] = []
+
+    def append_many(thread: int) -> None:
+        try:
+            for batch in range(25):
+                log.append([prediction(f"{thread}-{batch}-{i}") for i in range(8)])
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=append_many, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(3):
+        log.flush()  # rolls race the appends
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert log.count("prediction", "churn") == 8 * 25 * 8
+    log.flush()
+    assert len(raw_parquet_ids(log.root)) == 8 * 25 * 8
+
+
+def test_reads_racing_rolls_and_compaction_see_every_acknowledged_event_once(
+    log: EventLog,
+) -> None:
+    acknowledged = 0
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write_roll_and_compact() -> None:
+        nonlocal acknowledged
+        try:
+            for batch in range(60):
+                log.append([prediction(f"{batch}-{i}") for i in range(10)])
+                acknowledged += 10
+                if batch % 5 == 4:
+                    log.flush()
+                if batch % 15 == 14:
+                    log.compact("prediction", "churn", DAY.date())
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write_roll_and_compact)
+    writer.start()
+    reads = 0
+    while not done.is_set() or reads == 0:
+        before = acknowledged
+        identifiers = log.scan("prediction", "churn")["id"].to_pylist()
+        assert len(identifiers) == len(set(identifiers)) >= before
+        reads += 1
+    writer.join()
+    assert not errors  # how many reads overlapped the writes varies with load; each was checked
+    assert log.count("prediction", "churn") == 600
+
+
+def test_two_writer_processes_share_one_root(
+    tmp_path: Path, child_environment: dict[str, str]
+) -> None:
+    root = tmp_path / "events"
+    workers = [
+        start_worker(child_environment, tmp_path, root, writer=name, batches=20)
+        for name in ("alpha", "beta")
+    ]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0 and output.endswith("closed\n")
+    log = EventLog(root)
+    for name in ("alpha", "beta"):
+        assert ids_by_batch(log, name) == dict.fromkeys(range(20), BATCH_SIZE)
+    writers = {path.name.split("-")[1] for path in root.rglob("part-*.parquet")}
+    assert writers == {"alpha", "beta"}
+    assert not list(root.glob("_wal/*"))  # a clean close leaves no write-ahead files
+
+
+def test_a_writer_id_open_elsewhere_is_a_conflict(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "events", writer_id="api-1") as first:
+        first.append([prediction("p1")])
+        second = EventLog(tmp_path / "events", writer_id="api-1")
+        with pytest.raises(ConflictError, match="'api-1' is already open"):
+            second.append([prediction("p2")])
+    assert EventLog(tmp_path / "events").count("prediction", "churn") == 1
+
+
+def test_appending_after_close_says_to_reopen(log: EventLog) -> None:
+    log.close()
+    with pytest.raises(StoreError, match="open a new EventLog"):
+        log.append([prediction("p1")])
+
+
+# -- crashes: a real writer process killed with SIGKILL
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_acknowledged_batches_survive_sigkill_at_a_random_moment(
+    tmp_path: Path, child_environment: dict[str, str], seed: int
+) -> None:
+    root = tmp_path / "events"
+    worker = start_worker(child_environment, tmp_path, root)
+    assert worker.stdout is not None
+    first_line = worker.stdout.readline()  # the worker is up and appending
+    time.sleep(random.Random(seed).uniform(0.1, 0.6))
+    worker.send_signal(signal.SIGKILL)
+    output = first_line + worker.communicate(timeout=30)[0]
+    assert worker.returncode == -signal.SIGKILL
+    acked = acknowledged(output)
+    assert acked  # the worker was killed mid-run, not before its first append
+    assert_exactly_once_after_recovery(root, acked)
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        "wal.torn-write@7",
+        "wal.before-fsync@7",
+        "roll.temp-written@2",
+        "roll.partition-renamed@2",
+        "roll.before-segment-delete@2",
+    ],
+)
+def test_a_crash_between_durable_steps_loses_and_duplicates_nothing(
+    tmp_path: Path, child_environment: dict[str, str], crash_at: str
+) -> None:
+    root = tmp_path / "events"
+    worker = start_worker(child_environment, tmp_path, root, crash_at=crash_at)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode == -signal.SIGKILL, "the crash point was never reached"
+    acked = acknowledged(output)
+    assert_exactly_once_after_recovery(root, acked)
+    if crash_at.startswith("wal."):
+        assert len(acked) == 6  # the seventh group commit never returned
+
+
+def test_a_compaction_killed_before_removing_its_sources_is_finished_next_time(
+    tmp_path: Path, child_environment: dict[str, str]
+) -> None:
+    root = tmp_path / "events"
+    with EventLog(root) as log:
+        for batch in range(3):
+            log.append([prediction(f"{batch}-{i}") for i in range(5)])
+            log.flush()
+    code = f"EventLog({str(root)!r}).compact('prediction', 'churn', '2026-11-22')"
+    assert run_child(code, child_environment, "compact.before-source-delete") == -signal.SIGKILL
+    partition = root / "kind=prediction/system=churn/date=2026-11-22"
+    assert len(list(partition.glob("*.parquet"))) == 4  # three sources and the merged file
+    log = EventLog(root)
+    assert log.count("prediction", "churn") == 15
+    assert log.compact("prediction", "churn", DAY.date()) == 0  # drops the covered sources
+    assert sorted(raw_parquet_ids(root)) == sorted(f"{b}-{i}" for b in range(3) for i in range(5))
+
+
+def test_an_erasure_killed_after_its_tombstone_already_hides_the_rows(
+    tmp_path: Path, child_environment: dict[str, str]
+) -> None:
+    root = tmp_path / "events"
+    with EventLog(root) as log:
+        log.append([prediction("p1", entity_key="c1"), prediction("p2", entity_key="c2")])
+    code = f"EventLog({str(root)!r}).erase('churn', 'c1')"
+    assert run_child(code, child_environment, "erase.after-tombstone") == -signal.SIGKILL
+    log = EventLog(root)
+    assert log.scan("prediction", "churn")["id"].to_pylist() == ["p2"]
+    assert sorted(raw_parquet_ids(root)) == ["p1", "p2"]  # not yet rewritten
+    assert log.erase("churn", "c1") == 1
+    assert raw_parquet_ids(root) == ["p2"]
+
+
+def test_an_unknown_crash_point_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CRASH_AT_ENV, "roll.sometimes")
+    with pytest.raises(InvalidInputError, match="is not STEP or STEP@N"):
+        EventLog(tmp_path / "events")
+
+
+def test_existing_ids_finds_logged_predictions_in_tail_and_parquet(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "log") as log:
+        log.append([{"kind": "prediction", "system": "churn", "id": f"p{i}"} for i in range(5)])
+        log.flush()
+        log.append([{"kind": "prediction", "system": "churn", "id": "p9"}])
+        found = log.existing_ids("prediction", "churn", ["p0", "p4", "p9", "missing"])
+        assert found == {"p0", "p4", "p9"}
+        assert log.existing_ids("prediction", "other", ["p0"]) == set()
+        assert log.existing_ids("prediction", "churn", []) == set()
