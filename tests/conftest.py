@@ -8,13 +8,21 @@ CI must never skip them.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pandas as pd
 import psycopg
 import pytest
+import yaml
 from sqlalchemy.engine import make_url
 
 from steward import Steward
@@ -89,3 +97,82 @@ def telco() -> tuple[pd.DataFrame, pd.Series]:
 def telco_model(telco: tuple[pd.DataFrame, pd.Series]) -> object:
     frame, target = telco
     return train_churn_model(frame, target, C=1.0)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """`steward serve` in a subprocess, as a user would start it."""
+
+    def __init__(self, workspace: Path, database_url: str) -> None:
+        self.workspace = workspace
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workspace / "server.log"
+        self.log_handle: Any = None
+
+    def start(self) -> None:
+        if self.log_handle is None:
+            self.log_handle = self.log.open("ab")
+        environment = {**os.environ, "STEWARD_DATABASE_URL": self.database_url}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "steward",
+                "--workspace",
+                str(self.workspace),
+                "serve",
+                "--port",
+                str(self.port),
+            ],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_handle,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.kill()
+        raise AssertionError("the server did not become ready within 60 s")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+    def close(self) -> None:
+        self.kill()
+        if self.log_handle is not None:
+            self.log_handle.close()
+
+
+@pytest.fixture
+def server(workspace: Steward, telco_model: object) -> Any:
+    config = yaml.safe_load(CONFIG)
+    config["systems"][0]["policy"] = {
+        "thresholds": [{"at": 0.5, "action": "contact"}],
+        "holdout": 0.1,
+    }
+    workspace.settings.config_path.write_text(yaml.safe_dump(config))
+    workspace.apply()
+    workspace.register_model(telco_model, system="churn")
+    workspace.move_alias("churn", "champion", 1)
+    running = Server(workspace.settings.workspace, workspace.settings.database_url)
+    yield running
+    running.close()

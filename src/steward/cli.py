@@ -526,6 +526,45 @@ def contract_diff(old: Path, new: Path, output_format: str) -> None:
         sys.exit(1)
 
 
+# Serving
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the prediction API (and OpenAPI at /openapi.json) for every system of the workspace."""
+    import uvicorn
+
+    from steward.web import create_app
+
+    steward = _steward(ctx)
+    steward.systems()  # fail here, in one line, if the store is unreachable
+    console.print(
+        f"serving {steward.settings.workspace} on http://{host}:{port} "
+        f"(OpenAPI: http://{host}:{port}/docs)"
+    )
+    uvicorn.run(create_app(steward), host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@click.pass_context
+def retention(ctx: click.Context) -> None:
+    """Delete logged events older than the retention_days setting (whole days, oldest first)."""
+    from steward.events import EventLog
+    from steward.web.app import retention_cutoff
+
+    settings = _steward(ctx).settings
+    cutoff = retention_cutoff(settings.retention_days)
+    with EventLog(settings.events_dir) as events:
+        removed = events.delete_before(cutoff)
+    console.print(
+        f"removed {removed} day partition(s) dated before {cutoff:%Y-%m-%d} "
+        f"(retention_days = {settings.retention_days})"
+    )
+
+
 # Governance
 
 

@@ -1,9 +1,9 @@
 """Where a model version came from: its training data, its code and the libraries around it.
 
->>> frame = pd.DataFrame({"tenure": [1, 5, 9], "plan": ["a", "b", "a"]})
+>>> frame = pd.DataFrame({"tenure": [1, 5, 9], "charges": [20.5, 70.0, 99.9]})
 >>> fingerprint = fingerprint_frame(frame)
 >>> fingerprint["n_rows"], fingerprint["schema"]
-(3, {'tenure': 'int64', 'plan': 'object'})
+(3, {'tenure': 'int64', 'charges': 'float64'})
 """
 
 from __future__ import annotations

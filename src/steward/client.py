@@ -1,0 +1,198 @@
+"""The Python client of a Steward server, and a logger that never blocks the caller.
+
+>>> client = Client("http://127.0.0.1:8000")                        # doctest: +SKIP
+>>> client.predict("churn", [{"tenure": 3, "Contract": "Month-to-month"}])  # doctest: +SKIP
+
+Teams that serve their model elsewhere log each prediction with ``BatchingLogger``: ``log()`` puts the
+record on a bounded in-memory queue and returns at once; a background thread sends batches to
+``/predictions:log``. When the server is slow or down the queue fills, and records past its size are
+dropped and counted (``dropped``), never waited on: the caller's request path must not stall on
+monitoring. ``close()`` (or leaving the ``with`` block) flushes what is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from steward.errors import (
+    ContractViolationError,
+    InvalidInputError,
+    NotFoundError,
+    StewardError,
+    StoreError,
+)
+
+__all__ = ["BatchingLogger", "Client"]
+
+logger = logging.getLogger(__name__)
+
+
+class Client:
+    """Calls a Steward server; errors come back as the same ``StewardError`` types the server raised."""
+
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def predict(self, system: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Score records with the system's champion; one result per record."""
+        body = self._post(f"/v1/systems/{system}/predict", {"records": list(records)})
+        return list(body["predictions"])
+
+    def log_predictions(self, system: str, predictions: Sequence[Mapping[str, Any]]) -> int:
+        """Log predictions made elsewhere; returns how many the server stored."""
+        body = self._post(
+            f"/v1/systems/{system}/predictions:log",
+            {"predictions": [_jsonable(item) for item in predictions]},
+        )
+        return int(body["accepted"])
+
+    def log_outcomes(self, system: str, outcomes: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Send later truth or business results; returns the stored outcome ids."""
+        body = self._post(
+            f"/v1/systems/{system}/outcomes", {"outcomes": [_jsonable(item) for item in outcomes]}
+        )
+        return list(body["ids"])
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._http.post(path, json=payload)
+        except httpx.TransportError as error:
+            raise StoreError(
+                f"cannot reach the Steward server at {self._http.base_url}: {error}; "
+                "check that `steward serve` is running"
+            ) from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return dict(response.json())
+
+
+class BatchingLogger:
+    """Queue predictions in memory and send them in batches from a background thread."""
+
+    def __init__(
+        self,
+        client: Client,
+        system: str,
+        *,
+        batch_size: int = 1000,
+        flush_seconds: float = 1.0,
+        max_queue: int = 100_000,
+    ) -> None:
+        self.client = client
+        self.system = system
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.dropped = 0
+        self.sent = 0
+        self.failed = 0
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._run, name="steward-logger", daemon=True)
+        self._thread.start()
+
+    def log(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        score: float | None = None,
+        decision: str | None = None,
+        entity_key: str | None = None,
+        model_version: int | None = None,
+        id: str | None = None,
+        event_time: datetime | None = None,
+    ) -> str:
+        """Queue one prediction and return its id at once; never blocks, never raises on overload."""
+        prediction_id = id or uuid.uuid4().hex
+        record = {
+            "id": prediction_id,
+            "inputs": dict(inputs),
+            "score": score,
+            "decision": decision,
+            "entity_key": entity_key,
+            "model_version": model_version,
+            "event_time": event_time or datetime.now(UTC),
+        }
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+        return prediction_id
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Send everything queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> BatchingLogger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        batch: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.flush_seconds
+        while True:
+            try:
+                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                item = {}
+            if item is None:
+                self._send(batch)
+                return
+            if item:
+                batch.append(item)
+            if len(batch) >= self.batch_size or time.monotonic() >= deadline:
+                self._send(batch)
+                batch = []
+                deadline = time.monotonic() + self.flush_seconds
+
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        try:
+            self.sent += self.client.log_predictions(self.system, batch)
+        except StewardError as error:
+            self.failed += len(batch)
+            logger.warning("could not log %d predictions of %s: %s", len(batch), self.system, error)
+
+
+def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in item.items()
+    }
+
+
+def _error_from(response: httpx.Response) -> StewardError:
+    try:
+        problem = response.json()
+        detail = str(problem.get("detail", response.text))
+    except ValueError:
+        problem, detail = {}, response.text
+    if response.status_code == 404:
+        return NotFoundError(detail)
+    if problem.get("title") == "Contract violation":
+        return ContractViolationError(detail, problem.get("errors", []))
+    if 400 <= response.status_code < 500:
+        return InvalidInputError(detail)
+    return StoreError(f"the Steward server answered {response.status_code}: {detail}")

@@ -1,0 +1,162 @@
+"""Errors over HTTP: one shape, ``application/problem+json`` (RFC 9457).
+
+Every error the API returns is ``{"type", "title", "status", "detail", "instance"}`` plus, where there
+are several things wrong, ``errors``: a list with one entry per violation or invalid field. A test pins
+the shape. Nothing a client sends can produce a 500: domain errors map to their ``status``, request
+validation to 422, malformed JSON to 400, oversized bodies to 413.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from steward.errors import ContractViolationError, StewardError
+
+__all__ = ["BodyLimit", "install_problem_handlers", "problem"]
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    instance: str = "",
+    errors: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://steward.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StewardError)
+    async def _steward_error(request: Request, error: StewardError) -> JSONResponse:
+        errors = error.violations if isinstance(error, ContractViolationError) else None
+        return problem(error.status, error.title, str(error), request.url.path, errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [_field_error(item) for item in error.errors()]
+        if any(item["type"] == "json_invalid" for item in details):
+            return problem(
+                400,
+                "Malformed JSON",
+                f"the request body is not valid JSON; {details[0]['message']}",
+                request.url.path,
+                details,
+            )
+        first = details[0]
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        return problem(
+            422,
+            "Invalid request",
+            f"{first['field']}: {first['message']}{more}",
+            request.url.path,
+            details,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(
+            error.status_code, "HTTP error"
+        )
+        return problem(error.status_code, title, str(error.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s", request.url.path)
+        return problem(
+            500,
+            "Internal error",
+            "Steward hit a bug; the server log has the "
+            "traceback. Nothing in your request caused it.",
+            request.url.path,
+        )
+
+
+def _field_error(item: Any) -> dict[str, Any]:
+    location = [str(part) for part in item.get("loc", ()) if part != "body"]
+    return {
+        "field": ".".join(location) or "body",
+        "type": item.get("type", ""),
+        "message": item.get("msg", ""),
+    }
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, counting what is actually streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": "https://steward.dev/problems/payload-too-large",
+                "title": "Payload too large",
+                "status": 413,
+                "instance": scope.get("path", ""),
+                "detail": f"the request body is over {self.max_bytes} bytes; send fewer records per "
+                "request, or raise the max_request_bytes setting",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
