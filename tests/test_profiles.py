@@ -1,0 +1,771 @@
+"""Profiles: merges equal profiles of concatenations, windows read from Parquet, drift bounds hold.
+
+Exact fields are compared exactly; moments against numpy within rounding; KLL quantiles within the
+sketch's own rank error; profile-mode drift within its stated bound of scipy on the raw rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import steward.profiles as profiles_module
+from steward import drift
+from steward.errors import InvalidInputError, NotFittedError
+from steward.events import PREDICTION_SCHEMA, EventLog
+from steward.profiles import (
+    Binning,
+    ColumnProfile,
+    DatasetProfile,
+    ProfileStore,
+    build_profiles,
+    drift_from_profiles,
+    fit_binnings,
+    merge_profiles,
+    profile_frame,
+)
+
+START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+EPSILON = sys.float_info.epsilon
+
+NUMERIC_BINNING = Binning(bins=20).fit(np.linspace(-100.0, 100.0, 401))
+CATEGORICAL_BINNING = Binning("categorical").fit(["a", "a", "b", "c"])
+
+# Finite numbers, missing values and infinities, so every counter of a profile is exercised.
+numeric_values = st.lists(
+    st.one_of(
+        st.floats(min_value=-1e3, max_value=1e3, allow_nan=False),
+        st.sampled_from([None, math.nan, math.inf, -math.inf, 0.0, 100.0, -100.0]),
+    ),
+    max_size=60,
+)
+category_values = st.lists(st.sampled_from(["a", "b", "c", "d", "e", None]), max_size=60)
+MERGE_SETTINGS = settings(max_examples=80, deadline=None)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def finite(values: list[Any]) -> np.ndarray:
+    array = np.array([math.nan if value is None else value for value in values], dtype=float)
+    return array[np.isfinite(array)]
+
+
+def assert_moments_match_numpy(profile: ColumnProfile, values: list[Any]) -> None:
+    kept = finite(values)
+    assert profile.finite_count == kept.size
+    if kept.size == 0:
+        assert math.isnan(profile.mean) and math.isnan(profile.variance)
+        return
+    # A mean near m is rounded to about EPSILON * |m| (numpy's too: it finds a variance of
+    # about (EPSILON * m)² for constant data), and a merge multiplies that rounding by the
+    # spread of the part means; the allowance is a thousand times that forward error.
+    rounding = 1e3 * EPSILON * max(1.0, float(np.max(np.abs(kept))))
+    assert profile.mean == pytest.approx(np.mean(kept), rel=1e-9, abs=rounding)
+    assert profile.variance == pytest.approx(
+        np.var(kept), rel=1e-9, abs=rounding * (float(np.ptp(kept)) + rounding)
+    )
+
+
+def assert_same_exact_fields(left: ColumnProfile, right: ColumnProfile) -> None:
+    for name in ("count", "null_count", "violation_count", "unseen_count", "infinite_count"):
+        assert getattr(left, name) == getattr(right, name), name
+    assert left.finite_count == right.finite_count
+    assert left.bin_counts.tolist() == right.bin_counts.tolist()
+    assert (left.minimum, left.maximum) == (right.minimum, right.maximum)
+
+
+def rank_distance(sorted_values: np.ndarray, value: float, q: float) -> float:
+    """How far q lies from the ranks that `value` occupies in the data."""
+    low = np.searchsorted(sorted_values, value, side="left") / sorted_values.size
+    high = np.searchsorted(sorted_values, value, side="right") / sorted_values.size
+    return max(0.0, low - q, q - high)
+
+
+def right_closed_counts(values: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+    """Counts on (-inf, e1], (e1, e2], ..., (ek, inf), computed by pandas as a cross-check."""
+    bins = pd.cut(values, [-np.inf, *edges, np.inf], right=True, labels=False)
+    return np.bincount(np.asarray(bins, dtype=int), minlength=len(edges) + 1)
+
+
+def prediction_events(
+    rng: np.random.Generator, n: int, received_at: dt.datetime, first_id: int = 0
+) -> pa.Table:
+    """Prediction events as EventLog.scan returns them, with JSON inputs and violations."""
+    times = [START + dt.timedelta(minutes=int(m)) for m in rng.integers(0, 3 * 24 * 60, size=n)]
+    inputs = [
+        json.dumps({"tenure": float(t), "plan": str(p)})
+        for t, p in zip(rng.normal(20, 5, n), rng.choice(["basic", "pro", "max"], n), strict=True)
+    ]
+    violations = [
+        json.dumps([{"column": "tenure", "rule": "min"}]) if flag else None
+        for flag in rng.random(n) < 0.1
+    ]
+    columns = {
+        "kind": ["prediction"] * n,
+        "system": ["churn"] * n,
+        "id": [f"p{first_id + i}" for i in range(n)],
+        "event_time": times,
+        "received_at": [received_at] * n,
+        "writer": ["w1"] * n,
+        "sequence": list(range(first_id, first_id + n)),
+        "model_version": [1 + i % 2 for i in range(n)],
+        "inputs": inputs,
+        "score": rng.random(n).tolist(),
+        "decision": rng.choice(["call", "skip"], n).tolist(),
+        "violations": violations,
+    }
+    return pa.table(
+        {name: columns.get(name, [None] * n) for name in PREDICTION_SCHEMA.names},
+        schema=PREDICTION_SCHEMA,
+    )
+
+
+EVENT_BINNINGS = {
+    "tenure": Binning(bins=30).fit(np.random.default_rng(9).normal(20, 5, 5_000)),
+    "plan": Binning("categorical").fit(["basic", "pro"]),
+    "score": Binning(bins=10).fit(np.linspace(0.0, 1.0, 101)),
+    "decision": Binning("categorical").fit(["call", "skip"]),
+}
+
+
+def expected_from_events(table: pa.Table) -> dict[str, ColumnProfile]:
+    """Profiles of decoded events, built row by row with json.loads as the independent path."""
+    inputs = [json.loads(text) for text in table.column("inputs").to_pylist()]
+    broken = [
+        any(item["column"] == "tenure" for item in json.loads(text)) if text else False
+        for text in table.column("violations").to_pylist()
+    ]
+    return {
+        "tenure": ColumnProfile.from_values(
+            [row["tenure"] for row in inputs], EVENT_BINNINGS["tenure"], violation_count=sum(broken)
+        ),
+        "plan": ColumnProfile.from_values([row["plan"] for row in inputs], EVENT_BINNINGS["plan"]),
+        "score": ColumnProfile.from_values(table.column("score"), EVENT_BINNINGS["score"]),
+        "decision": ColumnProfile.from_values(table.column("decision"), EVENT_BINNINGS["decision"]),
+    }
+
+
+# --- API surface ----------------------------------------------------------------------------------
+
+
+def test_every_exported_name_exists() -> None:
+    assert all(hasattr(profiles_module, name) for name in profiles_module.__all__)
+    public = {name for name in vars(profiles_module) if not name.startswith("_")}
+    defined_here = {
+        name
+        for name in public
+        if getattr(getattr(profiles_module, name), "__module__", None) == profiles_module.__name__
+    }
+    assert defined_here <= set(profiles_module.__all__)
+
+
+# --- binning --------------------------------------------------------------------------------------
+
+
+def test_numeric_edges_are_the_deduplicated_reference_quantiles() -> None:
+    reference = np.random.default_rng(0).poisson(3.0, size=2_000).astype(float)
+    binning = Binning(bins=50).fit(reference)
+    expected = np.unique(np.quantile(reference, np.arange(1, 50) / 50))
+    assert binning.edges_.tolist() == expected.tolist()
+    assert binning.n_bins == expected.size + 1
+
+
+def test_values_outside_the_reference_range_land_in_the_open_end_bins() -> None:
+    profile = ColumnProfile.from_values([-1e9, -101.0, 0.0, 101.0, 1e9], NUMERIC_BINNING)
+    assert profile.bin_counts[0] == 2 and profile.bin_counts[-1] == 2
+    assert profile.bin_counts.sum() == 5
+
+
+def test_a_value_on_an_edge_counts_in_the_bin_that_edge_closes() -> None:
+    edge = float(NUMERIC_BINNING.edges_[3])
+    profile = ColumnProfile.from_values([edge], NUMERIC_BINNING)
+    assert np.flatnonzero(profile.bin_counts).tolist() == [3]
+
+
+def test_categorical_binning_keeps_the_most_frequent_categories_up_to_the_cap() -> None:
+    reference = ["x"] * 5 + ["y"] * 4 + ["z"] * 3 + ["w"] * 1 + [None] * 7
+    binning = Binning("categorical", max_categories=2).fit(reference)
+    assert binning.categories_ == ("x", "y")
+    profile = ColumnProfile.from_values(reference, binning)
+    assert profile.category_counts == {"x": 5, "y": 4}
+    assert (profile.unseen_count, profile.null_count) == (4, 7)
+
+
+def test_binnings_round_trip_through_json() -> None:
+    for binning in (NUMERIC_BINNING, CATEGORICAL_BINNING):
+        restored = Binning.from_dict(json.loads(json.dumps(binning.to_dict())))
+        assert restored.to_dict() == binning.to_dict()
+        assert restored.fingerprint_ == binning.fingerprint_
+
+
+def test_an_unfitted_binning_says_to_call_fit() -> None:
+    binning = Binning()
+    for use in (lambda: binning.n_bins, binning.to_dict):
+        with pytest.raises(NotFittedError, match=r"call fit\(reference_column\)"):
+            use()
+    with pytest.raises(NotFittedError, match="not fitted"):
+        ColumnProfile.from_values([1.0], binning)
+    frame = pd.DataFrame({"event_time": [START], "amount": [1.0]})
+    with pytest.raises(NotFittedError):
+        profile_frame(frame, {"amount": binning})
+
+
+def test_fit_binnings_picks_the_kind_from_the_column_type() -> None:
+    frame = pd.DataFrame({"amount": [1.0, 2.0], "count": [1, 2], "plan": ["a", "b"]})
+    binnings = fit_binnings(frame, categorical=["count"])
+    assert {name: binning.kind_ for name, binning in binnings.items()} == {
+        "amount": "numeric",
+        "count": "categorical",
+        "plan": "categorical",
+    }
+
+
+def test_a_malformed_binning_dict_is_rejected_with_the_fix() -> None:
+    data = NUMERIC_BINNING.to_dict()
+    with pytest.raises(InvalidInputError, match="Binning.to_dict"):
+        Binning.from_dict({**data, "edges": [2.0, 1.0]})
+    with pytest.raises(InvalidInputError, match="malformed"):
+        Binning.from_dict({"kind": "numeric"})
+
+
+# --- merging --------------------------------------------------------------------------------------
+
+
+@MERGE_SETTINGS
+@given(numeric_values, numeric_values, st.integers(0, 5), st.integers(0, 5))
+def test_merging_numeric_profiles_equals_profiling_the_concatenation(
+    first: list[Any], second: list[Any], first_violations: int, second_violations: int
+) -> None:
+    first_violations *= bool(first)
+    second_violations *= bool(second)
+    merged = ColumnProfile.from_values(
+        first, NUMERIC_BINNING, violation_count=first_violations
+    ).merge(ColumnProfile.from_values(second, NUMERIC_BINNING, violation_count=second_violations))
+    whole = ColumnProfile.from_values(
+        first + second, NUMERIC_BINNING, violation_count=first_violations + second_violations
+    )
+    assert_same_exact_fields(merged, whole)
+    assert_moments_match_numpy(merged, first + second)
+    kept = finite(first + second)
+    assert merged.count == len(first + second)
+    assert merged.null_count == sum(value is None or value != value for value in first + second)
+    if kept.size:
+        assert (merged.minimum, merged.maximum) == (kept.min(), kept.max())
+
+
+@MERGE_SETTINGS
+@given(category_values, category_values)
+def test_merging_categorical_profiles_equals_profiling_the_concatenation(
+    first: list[str | None], second: list[str | None]
+) -> None:
+    merged = ColumnProfile.from_values(first, CATEGORICAL_BINNING).merge(
+        ColumnProfile.from_values(second, CATEGORICAL_BINNING)
+    )
+    whole = ColumnProfile.from_values(first + second, CATEGORICAL_BINNING)
+    assert_same_exact_fields(merged, whole)
+    both = first + second
+    assert merged.category_counts == {name: both.count(name) for name in ("a", "b", "c")}
+    assert merged.unseen_count == sum(value in ("d", "e") for value in both)
+    assert dict(merged.unseen_values()) == {
+        name: both.count(name) for name in ("d", "e") if both.count(name)
+    }
+
+
+@MERGE_SETTINGS
+@given(numeric_values, numeric_values, numeric_values)
+def test_merge_is_associative_and_commutative(
+    first: list[Any], second: list[Any], third: list[Any]
+) -> None:
+    a, b, c = (ColumnProfile.from_values(part, NUMERIC_BINNING) for part in (first, second, third))
+    orders = [
+        a.merge(b).merge(c),
+        a.merge(b.merge(c)),
+        c.merge(a).merge(b),
+        merge_profiles([b, c, a]),
+    ]
+    for other in orders[1:]:
+        assert_same_exact_fields(orders[0], other)
+        assert other.mean == pytest.approx(orders[0].mean, rel=1e-12, abs=1e-12, nan_ok=True)
+        assert other.variance == pytest.approx(orders[0].variance, rel=1e-9, abs=1e-9, nan_ok=True)
+        assert other.sketch.n == orders[0].sketch.n
+    assert_moments_match_numpy(orders[0], first + second + third)
+
+
+def test_merged_variance_equals_numpy_for_a_large_offset() -> None:
+    # Chan's formula keeps the merged variance accurate where a sum of squares would lose it all.
+    rng = np.random.default_rng(3)
+    values = 1e6 + rng.normal(size=40_000)
+    parts = [ColumnProfile.from_values(part, NUMERIC_BINNING) for part in np.array_split(values, 7)]
+    merged = merge_profiles(parts)
+    assert merged.variance == pytest.approx(np.var(values), rel=1e-9)
+    assert merged.std == pytest.approx(np.std(values), rel=1e-9)
+    assert merged.mean == pytest.approx(np.mean(values), rel=1e-12)
+
+
+def test_merging_profiles_of_different_binnings_names_both_and_the_fix() -> None:
+    other = Binning(bins=20).fit(np.linspace(-50.0, 50.0, 401))
+    left = ColumnProfile.from_values([1.0], NUMERIC_BINNING)
+    with pytest.raises(InvalidInputError, match="first differing edge #0") as caught:
+        left.merge(ColumnProfile.from_values([1.0], other))
+    assert NUMERIC_BINNING.fingerprint_ in str(caught.value)
+    assert "same fitted Binning" in str(caught.value)
+    with pytest.raises(InvalidInputError, match="numeric with 20 bins vs categorical"):
+        left.merge(ColumnProfile.from_values(["a"], CATEGORICAL_BINNING))
+
+
+# --- sketches and serialization -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kll_quantiles_are_within_the_sketch_rank_error_of_the_exact_ones(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(size=30_000)
+    binning = Binning().fit(values[:1_000])
+    parts = [ColumnProfile.from_values(part, binning) for part in np.array_split(values, 4)]
+    ordered = np.sort(values)
+    for profile in (ColumnProfile.from_values(values, binning), merge_profiles(parts)):
+        error = profile.quantile_rank_error
+        assert 0 < error < 0.02
+        for q in np.linspace(0.0, 1.0, 21):
+            assert rank_distance(ordered, profile.quantile(q), q) <= error
+    assert profile.quantile(0.0) == values.min() and profile.quantile(1.0) == values.max()
+
+
+def test_profiles_round_trip_through_json_with_their_sketches() -> None:
+    rng = np.random.default_rng(1)
+    numeric = ColumnProfile.from_values(
+        [*rng.normal(size=5_000), None, math.inf], NUMERIC_BINNING, violation_count=3
+    )
+    categorical = ColumnProfile.from_values(["a", "d", "d", "e", None], CATEGORICAL_BINNING)
+    for profile in (numeric, categorical):
+        restored = ColumnProfile.from_dict(json.loads(json.dumps(profile.to_dict())))
+        assert restored.to_dict() == profile.to_dict()
+        assert_same_exact_fields(restored, profile)
+    restored = ColumnProfile.from_dict(json.loads(json.dumps(numeric.to_dict())))
+    assert [restored.quantile(q) for q in (0.1, 0.5, 0.9)] == [
+        numeric.quantile(q) for q in (0.1, 0.5, 0.9)
+    ]
+    assert restored.unseen_sketch is None and numeric.violation_count == 3
+    assert ColumnProfile.from_dict(categorical.to_dict()).unseen_values() == [("d", 2), ("e", 1)]
+
+
+def test_a_malformed_profile_dict_is_rejected() -> None:
+    data = ColumnProfile.from_values([1.0], NUMERIC_BINNING).to_dict()
+    with pytest.raises(InvalidInputError, match="malformed"):
+        ColumnProfile.from_dict({**data, "sketch": "not base64!"})
+    with pytest.raises(InvalidInputError, match="bin counts"):
+        ColumnProfile.from_dict({**data, "bin_counts": [1, 2]})
+
+
+def test_histogram_gives_the_edges_with_open_ends_and_the_counts() -> None:
+    values = np.random.default_rng(2).uniform(-150, 150, size=1_000)
+    edges, counts = ColumnProfile.from_values(values, NUMERIC_BINNING).histogram()
+    assert edges[0] == -np.inf and edges[-1] == np.inf
+    assert counts.tolist() == right_closed_counts(values, tuple(edges[1:-1])).tolist()
+    categories, category_counts = ColumnProfile.from_values(
+        ["b", "b"], CATEGORICAL_BINNING
+    ).histogram()
+    assert dict(zip(categories, category_counts.tolist(), strict=True)) == {"a": 0, "b": 2, "c": 0}
+
+
+def test_numeric_only_operations_refuse_a_categorical_profile() -> None:
+    profile = ColumnProfile.from_values(["a"], CATEGORICAL_BINNING)
+    with pytest.raises(InvalidInputError, match="needs a numeric profile"):
+        profile.quantile(0.5)
+    with pytest.raises(InvalidInputError, match="outside"):
+        ColumnProfile.from_values([1.0], NUMERIC_BINNING).quantile(1.5)
+
+
+# --- profiling frames -----------------------------------------------------------------------------
+
+
+def hourly_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    amount = rng.normal(size=n)
+    amount[rng.random(n) < 0.05] = np.nan
+    return pd.DataFrame(
+        {
+            "event_time": START + pd.to_timedelta(rng.integers(0, 72 * 3600, size=n), unit="s"),
+            "amount": amount,
+            "plan": rng.choice(["a", "b", "c", "new"], size=n),
+            "model_version": rng.choice([1, 2], size=n),
+        }
+    )
+
+
+def test_profile_frame_buckets_by_hour_as_a_pandas_groupby() -> None:
+    frame = hourly_frame(np.random.default_rng(4), 20_000)
+    binnings = {"amount": NUMERIC_BINNING, "plan": CATEGORICAL_BINNING}
+    rows = profile_frame(frame, binnings, bucket="1h")
+    grouped = frame.groupby(frame["event_time"].dt.floor("h"))
+    expected = pd.DataFrame(
+        {
+            "count": grouped.size(),
+            "nulls": grouped["amount"].apply(lambda column: int(column.isna().sum())),
+            "mean": grouped["amount"].mean(),
+            "unseen": grouped["plan"].apply(lambda column: int((column == "new").sum())),
+        }
+    )
+    amount = {row.bucket_start: row.profile for row in rows if row.column == "amount"}
+    plan = {row.bucket_start: row.profile for row in rows if row.column == "plan"}
+    assert sorted(amount) == [moment.to_pydatetime() for moment in expected.index]
+    for moment, truth in expected.iterrows():
+        profile = amount[moment.to_pydatetime()]
+        assert (profile.count, profile.null_count) == (truth["count"], truth["nulls"])
+        assert profile.mean == pytest.approx(truth["mean"], rel=1e-9)
+        assert plan[moment.to_pydatetime()].unseen_count == truth["unseen"]
+
+
+def test_profile_frame_reads_arrow_tables_and_naive_times_as_utc() -> None:
+    frame = hourly_frame(np.random.default_rng(5), 2_000)
+    naive = frame.assign(event_time=frame["event_time"].dt.tz_localize(None))
+    binnings = {"amount": NUMERIC_BINNING}
+    from_pandas = profile_frame(frame, binnings, bucket="1D")
+    from_arrow = profile_frame(pa.Table.from_pandas(naive), binnings, bucket="1D")
+    assert [row.bucket_start for row in from_arrow] == [row.bucket_start for row in from_pandas]
+    assert [row.bucket_start for row in from_pandas] == [
+        START + dt.timedelta(days=d) for d in range(3)
+    ]
+    for left, right in zip(from_pandas, from_arrow, strict=True):
+        assert_same_exact_fields(left.profile, right.profile)
+
+
+def test_profile_frame_keeps_model_versions_apart_and_sums_violations_per_bucket() -> None:
+    frame = hourly_frame(np.random.default_rng(6), 5_000)
+    flags = (np.random.default_rng(7).random(len(frame)) < 0.2).astype(int)
+    rows = profile_frame(
+        frame,
+        {"amount": NUMERIC_BINNING},
+        bucket="1D",
+        violations={"amount": flags},
+        model_version_column="model_version",
+    )
+    days = frame["event_time"].dt.floor("D")
+    expected = (
+        frame.assign(flags=flags).groupby([days, "model_version"])["flags"].agg(["sum", "size"])
+    )
+    found = {
+        (pd.Timestamp(row.bucket_start), row.model_version): (
+            row.profile.violation_count,
+            row.profile.count,
+        )
+        for row in rows
+    }
+    assert found == {key: (int(s), int(n)) for key, (s, n) in expected.iterrows()}
+
+
+def test_profile_frame_rejects_bad_buckets_times_and_violations() -> None:
+    frame = hourly_frame(np.random.default_rng(8), 10)
+    binnings = {"amount": NUMERIC_BINNING}
+    with pytest.raises(InvalidInputError, match="fixed duration"):
+        profile_frame(frame, binnings, bucket="1 fortnight")
+    with pytest.raises(InvalidInputError, match="needs timestamps"):
+        profile_frame(frame.assign(event_time="yesterday"), binnings)
+    with pytest.raises(InvalidInputError, match=r"columns \['missing'\]"):
+        profile_frame(frame, {"missing": NUMERIC_BINNING})
+    with pytest.raises(InvalidInputError, match="one count >= 0 per row"):
+        profile_frame(frame, binnings, violations={"amount": [1, 2]})
+    with pytest.raises(InvalidInputError, match="binned as numeric"):
+        profile_frame(frame, {"plan": NUMERIC_BINNING})
+
+
+# --- incremental builds ---------------------------------------------------------------------------
+
+
+def test_incremental_builds_with_a_watermark_count_each_event_once() -> None:
+    rng = np.random.default_rng(10)
+    batches = [
+        prediction_events(rng, 400, START + dt.timedelta(days=3, hours=k), first_id=400 * k)
+        for k in range(3)
+    ]
+    all_rows, watermark = [], None
+    for k in range(3):
+        # Each run sees the whole log so far, as EventLog.scan returns it.
+        seen = pa.concat_tables(batches[: k + 1])
+        rows, watermark = build_profiles(seen, EVENT_BINNINGS, watermark)
+        assert watermark == START + dt.timedelta(days=3, hours=k)
+        assert sum(row.profile.count for row in rows if row.column == "score") == 400
+        all_rows += rows
+    again, unchanged = build_profiles(pa.concat_tables(batches), EVENT_BINNINGS, watermark)
+    assert again == [] and unchanged == watermark
+    window = DatasetProfile.from_rows(all_rows)
+    expected = expected_from_events(pa.concat_tables(batches))
+    for name, profile in expected.items():
+        assert_same_exact_fields(window[name], profile)
+    assert window["tenure"].mean == pytest.approx(expected["tenure"].mean, rel=1e-12)
+    assert window["tenure"].violation_count > 0
+
+
+def test_until_leaves_the_newest_events_for_the_next_run() -> None:
+    rng = np.random.default_rng(11)
+    early = prediction_events(rng, 50, START + dt.timedelta(days=4))
+    late = prediction_events(rng, 70, START + dt.timedelta(days=5), first_id=50)
+    both = pa.concat_tables([early, late])
+    cutoff = START + dt.timedelta(days=4, hours=12)
+    rows, watermark = build_profiles(both, EVENT_BINNINGS, None, until=cutoff)
+    assert watermark == cutoff
+    assert sum(row.profile.count for row in rows if row.column == "score") == 50
+    rows, watermark = build_profiles(both, EVENT_BINNINGS, watermark)
+    assert sum(row.profile.count for row in rows if row.column == "score") == 70
+
+
+def test_inputs_that_are_not_numbers_or_json_count_as_missing() -> None:
+    events = prediction_events(np.random.default_rng(12), 4, START)
+    inputs = ['{"tenure": "oops"}', "not json", None, '{"tenure": 3, "score": 99}']
+    events = events.set_column(
+        events.schema.get_field_index("inputs"), "inputs", pa.array(inputs, pa.string())
+    )
+    binnings = {
+        "tenure": EVENT_BINNINGS["tenure"],
+        "score": EVENT_BINNINGS["score"],
+        "inputs.score": Binning().fit([0.0, 100.0]),
+    }
+    rows, _ = build_profiles(events, binnings, None, bucket="30D")
+    window = DatasetProfile.from_rows(rows)
+    assert (window["tenure"].count, window["tenure"].null_count) == (4, 3)
+    assert window["inputs.score"].maximum == 99.0  # the input, not the event's score column
+    assert window["score"].maximum == pytest.approx(max(events.column("score").to_pylist()))
+
+
+def test_a_row_counts_once_in_each_column_its_violations_name() -> None:
+    events = prediction_events(np.random.default_rng(15), 3, START)
+    violations = [
+        json.dumps([{"column": "tenure"}, {"column": "tenure"}, {"column": "plan"}]),
+        json.dumps([{"column": "plan"}]),
+        "[]",
+    ]
+    events = events.set_column(
+        events.schema.get_field_index("violations"),
+        PREDICTION_SCHEMA.field("violations"),
+        pa.array(violations, pa.string()),
+    )
+    rows, _ = build_profiles(events, EVENT_BINNINGS, None, bucket="30D")
+    window = DatasetProfile.from_rows(rows)
+    found = {name: window[name].violation_count for name in EVENT_BINNINGS}
+    assert found == {"tenure": 1, "plan": 2, "score": 0, "decision": 0}
+
+
+def test_unseen_counts_stay_exact_for_many_distinct_unseen_values() -> None:
+    values = [f"id-{index}" for index in range(2_000)] + ["frequent"] * 50 + ["a"] * 7
+    profile = ColumnProfile.from_values(values, CATEGORICAL_BINNING)
+    assert profile.unseen_count == 2_050 and profile.category_counts["a"] == 7
+    assert profile.unseen_values()[0] == ("frequent", 50)
+
+
+# --- storage --------------------------------------------------------------------------------------
+
+
+def test_a_window_read_from_the_store_equals_profiling_its_rows(tmp_path: Path) -> None:
+    frame = hourly_frame(np.random.default_rng(13), 30_000)
+    binnings = {"amount": NUMERIC_BINNING, "plan": CATEGORICAL_BINNING}
+    rows = profile_frame(frame, binnings, model_version_column="model_version")
+    store = ProfileStore(tmp_path / "profiles")
+    store.write("churn", rows[::2], watermark=START)
+    store.write("churn", rows[1::2], watermark=START + dt.timedelta(hours=1))
+    store.write("fraud", rows, watermark=START)
+    start, end = START + dt.timedelta(hours=6), START + dt.timedelta(hours=42)
+    window = store.read("churn", start, end)
+    inside = frame[(frame["event_time"] >= start) & (frame["event_time"] < end)]
+    for name, binning in binnings.items():
+        expected = ColumnProfile.from_values(inside[name], binning)
+        assert_same_exact_fields(window[name], expected)
+    assert window["amount"].variance == pytest.approx(inside["amount"].var(ddof=0), rel=1e-9)
+    assert store.watermark("churn") == START + dt.timedelta(hours=1)
+    only_one = store.read("churn", start, end, columns=["plan"], model_versions=[2])
+    assert only_one.columns == ["plan"]
+    assert only_one["plan"].count == int((inside["model_version"] == 2).sum())
+
+
+def test_an_empty_store_has_no_watermark_and_empty_windows(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "profiles")
+    assert store.watermark("churn") is None
+    assert store.read("churn", START, START + dt.timedelta(days=1)).columns == []
+    assert store.write("churn", [], watermark=START) is None
+    with pytest.raises(InvalidInputError, match="not a valid name"):
+        store.write("../escape", [])
+
+
+def test_late_events_add_a_partial_row_that_the_merge_on_read_absorbs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    store = ProfileStore(tmp_path / "profiles")
+    first = prediction_events(rng, 200, START + dt.timedelta(days=3))
+    rows, watermark = build_profiles(first, EVENT_BINNINGS, None, bucket="1D")
+    store.write("churn", rows, watermark=watermark)
+    # A day later an event for the first day arrives: its bucket gets a second partial row.
+    late = prediction_events(rng, 1, START + dt.timedelta(days=4), first_id=200)
+    late = late.set_column(3, PREDICTION_SCHEMA.field("event_time"), pa.array([START], _TIMESTAMP))
+    everything = pa.concat_tables([first, late])
+    rows, watermark = build_profiles(
+        everything, EVENT_BINNINGS, store.watermark("churn"), bucket="1D"
+    )
+    assert [(row.bucket_start, row.column) for row in rows if row.column == "score"] == [
+        (START, "score")
+    ]
+    store.write("churn", rows, watermark=watermark)
+    day = store.read_rows("churn", START, START + dt.timedelta(days=1), columns=["score"])
+    # One row per model version from the first build, and the late event's partial row.
+    assert sorted(row.model_version for row in day) == [1, 1, 2]
+    window = store.read("churn", START, START + dt.timedelta(days=3))
+    for name, profile in expected_from_events(everything).items():
+        assert_same_exact_fields(window[name], profile)
+
+
+def test_refresh_profiles_a_real_event_log_once_per_event(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "profiles")
+    with EventLog(tmp_path / "events") as log:
+        for batch in range(3):
+            log.append(
+                [
+                    {
+                        "kind": "prediction",
+                        "system": "churn",
+                        "id": f"p{batch}-{i}",
+                        "event_time": START + dt.timedelta(hours=i),
+                        "model_version": 1,
+                        "inputs": {"tenure": float(i), "plan": "pro"},
+                        "score": i / 10,
+                        "decision": "call",
+                    }
+                    for i in range(10)
+                ]
+            )
+            # With no settle time the whole log so far is profiled, then nothing is left.
+            settle = dt.timedelta(0)
+            written = store.refresh(log, "churn", EVENT_BINNINGS, settle=settle)
+            assert written == 10 * len(EVENT_BINNINGS)
+            assert store.refresh(log, "churn", EVENT_BINNINGS, settle=settle) == 0
+    window = store.read("churn", START, START + dt.timedelta(days=1))
+    assert window["tenure"].count == 30
+    assert window["tenure"].mean == pytest.approx(4.5)
+    assert window["decision"].category_counts == {"call": 30, "skip": 0}
+
+
+# --- profile-mode drift ---------------------------------------------------------------------------
+
+SCENARIOS = {
+    "same": lambda rng, n: rng.normal(size=n),
+    "shifted": lambda rng, n: rng.normal(0.4, size=n),
+    "wider": lambda rng, n: rng.normal(0.0, 2.0, size=n),
+    "skewed": lambda rng, n: rng.exponential(size=n) - 1.0,
+    "ties": lambda rng, n: np.round(rng.normal(size=n), 1),
+}
+
+
+def drift_case(
+    seed: int, scenario: str, bins: int = 100
+) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    rng = np.random.default_rng(seed)
+    reference = (
+        np.round(rng.normal(size=3_000), 1) if scenario == "ties" else rng.normal(size=3_000)
+    )
+    current = SCENARIOS[scenario](rng, int(rng.integers(500, 5_000)))
+    binning = Binning(bins=bins).fit(reference)
+    return (
+        reference,
+        current,
+        ColumnProfile.from_values(reference, binning),
+        ColumnProfile.from_values(current, binning),
+    )
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("seed", range(4))
+def test_profile_ks_brackets_scipy_ks_2samp(seed: int, scenario: str) -> None:
+    reference, current, reference_profile, current_profile = drift_case(seed, scenario)
+    result = drift_from_profiles(reference_profile, current_profile, "ks")
+    exact = stats.ks_2samp(reference, current).statistic
+    assert result.lower - 1e-12 <= exact <= result.upper + 1e-12
+    largest_share = max(
+        (reference_profile.bin_counts / reference.size).max(),
+        (current_profile.bin_counts / current.size).max(),
+    )
+    assert result.bound <= largest_share / 2 + 1e-12
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("seed", range(4))
+def test_profile_wasserstein_brackets_scipy_wasserstein_distance(seed: int, scenario: str) -> None:
+    reference, current, reference_profile, current_profile = drift_case(seed, scenario)
+    result = drift_from_profiles(reference_profile, current_profile, "wasserstein")
+    exact = stats.wasserstein_distance(reference, current) / np.std(reference)
+    assert abs(exact - result.statistic) <= result.bound + 1e-9
+    # The bound is at most the bin-width-weighted mass, the end bins closed by the extremes.
+    low, high = min(reference.min(), current.min()), max(reference.max(), current.max())
+    edges = np.clip([low, *reference_profile.binning.edges_, high], low, high)
+    shares = (
+        reference_profile.bin_counts / reference.size + current_profile.bin_counts / current.size
+    )
+    assert result.bound <= np.dot(np.diff(edges), shares) / np.std(reference) + 1e-9
+
+
+@pytest.mark.parametrize("method", ["psi", "jensen_shannon", "hellinger", "chi_square"])
+@pytest.mark.parametrize("bins", [None, 10])
+def test_binned_methods_equal_steward_drift_on_raw_rows_binned_alike(
+    method: str, bins: int | None
+) -> None:
+    reference, current, reference_profile, current_profile = drift_case(20, "shifted")
+    result = drift_from_profiles(reference_profile, current_profile, method, bins=bins)
+    assert result.bound == 0.0
+    assert len(result.edges) == (9 if bins == 10 else reference_profile.binning.edges_.size)
+    reference_counts = right_closed_counts(reference, result.edges)
+    current_counts = right_closed_counts(current, result.edges)
+    if method == "chi_square":
+        table = np.vstack([reference_counts, current_counts])
+        chi2, p_value, _, _ = stats.chi2_contingency(
+            table[:, table.sum(axis=0) > 0], correction=False
+        )
+        assert result.statistic == pytest.approx(math.sqrt(chi2 / table.sum()), rel=1e-9)
+        assert result.p_value == pytest.approx(p_value, rel=1e-9, abs=1e-300)
+    else:
+        function = getattr(drift, f"{method}_from_counts")
+        assert result.statistic == pytest.approx(
+            function(reference_counts, current_counts), rel=1e-12
+        )
+
+
+def test_coarse_bins_hold_about_equal_reference_mass() -> None:
+    _, _, reference_profile, current_profile = drift_case(21, "same")
+    result = drift_from_profiles(reference_profile, current_profile, "psi", bins=10)
+    reference = np.random.default_rng(21).normal(size=3_000)
+    shares = right_closed_counts(reference, result.edges) / reference.size
+    assert np.allclose(shares, 0.1, atol=0.011)
+
+
+def test_categorical_chi_square_counts_unseen_categories_as_one_more_bucket() -> None:
+    reference = ColumnProfile.from_values(["a"] * 50 + ["b"] * 30 + ["c"] * 20, CATEGORICAL_BINNING)
+    current = ColumnProfile.from_values(
+        ["a"] * 40 + ["b"] * 30 + ["d"] * 15 + ["e"] * 5, CATEGORICAL_BINNING
+    )
+    result = drift_from_profiles(reference, current, "chi_square")
+    table = np.array([[50, 30, 20, 0], [40, 30, 0, 20]])
+    chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
+    assert result.statistic == pytest.approx(math.sqrt(chi2 / table.sum()))
+    assert result.p_value == pytest.approx(p_value)
+
+
+def test_profile_drift_refuses_unknown_methods_and_mismatched_binnings() -> None:
+    profile = ColumnProfile.from_values([1.0, 2.0], NUMERIC_BINNING)
+    with pytest.raises(InvalidInputError, match="choose one of ks, wasserstein"):
+        drift_from_profiles(profile, profile, "energy")
+    other = ColumnProfile.from_values([1.0], Binning().fit([0.0, 5.0]))
+    with pytest.raises(InvalidInputError, match="cannot compare profiles with different binnings"):
+        drift_from_profiles(profile, other, "ks")
+    with pytest.raises(InvalidInputError, match="needs a numeric profile"):
+        categorical = ColumnProfile.from_values(["a"], CATEGORICAL_BINNING)
+        drift_from_profiles(categorical, categorical, "ks")
+    empty = ColumnProfile.from_values([None], NUMERIC_BINNING)
+    with pytest.raises(InvalidInputError, match="no finite values"):
+        drift_from_profiles(profile, empty, "wasserstein")
