@@ -551,3 +551,28 @@ def test_existing_ids_finds_logged_predictions_in_tail_and_parquet(tmp_path: Pat
         assert found == {"p0", "p4", "p9"}
         assert log.existing_ids("prediction", "other", ["p0"]) == set()
         assert log.existing_ids("prediction", "churn", []) == set()
+
+
+NO_FSYNC_WRITER = """
+import sys
+from steward.events import EventLog
+log = EventLog(sys.argv[1], fsync=False)
+for batch in range(100000):
+    log.append([{"kind": "prediction", "system": "churn", "id": f"{batch}-{i}"} for i in range(5)])
+    print(batch, flush=True)
+"""
+
+
+def test_without_fsync_acknowledged_events_still_survive_sigkill(tmp_path: Path) -> None:
+    root = tmp_path / "events"
+    child = subprocess.Popen(
+        [sys.executable, "-c", NO_FSYNC_WRITER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    acknowledged = [int(child.stdout.readline()) for _ in range(200)]
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    with EventLog(root) as log:
+        ids = set(log.scan("prediction", "churn")["id"].to_pylist())
+    assert {f"{batch}-{i}" for batch in acknowledged for i in range(5)} <= ids

@@ -675,8 +675,10 @@ class _Writer:
         segment_bytes: int,
         segment_seconds: float,
         crash: _CrashPoint,
+        fsync: bool = True,
     ) -> None:
         self.root, self.writer_id, self._crash = root, writer_id, crash
+        self._fsync = fsync
         self._segment_bytes, self._segment_seconds = segment_bytes, segment_seconds
         self.directory = root / _WAL_DIRECTORY / writer_id
         self._lock_descriptor = self._claim_directory()
@@ -823,7 +825,8 @@ class _Writer:
             written = os.write(self._segment_descriptor, view)
             view = view[written:]
         self._crash.hit("wal.before-fsync")
-        _sync_data(self._segment_descriptor)
+        if self._fsync:
+            _sync_data(self._segment_descriptor)
         if self._segment_records == 0:
             self._segment_started = time.monotonic()
         self._segment_size += len(data)
@@ -1112,7 +1115,11 @@ class EventLog:
         writer_id: str | None = None,
         segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
         segment_seconds: float = _DEFAULT_SEGMENT_SECONDS,
+        fsync: bool = True,
     ) -> None:
+        # fsync=False acknowledges once the bytes are written to the operating system: that still
+        # survives kill -9 of the process, but not a crash of the machine (see docs/events.md).
+        self._fsync = fsync
         if segment_bytes <= 0 or segment_seconds <= 0:
             raise InvalidInputError(
                 f"segment_bytes ({segment_bytes}) and segment_seconds ({segment_seconds}) must "
@@ -1153,6 +1160,7 @@ class EventLog:
                     self._segment_bytes,
                     self._segment_seconds,
                     self._crash,
+                    self._fsync,
                 )
             return self._writer
 

@@ -84,6 +84,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("user", str, "", "Name recorded as the author of changes. Empty means the login name."),
     Setting(
+        "events_fsync",
+        bool,
+        True,
+        "Fsync the event log before acknowledging, so acknowledged events survive a machine crash. "
+        "Off, they still survive kill -9 of the server (the OS holds them), at lower latency.",
+    ),
+    Setting(
         "retention_days",
         int,
         180,
@@ -109,6 +116,7 @@ class Settings:
     artifacts_dir: Path
     events_dir: Path
     user: str
+    events_fsync: bool
     retention_days: int
     reference_sample_rows: int
 
@@ -149,6 +157,7 @@ class Settings:
             artifacts_dir=Path(values["artifacts_dir"] or store / "artifacts"),
             events_dir=Path(values["events_dir"] or store / "events"),
             user=values["user"] or _login_name(),
+            events_fsync=values["events_fsync"],
             retention_days=values["retention_days"],
             reference_sample_rows=values["reference_sample_rows"],
         )

@@ -87,7 +87,11 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app over one workspace; ``events`` defaults to the workspace's event log."""
     owns_events = events is None
-    log = events if events is not None else EventLog(steward.settings.events_dir)
+    log = (
+        events
+        if events is not None
+        else EventLog(steward.settings.events_dir, fsync=steward.settings.events_fsync)
+    )
     service = Service(steward, log)
     metrics = Metrics()
     service.on_prediction = metrics.observe_prediction
