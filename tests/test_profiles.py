@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import math
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import steward.profiles as profiles_module
-from steward import drift
+from steward import drift, profile_store
 from steward.errors import InvalidInputError, NotFittedError
 from steward.events import PREDICTION_SCHEMA, EventLog
 from steward.profiles import (
@@ -31,6 +32,7 @@ from steward.profiles import (
     DatasetProfile,
     ProfileStore,
     build_profiles,
+    compare_profiles,
     drift_from_profiles,
     fit_binnings,
     merge_profiles,
@@ -232,6 +234,14 @@ def test_fit_binnings_picks_the_kind_from_the_column_type() -> None:
         "count": "categorical",
         "plan": "categorical",
     }
+
+
+def test_fit_binnings_names_the_column_it_cannot_bin() -> None:
+    reference = pd.DataFrame({"amount": [1.0, 2.0], "empty": [math.nan, math.nan]})
+    with pytest.raises(
+        InvalidInputError, match="column 'empty': the reference column has no finite"
+    ):
+        fit_binnings(reference)
 
 
 def test_a_malformed_binning_dict_is_rejected_with_the_fix() -> None:
@@ -695,6 +705,26 @@ def test_profile_ks_brackets_scipy_ks_2samp(seed: int, scenario: str) -> None:
     assert result.bound <= largest_share / 2 + 1e-12
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_profile_ks_brackets_scipy_on_counts_and_is_exact_for_a_constant_column(seed: int) -> None:
+    # Counts sit on the bin edges and a constant column's one bin shrinks to a point: the bins
+    # clipped to the observed extremes hold a single value, where F − G can only step.
+    rng = np.random.default_rng(seed)
+    reference = rng.poisson(rng.uniform(0.2, 4.0), size=2_000).astype(float)
+    current = rng.poisson(rng.uniform(0.2, 4.0), size=int(rng.integers(100, 3_000))).astype(float)
+    binning = Binning().fit(reference)
+    for first, second in ((reference, current), (np.full(50, 3.0), np.full(70, 3.0))):
+        first_binning = binning if first is reference else Binning().fit(first)
+        result = drift_from_profiles(
+            ColumnProfile.from_values(first, first_binning),
+            ColumnProfile.from_values(second, first_binning),
+            "ks",
+        )
+        exact = stats.ks_2samp(first, second).statistic
+        assert result.lower - 1e-12 <= exact <= result.upper + 1e-12
+    assert result.statistic == exact and result.bound == 0.0
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("seed", range(4))
 def test_profile_wasserstein_brackets_scipy_wasserstein_distance(seed: int, scenario: str) -> None:
@@ -769,3 +799,197 @@ def test_profile_drift_refuses_unknown_methods_and_mismatched_binnings() -> None
     empty = ColumnProfile.from_values([None], NUMERIC_BINNING)
     with pytest.raises(InvalidInputError, match="no finite values"):
         drift_from_profiles(profile, empty, "wasserstein")
+
+
+# --- profile-mode comparison of whole windows -----------------------------------------------------
+
+
+def window_frames(seed: int, n_rows: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current frames; with a shift, `amount`, `spend` and `plan` move, `age` not."""
+    rng = np.random.default_rng(seed)
+    shares = np.array([0.5, 0.3, 0.15, 0.05])
+
+    def frame(moved: float) -> pd.DataFrame:
+        plan_shares = shares[::-1] if moved else shares
+        return pd.DataFrame(
+            {
+                "amount": rng.normal(moved, 1.0, n_rows),
+                "spend": rng.exponential(1.0 + moved, n_rows),
+                "age": rng.normal(40.0, 10.0, n_rows),
+                "plan": rng.choice(["basic", "plus", "pro", "team"], p=plan_shares, size=n_rows),
+            }
+        )
+
+    return frame(0.0), frame(shift)
+
+
+def profile_windows(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[DatasetProfile, DatasetProfile]:
+    binnings = fit_binnings(reference)
+    return DatasetProfile.from_frame(reference, binnings), DatasetProfile.from_frame(
+        current, binnings
+    )
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_profile_mode_alarms_on_the_columns_exact_mode_alarms_on(seed: int, shift: float) -> None:
+    reference, current = window_frames(seed, 3_000, shift)
+    exact = drift.compare(reference, current)
+    profiled = compare_profiles(*profile_windows(reference, current))
+    assert profiled.alarmed_columns == exact.alarmed_columns
+    moved = ["amount", "spend", "plan"] if shift else []
+    assert profiled.alarmed_columns == moved
+
+
+def null_frame(rng: np.random.Generator, n_rows: int) -> pd.DataFrame:
+    """16 numeric and 4 categorical columns, the same distribution for every call."""
+    columns: dict[str, Any] = {f"normal_{i}": rng.normal(size=n_rows) for i in range(8)}
+    columns |= {f"skewed_{i}": rng.exponential(size=n_rows) for i in range(4)}
+    columns |= {f"count_{i}": rng.poisson(2.0, size=n_rows) for i in range(4)}
+    shares = [0.4, 0.2, 0.2, 0.1, 0.07, 0.03]
+    columns |= {
+        f"category_{i}": rng.choice(list("abcdef"), p=shares, size=n_rows) for i in range(4)
+    }
+    return pd.DataFrame(columns)
+
+
+@pytest.mark.slow
+def test_no_drift_rarely_alarms_in_profile_mode_across_seeds() -> None:
+    """30 runs of 20 columns from one distribution; as exact mode's test in test_drift.py.
+
+    Under BH the chance that a run has any significant test is at most alpha, so the count of such
+    runs must stay under the binomial's 99.9th percentile; alarms, which also need the floor plus
+    the error bound, must be rarer still. Each method's raw p-values must not fall under alpha more
+    often than a binomial allows. (500 resamples keep it fast; fewer only coarsen the p-values.)
+    """
+    n_runs, alpha = 30, 0.05
+    runs_significant = runs_alarmed = 0
+    raw_p_values: dict[str, list[float]] = {}
+    for seed in range(n_runs):
+        rng = np.random.default_rng(seed)
+        windows = profile_windows(null_frame(rng, 1_000), null_frame(rng, 600))
+        report = compare_profiles(*windows, random_state=seed, n_resamples=500)
+        runs_significant += any(row.significant for row in report.results)
+        runs_alarmed += report.alarmed
+        for row in report.results:
+            raw_p_values.setdefault(row.method, []).append(row.p_value)
+    bound = stats.binom.ppf(0.999, n_runs, alpha)
+    assert runs_significant <= bound
+    assert runs_alarmed <= runs_significant
+    for method, p_values in raw_p_values.items():
+        below = int(np.sum(np.array(p_values) < alpha))
+        assert below <= stats.binom.ppf(0.999, len(p_values), alpha), method
+
+
+def test_profile_thresholds_are_the_floors_plus_each_statistics_error_bound() -> None:
+    reference, current = profile_windows(*window_frames(5, 2_000, 0.3))
+    report = compare_profiles(reference, current, floors={"ks": 0.05})
+    for row in report.results:
+        single = drift_from_profiles(reference[row.column], current[row.column], row.method)
+        floor = 0.05 if row.method == "ks" else drift.DEFAULT_FLOORS[row.method]
+        assert row.statistic == pytest.approx(single.statistic, rel=1e-12)
+        assert row.threshold == pytest.approx(floor + single.bound, rel=1e-12)
+        assert row.alarm == (row.significant and row.statistic > row.threshold)
+    assert {row.method for row in report.results} == set(drift.NUMERIC_METHODS) | set(
+        drift.CATEGORICAL_METHODS
+    )
+
+
+def test_profile_p_values_are_adjusted_together_and_reproducible() -> None:
+    windows = profile_windows(*window_frames(6, 1_500, 0.1))
+    report = compare_profiles(*windows, correction="bonferroni", random_state=3)
+    raw = [row.p_value for row in report.results]
+    adjusted = [row.adjusted_p_value for row in report.results]
+    assert adjusted == pytest.approx(drift.adjust_p_values(raw, "bonferroni").tolist())
+    resampled = [row.p_value for row in report.results if row.method != "chi_square"]
+    assert min(resampled) >= 1 / (1 + report.n_resamples)  # (1 + exceed) / (1 + B), never 0
+    again = compare_profiles(*windows, correction="bonferroni", random_state=3)
+    assert again.to_dict() == report.to_dict()
+
+
+def test_chi_square_in_profile_mode_is_scipys_test_on_the_category_counts() -> None:
+    reference, current = window_frames(7, 800, 0.0)
+    current["plan"] = current["plan"].replace({"team": "enterprise"})  # a category never seen
+    windows = profile_windows(reference, current)
+    row = next(row for row in compare_profiles(*windows).results if row.method == "chi_square")
+    plans = sorted(set(reference["plan"]) | set(current["plan"]))
+    table = np.array(
+        [[(frame["plan"] == plan).sum() for plan in plans] for frame in (reference, current)]
+    )
+    chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
+    assert row.statistic == pytest.approx(math.sqrt(chi2 / table.sum()))
+    assert row.p_value == pytest.approx(p_value)
+
+
+def test_a_constant_reference_column_that_moves_alarms_in_profile_mode() -> None:
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame({"price": np.full(1_000, 0.25)})
+    current = pd.DataFrame({"price": rng.uniform(0.0, 0.5, 1_000)})
+    report = compare_profiles(*profile_windows(reference, current))
+    wasserstein = next(row for row in report.results if row.method == "wasserstein")
+    assert math.isinf(wasserstein.statistic) and wasserstein.alarm
+    assert report.alarmed_columns == ["price"]
+    quiet = compare_profiles(*profile_windows(reference, reference.copy()))
+    assert not quiet.alarmed
+
+
+def test_profile_report_renders_as_text_json_and_html_with_a_plot_per_column() -> None:
+    reference, current = window_frames(9, 1_000, 1.0)
+    report = compare_profiles(*profile_windows(reference, current))
+    assert report.to_text().startswith("drift: ALARM on ")
+    loaded = json.loads(json.dumps(report.to_dict()))
+    assert loaded["alarm"] is True
+    assert set(loaded["columns"]) == set(reference.columns)
+    page = report.to_html()
+    starts: list[str] = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attributes: starts.append(tag)  # type: ignore[method-assign]
+    parser.feed(page)
+    assert starts.count("svg") == len(reference.columns)
+
+
+def test_compare_profiles_names_what_it_cannot_compare() -> None:
+    reference, current = profile_windows(*window_frames(10, 200, 0.0))
+    with pytest.raises(InvalidInputError, match="domain classifier needs raw rows"):
+        compare_profiles(reference, current, methods=["ks", "domain_classifier"])
+    partial = DatasetProfile({"amount": current["amount"]})
+    with pytest.raises(InvalidInputError, match=r"\['age'\] have no profile in the current window"):
+        compare_profiles(reference, partial, columns=["amount", "age"])
+    refitted = DatasetProfile(
+        {"amount": ColumnProfile.from_values([1.0], Binning().fit([0.0, 5.0]))}
+    )
+    with pytest.raises(InvalidInputError, match="column 'amount': cannot compare profiles"):
+        compare_profiles(reference, refitted, columns=["amount"])
+    binning = reference["amount"].binning
+    empty = DatasetProfile({"amount": ColumnProfile.from_values([None, math.inf], binning)})
+    with pytest.raises(InvalidInputError, match="'amount' has no values to compare in the current"):
+        compare_profiles(reference, empty, columns=["amount"])
+    with pytest.raises(InvalidInputError, match="alpha must be within"):
+        compare_profiles(reference, current, alpha=1.5)
+
+
+def test_dataset_profile_from_frame_profiles_each_binned_column() -> None:
+    reference, _ = window_frames(11, 500, 0.0)
+    binnings = fit_binnings(reference)
+    window = DatasetProfile.from_frame(reference, binnings)
+    assert list(window.profiles) == list(reference.columns)
+    for name, binning in binnings.items():
+        assert_same_exact_fields(window[name], ColumnProfile.from_values(reference[name], binning))
+    with pytest.raises(InvalidInputError, match=r"columns \['plan'\] are not in the frame"):
+        DatasetProfile.from_frame(reference.drop(columns="plan"), binnings)
+
+
+def test_the_profile_store_names_are_still_importable_from_profiles() -> None:
+    for name in profile_store.__all__:
+        assert getattr(profiles_module, name) is getattr(profile_store, name)
+        assert name in profiles_module.__all__
+    defined_there = {
+        name
+        for name, value in vars(profile_store).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == profile_store.__name__
+    }
+    assert defined_there <= set(profile_store.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = profiles_module.nothing

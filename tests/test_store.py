@@ -22,7 +22,7 @@ def test_opening_twice_does_not_migrate_twice(database_url: str) -> None:
     open_store(database_url).dispose()
     store = open_store(database_url)
     with store.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0002"
+        assert MigrationContext.configure(connection).get_current_revision() == "0003"
     store.dispose()
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -19,6 +20,11 @@ from rich.table import Table
 from steward.core import Steward
 from steward.errors import InvalidInputError, StewardError
 from steward.settings import SETTINGS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from steward.drift import DriftReport
 
 __all__ = ["cli", "main"]
 
@@ -526,6 +532,126 @@ def contract_diff(old: Path, new: Path, output_format: str) -> None:
         sys.exit(1)
 
 
+# Drift
+
+
+def _column_names(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter(f"expects column names separated by commas, got {value!r}")
+    return names
+
+
+@cli.command("drift")
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("current", type=click.Path(path_type=Path))
+@click.option("--exact", is_flag=True, help="Compare the raw rows instead of binned profiles.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="html is a self-contained page with a plot per column.",
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
+@click.option(
+    "--columns",
+    callback=_column_names,
+    help="Compare only these, e.g. age,plan (default: every numeric, boolean or text column).",
+)
+@click.option(
+    "--categorical", callback=_column_names, help="Numeric columns to compare as categories."
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Significance level, after the Benjamini-Hochberg correction.",
+)
+def drift_command(
+    reference: Path,
+    current: Path,
+    exact: bool,
+    output_format: str,
+    output: Path | None,
+    columns: list[str] | None,
+    categorical: list[str] | None,
+    alpha: float,
+) -> None:
+    """Compare CURRENT with REFERENCE (CSV or Parquet) column by column; needs no workspace.
+
+    By default both files are summarized as binned profiles (bins fitted on REFERENCE) and compared
+    as a monitor compares stored windows; --exact compares the raw rows. A column alarms when a change
+    is significant and larger than its floor. Exits 0 when no column alarms, 1 when one does (or on
+    an error, printed as one line), 2 on a usage error.
+    """
+    from steward.drift import compare
+    from steward.lineage import read_table
+    from steward.profiles import DatasetProfile, compare_profiles, fit_binnings
+
+    frames = {"REFERENCE": read_table(reference), "CURRENT": read_table(current)}
+    _check_drift_columns(frames["REFERENCE"], [*(columns or []), *(categorical or [])], reference)
+    if exact:
+        _check_drift_columns(frames["CURRENT"], columns or [], current)
+        report = compare(
+            frames["REFERENCE"],
+            frames["CURRENT"],
+            columns=columns,
+            categorical=categorical,
+            alpha=alpha,
+        )
+    else:
+        binnings = fit_binnings(frames["REFERENCE"], columns, categorical=categorical or ())
+        _check_drift_columns(frames["CURRENT"], list(binnings), current)
+        windows = [DatasetProfile.from_frame(frame, binnings) for frame in frames.values()]
+        report = compare_profiles(*windows, alpha=alpha)
+    _write_drift_report(report, "exact" if exact else "profile", output_format, output)
+    if report.alarmed:
+        sys.exit(1)
+
+
+def _check_drift_columns(frame: pd.DataFrame, names: list[str], path: Path) -> None:
+    missing = [name for name in dict.fromkeys(names) if name not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"column(s) {missing} are not in {str(path)!r} (it has {list(frame.columns)[:20]}); "
+            "check the names, or leave them out with --columns"
+        )
+
+
+def _write_drift_report(
+    report: DriftReport, mode: str, output_format: str, output: Path | None
+) -> None:
+    if output_format == "json":
+        found = report.to_dict()
+        text = json.dumps({"alarm": found["alarm"], "mode": mode, **found}, indent=2)
+    elif output_format == "html":
+        text = report.to_html()
+    else:
+        how = (
+            "raw rows"
+            if mode == "exact"
+            else "binned profiles; each threshold is the floor plus the statistic's error bound"
+        )
+        text = f"{report.to_text()}mode: {mode} ({how})"
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as error:
+        raise InvalidInputError(
+            f"cannot write the report to {str(output)!r} ({error.strerror}); check the folder"
+        ) from None
+    click.echo(f"{report.to_text().splitlines()[0]}; mode: {mode}; wrote {output}")
+
+
 # Serving
 
 
@@ -546,6 +672,75 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         f"(OpenAPI: http://{host}:{port}/docs)"
     )
     uvicorn.run(create_app(steward), host=host, port=port, log_level="warning")
+
+
+@cli.group()
+def monitor() -> None:
+    """Run the monitors over a window of the prediction log, and read their stored results."""
+
+
+@monitor.command("run")
+@click.option("--system", help="Only this system (default: every system).")
+@click.option("--window", default="7d", show_default=True, help="e.g. 24h, 7d, 2w.")
+@click.option("--at", "at_text", help="End of the window, ISO 8601 (default: now).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def monitor_run(
+    ctx: click.Context, system: str | None, window: str, at_text: str | None, output_format: str
+) -> None:
+    """Run drift, data quality, performance and uplift; store the results; exit 1 on a breach."""
+    from steward.events import EventLog
+    from steward.monitor import parse_window, run_monitors
+
+    steward = _steward(ctx)
+    at = _parse_time(at_text) if at_text else None
+    names = [system] if system else [info.name for info in steward.systems()]
+    results = []
+    with EventLog(steward.settings.events_dir, fsync=steward.settings.events_fsync) as events:
+        for name in names:
+            results += run_monitors(steward, events, name, window=parse_window(window), at=at)
+    if output_format == "json":
+        click.echo(json.dumps([result.to_dict() for result in results], indent=2, default=str))
+    else:
+        table = Table("system", "monitor", "window (UTC)", "status", "summary")
+        for result in results:
+            style = {"breach": "bold red", "ok": "green"}.get(result.status, "yellow")
+            table.add_row(
+                result.system,
+                result.monitor,
+                f"{result.window_start:%Y-%m-%d %H:%M} to {result.window_end:%Y-%m-%d %H:%M}",
+                f"[{style}]{result.status}[/]",
+                result.summary,
+            )
+        console.print(table)
+    if any(result.breach for result in results):
+        sys.exit(1)
+
+
+@monitor.command("history")
+@click.argument("system")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_context
+def monitor_history_command(ctx: click.Context, system: str, limit: int) -> None:
+    """Stored monitor results of SYSTEM, newest first."""
+    from steward.monitor import monitor_history
+
+    table = Table("window end (UTC)", "monitor", "status", "summary")
+    for result in monitor_history(_steward(ctx), system, limit):
+        table.add_row(
+            f"{result.window_end:%Y-%m-%d %H:%M}", result.monitor, result.status, result.summary
+        )
+    console.print(table)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"--at {text!r} is not an ISO 8601 time; e.g. 2026-03-03T00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @cli.command()

@@ -4,8 +4,12 @@ A monitor over any window merges the profiles of the window's buckets, so its co
 number of buckets and columns, never on the rows behind them. Every field of a profile is a merge of
 per-partition partials: counts and bin counts add, moments combine by Chan et al.'s formula, minima and
 maxima take the extreme, and the KLL quantile sketch and the frequent-items sketch of unseen
-categories merge as their library defines. ``docs/profiles.md`` explains the algebra, the storage
-layout, the watermark and the error bounds of profile-mode drift.
+categories merge as their library defines. Profile-mode drift compares two profiles
+(``drift_from_profiles``, with an error bound) or two whole windows (``compare_profiles``, with
+p-values and alarms, in the ``DriftReport`` of ``steward.drift``). Time-bucketed series and their
+Parquet storage (``profile_frame``, ``build_profiles``, ``ProfileStore``) are in
+``steward.profile_store``; this module re-exports them. ``docs/profiles.md`` explains the algebra,
+the storage layout, the watermark and the error bounds of profile-mode drift.
 
 Example::
 
@@ -22,29 +26,42 @@ Example::
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
-import os
-import re
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import datasketches
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from steward import drift
-from steward.errors import InvalidInputError, NotFittedError, StoreError
+from steward.errors import InvalidInputError, NotFittedError
+from steward.stats import (
+    CategoricalReference,
+    _empirical_p_value,
+    _null_counts,
+    keyed_rng,
+    resampled_tests_from_counts,
+    resolve_seed,
+)
+
+if TYPE_CHECKING:
+    from steward.profile_store import (
+        OUTPUT_COLUMNS,
+        ProfileRow,
+        ProfileStore,
+        build_profiles,
+        profile_frame,
+    )
 
 __all__ = [
     "DEFAULT_BINS",
@@ -59,6 +76,7 @@ __all__ = [
     "ProfileRow",
     "ProfileStore",
     "build_profiles",
+    "compare_profiles",
     "drift_from_profiles",
     "fit_binnings",
     "merge_profiles",
@@ -71,8 +89,6 @@ IntArray = npt.NDArray[np.int64]
 DEFAULT_BINS: Final = 100
 DEFAULT_MAX_CATEGORIES: Final = 1_000
 DEFAULT_SKETCH_K: Final = 200
-#: Prediction-event columns profiled by name; an input of the same name is ``"inputs.<name>"``.
-OUTPUT_COLUMNS: Final = ("score", "decision")
 PROFILE_METHODS: Final = ("ks", "wasserstein", "psi", "jensen_shannon", "hellinger", "chi_square")
 
 _FORMAT: Final = 1
@@ -82,10 +98,19 @@ _UNSEEN_SKETCH_LG_SIZE: Final = 7
 # Feeding every distinct unseen value would cost a Python call per value for an id-like column;
 # the most frequent ones per bucket are what a reader wants to see.
 _UNSEEN_FED_PER_BUCKET: Final = 256
-_TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECONDS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1}
-_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# Profile series and their storage live in steward.profile_store, which imports this module; its
+# names are re-exported here on first use, so `from steward.profiles import ProfileStore` works.
+_MOVED_TO_PROFILE_STORE: Final = frozenset(
+    {"OUTPUT_COLUMNS", "ProfileRow", "ProfileStore", "build_profiles", "profile_frame"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_PROFILE_STORE:
+        from steward import profile_store
+
+        return getattr(profile_store, name)
+    raise AttributeError(f"module 'steward.profiles' has no attribute {name!r}")
 
 
 # --- binning ---------------------------------------------------------------------------------------
@@ -270,14 +295,15 @@ def fit_binnings(
             if field.name in categorical or _kind_of(field.type, field.name, strict=False)
         ]
     _check_columns_present(table, columns)
-    return {
-        name: Binning(
-            "categorical" if name in categorical else None,
-            bins=bins,
-            max_categories=max_categories,
-        ).fit(table.column(name))
-        for name in columns
-    }
+    binnings = {}
+    for name in columns:
+        kind = "categorical" if name in categorical else None
+        binning = Binning(kind, bins=bins, max_categories=max_categories)
+        try:
+            binnings[name] = binning.fit(table.column(name))
+        except InvalidInputError as error:  # the message says "the reference column"; name it
+            raise InvalidInputError(f"column {name!r}: {error}") from None
+    return binnings
 
 
 def _fingerprint(state: Mapping[str, Any]) -> str:
@@ -803,131 +829,6 @@ def _categorical_fields(
     }
 
 
-# --- profiling frames ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileRow:
-    """The profile of one column over one time bucket (and one model version, when grouped).
-
-    >>> profile = ColumnProfile.from_values([1.0], Binning().fit([0.0, 2.0]))
-    >>> ProfileRow(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "amount", profile).model_version is None
-    True
-    """
-
-    bucket_start: dt.datetime
-    column: str
-    profile: ColumnProfile
-    model_version: int | None = None
-
-
-def profile_frame(
-    frame: object,
-    binnings: Mapping[str, Binning],
-    *,
-    bucket: str | dt.timedelta = "1h",
-    time_column: str = "event_time",
-    violations: Mapping[str, npt.ArrayLike] | None = None,
-    model_version_column: str | None = None,
-) -> list[ProfileRow]:
-    """Profile each binned column of a frame per time bucket (and per model version if named).
-
-    Buckets are fixed durations (``"1h"``, ``"15min"``, ``"1D"``) aligned to the Unix epoch in
-    UTC; naive timestamps are read as UTC. ``violations`` maps a column to one count per row of the
-    contract violations on it. Work is vectorized per column; only buckets loop in Python.
-
-    >>> import pandas as pd
-    >>> frame = pd.DataFrame({
-    ...     "event_time": pd.to_datetime(["2026-01-01 00:10", "2026-01-01 01:20"], utc=True),
-    ...     "amount": [1.0, 2.0]})
-    >>> rows = profile_frame(frame, {"amount": Binning().fit([1.0, 2.0])})
-    >>> [(row.bucket_start.hour, row.profile.count) for row in rows]
-    [(0, 1), (1, 1)]
-    """
-    table = _to_table(frame)
-    extra = [name for name in (time_column, model_version_column) if name is not None]
-    _check_columns_present(table, [*binnings, *extra])
-    starts = _bucket_starts(table.column(time_column), _bucket_micros(bucket), time_column)
-    versions = None if model_version_column is None else table.column(model_version_column)
-    order, groups, keys = _group_rows(starts, versions)
-
-    rows: list[ProfileRow] = []
-    for name, binning in binnings.items():
-        per_row = _row_violations(violations, name, table.num_rows)[order]
-        profiles = _profile_groups(
-            table.column(name), binning, groups, len(keys), per_row, f"column {name!r}", order
-        )
-        rows.extend(
-            ProfileRow(start, name, profile, version)
-            for (start, version), profile in zip(keys, profiles, strict=True)
-        )
-    return rows
-
-
-def _bucket_micros(bucket: str | dt.timedelta) -> int:
-    try:
-        nanoseconds = pd.Timedelta(bucket).value
-    except (TypeError, ValueError) as error:
-        raise InvalidInputError(
-            f"bucket {bucket!r} is not a fixed duration ({error}); pass e.g. '1h', '15min' or '1D'"
-        ) from error
-    if nanoseconds <= 0 or nanoseconds % 1_000:
-        raise InvalidInputError(
-            f"bucket {bucket!r} must be a positive whole number of microseconds; pass e.g. '1h'"
-        )
-    return int(nanoseconds // 1_000)
-
-
-def _bucket_starts(column: pa.ChunkedArray, width: int, name: str) -> IntArray:
-    """Each row's bucket start in microseconds since the epoch (UTC)."""
-    if not pa.types.is_timestamp(column.type) or column.null_count:
-        raise InvalidInputError(
-            f"time column {name!r} holds {column.type} with {column.null_count} missing values; "
-            "it needs timestamps on every row (timezone-aware, or naive in UTC)"
-        )
-    raw = column.cast(pa.int64()).to_numpy().astype(np.int64)
-    micros = raw // 1_000 if column.type.unit == "ns" else raw * _MICROSECONDS[column.type.unit]
-    return micros - micros % width
-
-
-def _group_rows(
-    starts: IntArray, versions: pa.ChunkedArray | None
-) -> tuple[IntArray, IntArray, list[tuple[dt.datetime, int | None]]]:
-    """The row order that sorts rows by group, the sorted group codes, and each group's key."""
-    bucket_keys, bucket_codes = np.unique(starts, return_inverse=True)
-    version_keys: list[int | None] = [None]
-    combined = bucket_codes.astype(np.int64)
-    if versions is not None:
-        encoded = pc.dictionary_encode(versions.combine_chunks())
-        version_keys = [*encoded.dictionary.to_pylist(), None]
-        codes = encoded.indices.fill_null(len(version_keys) - 1).to_numpy().astype(np.int64)
-        combined = combined * len(version_keys) + codes
-    group_keys, groups = np.unique(combined, return_inverse=True)
-    order = np.argsort(groups, kind="stable")
-    keys = [
-        (
-            _EPOCH + dt.timedelta(microseconds=int(bucket_keys[key // len(version_keys)])),
-            version_keys[key % len(version_keys)],
-        )
-        for key in group_keys.tolist()
-    ]
-    return order, groups[order].astype(np.int64), keys
-
-
-def _row_violations(
-    violations: Mapping[str, npt.ArrayLike] | None, name: str, n_rows: int
-) -> FloatArray:
-    if violations is None or name not in violations:
-        return np.zeros(n_rows, dtype=np.float64)
-    counts = np.asarray(violations[name], dtype=np.float64)
-    if counts.shape != (n_rows,) or not np.all(np.isfinite(counts) & (counts >= 0)):
-        raise InvalidInputError(
-            f"violations[{name!r}] must hold one count >= 0 per row ({n_rows} rows), got shape "
-            f"{counts.shape}; pass 0 for rows without violations"
-        )
-    return counts
-
-
 # --- windows ---------------------------------------------------------------------------------------
 
 
@@ -935,7 +836,11 @@ def _row_violations(
 class DatasetProfile:
     """The merged profile of each column over a window.
 
+    Built from stored rows (``from_rows``, as ``ProfileStore.read`` does) or straight from a frame
+    that is one window (``from_frame``).
+
     >>> import pandas as pd
+    >>> from steward.profile_store import profile_frame
     >>> frame = pd.DataFrame({
     ...     "event_time": pd.to_datetime(["2026-01-01 00:10", "2026-01-01 01:20"], utc=True),
     ...     "amount": [1.0, 3.0]})
@@ -945,6 +850,29 @@ class DatasetProfile:
     """
 
     profiles: Mapping[str, ColumnProfile]
+
+    @classmethod
+    def from_frame(cls, frame: object, binnings: Mapping[str, Binning]) -> DatasetProfile:
+        """Profile each binned column of a frame (pandas or Arrow) as one window, no time buckets.
+
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"amount": [1.0, 3.0], "plan": ["a", "b"]})
+        >>> window = DatasetProfile.from_frame(frame, fit_binnings(frame))
+        >>> window.columns, window["amount"].mean
+        (['amount', 'plan'], 2.0)
+        """
+        table = _to_table(frame)
+        _check_columns_present(table, binnings)
+        groups = np.zeros(table.num_rows, dtype=np.int64)
+        violations = np.zeros(table.num_rows, dtype=np.float64)
+        return cls(
+            {
+                name: _profile_groups(
+                    table.column(name), binning, groups, 1, violations, f"column {name!r}"
+                )[0]
+                for name, binning in binnings.items()
+            }
+        )
 
     @classmethod
     def from_rows(
@@ -982,364 +910,6 @@ class DatasetProfile:
         return sorted(self.profiles)
 
 
-# --- incremental builds from the prediction log ----------------------------------------------------
-
-
-def build_profiles(
-    events: object,
-    binnings: Mapping[str, Binning],
-    watermark: dt.datetime | None,
-    *,
-    bucket: str | dt.timedelta = "1h",
-    until: dt.datetime | None = None,
-) -> tuple[list[ProfileRow], dt.datetime | None]:
-    """Profile the prediction events received after ``watermark``; return the rows and the new
-    watermark.
-
-    ``events`` has the columns of ``steward.events.PREDICTION_SCHEMA`` (as ``EventLog.scan``
-    returns them). Only events with ``watermark < received_at`` (and ``received_at <= until``,
-    when given) are profiled, so a re-run adds each event once. Binning names are JSON keys of
-    ``inputs``, except ``score`` and ``decision`` (the event columns; an input of that name is
-    ``"inputs.score"``). A late event lands in its own (old) bucket as an extra partial row, which
-    the merge on read absorbs. Rows are grouped per model version.
-
-    >>> import datetime as dt, json, pyarrow as pa
-    >>> moment = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    >>> events = pa.table({"event_time": [moment], "received_at": [moment], "model_version": [1],
-    ...                    "inputs": [json.dumps({"amount": 2.0})], "score": [0.7]})
-    >>> binnings = {"amount": Binning().fit([1.0, 3.0]), "score": Binning().fit([0.0, 1.0])}
-    >>> rows, watermark = build_profiles(events, binnings, None)
-    >>> [(row.column, row.profile.mean) for row in rows], watermark == moment
-    ([('amount', 2.0), ('score', 0.7)], True)
-    """
-    table = _to_table(events)
-    _check_columns_present(table, ["event_time", "received_at"])
-    received = table.column("received_at")
-    keep = pc.is_valid(received)
-    if watermark is not None:
-        keep = pc.and_(keep, pc.greater(received, _timestamp_scalar(watermark, "watermark")))
-    if until is not None:
-        keep = pc.and_(keep, pc.less_equal(received, _timestamp_scalar(until, "until")))
-    fresh = table.filter(keep)
-    if fresh.num_rows == 0:
-        return [], max(filter(None, [watermark, until]), default=None)
-    new_watermark = until or pc.max(fresh.column("received_at")).as_py()
-    decoded, violations = _decode_events(fresh, binnings)
-    versions = "model_version" if "model_version" in decoded.column_names else None
-    rows = profile_frame(
-        decoded, binnings, bucket=bucket, violations=violations, model_version_column=versions
-    )
-    return rows, new_watermark
-
-
-def _timestamp_scalar(moment: dt.datetime, what: str) -> pa.Scalar:
-    if not isinstance(moment, dt.datetime) or moment.tzinfo is None:
-        raise InvalidInputError(
-            f"{what}={moment!r} must be a timezone-aware datetime; pass e.g. "
-            "datetime(2026, 1, 1, tzinfo=timezone.utc)"
-        )
-    return pa.scalar(moment, type=_TIMESTAMP)
-
-
-def _decode_events(
-    table: pa.Table, binnings: Mapping[str, Binning]
-) -> tuple[pa.Table, dict[str, FloatArray]]:
-    """Decode the JSON ``inputs`` and flag, per input column, the rows whose ``violations`` name
-    it, in one DuckDB pass (text that is not valid JSON, or a value of the wrong type, is null)."""
-    for binning in binnings.values():
-        binning._check_fitted()
-    keys = {
-        name: name.removeprefix("inputs.")
-        for name in binnings
-        if name not in OUTPUT_COLUMNS or name.startswith("inputs.")
-    }
-    _check_columns_present(table, ["inputs"] if keys else [])
-    present = set(table.column_names)
-    selected = ['"event_time"'] + ['"model_version"'] * ("model_version" in present)
-    selected += [_identifier(name) for name in binnings if name not in keys]
-    subquery = "SELECT *"
-    if keys:
-        structure = {
-            key: "DOUBLE" if binnings[name].kind_ == "numeric" else "VARCHAR"
-            for name, key in keys.items()
-        }
-        selected += [
-            f"inputs_.{_identifier(key)} AS {_identifier(name)}" for name, key in keys.items()
-        ]
-        subquery += (
-            ", CASE WHEN json_valid(inputs) THEN "
-            f"from_json(inputs, {_literal(json.dumps(structure))}) END AS inputs_"
-        )
-    flagged = list(keys.items()) if "violations" in present else []
-    if flagged:
-        subquery += (
-            ", CASE WHEN json_valid(violations) THEN "
-            "json_extract_string(violations, '$[*].column') END AS broken_"
-        )
-        selected += [
-            f'coalesce(list_contains(broken_, {_literal(key)}), false)::DOUBLE AS "broken_{index}"'
-            for index, (_, key) in enumerate(flagged)
-        ]
-    sql = f"SELECT {', '.join(selected)} FROM ({subquery} FROM events)"
-    with duckdb.connect() as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("events", table)
-        try:
-            decoded = _fetch(connection.sql(sql))
-        except duckdb.Error as error:
-            raise InvalidInputError(
-                f"could not decode the events ({error}); pass events with the columns of "
-                "steward.events.PREDICTION_SCHEMA"
-            ) from error
-    flags = {
-        name: decoded.column(f"broken_{index}").to_numpy()
-        for index, (name, _) in enumerate(flagged)
-    }
-    return decoded, flags
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _fetch(relation: duckdb.DuckDBPyRelation) -> pa.Table:
-    # duckdb 1.x returns a Table from arrow(); 2.x a reader, with to_arrow_table() for a Table.
-    fetch = getattr(relation, "to_arrow_table", None)
-    result = fetch() if fetch is not None else relation.arrow()
-    return result if isinstance(result, pa.Table) else result.read_all()
-
-
-# --- storage ---------------------------------------------------------------------------------------
-
-
-class ProfileStore:
-    """Profile rows as Parquet under ``root/system=<name>/``, one file per write, read with DuckDB.
-
-    Each file holds ``bucket_start``, ``column``, ``model_version``, ``binning`` (its JSON), one
-    typed column per profile field (``count``, ``null_count``, ..., ``bin_counts`` as a list, the
-    sketch as binary), so SQL engines read counts without decoding anything, and the ``watermark``
-    of the build that wrote it. The rename that publishes a file publishes its rows and its
-    watermark together, so a crashed build is either wholly in the store or wholly redone.
-
-    >>> import tempfile, pandas as pd
-    >>> start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    >>> frame = pd.DataFrame({"event_time": [start], "amount": [2.0]})
-    >>> rows = profile_frame(frame, {"amount": Binning().fit([1.0, 3.0])})
-    >>> store = ProfileStore(tempfile.mkdtemp())
-    >>> _ = store.write("churn", rows, watermark=start)
-    >>> store.read("churn", start, start + dt.timedelta(days=1))["amount"].mean
-    2.0
-    >>> store.watermark("churn") == start
-    True
-    >>> store.refresh(event_log, "churn", binnings)  # doctest: +SKIP
-    """
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-
-    def write(
-        self, system: str, rows: Sequence[ProfileRow], *, watermark: dt.datetime | None = None
-    ) -> Path | None:
-        """Write rows as one new Parquet file; nothing (and None) when there are no rows."""
-        directory = self._directory(system)
-        if not rows:
-            return None
-        table = pa.table(
-            {
-                "bucket_start": pa.array([row.bucket_start for row in rows], _TIMESTAMP),
-                "column": pa.array([row.column for row in rows], pa.string()),
-                "model_version": pa.array([row.model_version for row in rows], pa.int64()),
-                "binning": [_compact_json(row.profile.binning.to_dict()) for row in rows],
-                **{
-                    name: pa.array([getattr(row.profile, name) for row in rows], data_type)
-                    for name, data_type in _STORED_FIELDS.items()
-                },
-                "sketch": pa.array([_sketch_bytes(row.profile) for row in rows], pa.binary()),
-                "watermark": pa.array([watermark] * len(rows), _TIMESTAMP),
-            }
-        )
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        path = directory / f"profiles-{stamp}-{secrets.token_hex(4)}.parquet"
-        temporary = directory / f".{path.name}.tmp"
-        with open(temporary, "wb") as file:
-            pq.write_table(table, file, compression="zstd")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        return path
-
-    def watermark(self, system: str) -> dt.datetime | None:
-        """The latest watermark written for a system, or None before its first build."""
-        if not self._has_files(system):
-            return None
-        result = self._query(
-            "SELECT max(watermark) AS w FROM {files} WHERE system = $system", {"system": system}
-        )
-        value: dt.datetime | None = result.column("w")[0].as_py()
-        return value
-
-    def read_rows(
-        self,
-        system: str,
-        start: dt.datetime,
-        end: dt.datetime,
-        *,
-        columns: Sequence[str] | None = None,
-    ) -> list[ProfileRow]:
-        """Stored rows with ``start <= bucket_start < end``, unmerged (a bucket may have several)."""
-        _timestamp_scalar(start, "start")  # both raise unless timezone-aware
-        _timestamp_scalar(end, "end")
-        if not self._has_files(system):
-            return []
-        fields = ", ".join(_STORED_FIELDS)
-        sql = (
-            'SELECT epoch_us(bucket_start) AS bucket_start, "column", model_version, binning, '
-            f"{fields}, sketch FROM {{files}} "
-            "WHERE system = $system AND bucket_start >= $start AND bucket_start < $end"
-        )
-        parameters: dict[str, Any] = {"system": system, "start": start, "end": end}
-        if columns is not None:
-            sql += ' AND list_contains($columns, "column")'
-            parameters["columns"] = list(columns)
-        table = self._query(sql + ' ORDER BY bucket_start, "column", model_version', parameters)
-        return _rows_from_table(table)
-
-    def read(
-        self,
-        system: str,
-        start: dt.datetime,
-        end: dt.datetime,
-        *,
-        columns: Sequence[str] | None = None,
-        model_versions: Iterable[int | None] | None = None,
-    ) -> DatasetProfile:
-        """The window ``[start, end)`` merged per column (optionally for some model versions).
-
-        A bucket belongs to the window when its start does; align ``start`` and ``end`` to the
-        bucket width to read whole buckets only.
-        """
-        rows = self.read_rows(system, start, end, columns=columns)
-        return DatasetProfile.from_rows(rows, model_versions=model_versions)
-
-    def refresh(
-        self,
-        log: Any,
-        system: str,
-        binnings: Mapping[str, Binning],
-        *,
-        bucket: str | dt.timedelta = "1h",
-        settle: dt.timedelta = dt.timedelta(seconds=30),
-        now: dt.datetime | None = None,
-    ) -> int:
-        """Profile a system's predictions received since the stored watermark; return rows written.
-
-        ``log`` is a ``steward.events.EventLog``. Events received in the last ``settle`` are left
-        for the next run: replicas stamp ``received_at`` with their own clocks and acknowledge in
-        their own time, so the newest stamps may still be joined by slightly older ones. ``now``
-        replaces the clock; never pass a time ahead of the writers' clocks, or the events they
-        stamp before it are skipped for good.
-        """
-        watermark = self.watermark(system)
-        until = (now or dt.datetime.now(dt.UTC)) - settle
-        if watermark is not None and until <= watermark:
-            return 0
-        events = log.scan("prediction", system)
-        rows, new_watermark = build_profiles(
-            events, binnings, watermark, bucket=bucket, until=until
-        )
-        self.write(system, rows, watermark=new_watermark)
-        return len(rows)
-
-    def _directory(self, system: str) -> Path:
-        if not isinstance(system, str) or not _NAME_PATTERN.fullmatch(system):
-            raise InvalidInputError(
-                f"system {system!r} is not a valid name: use 1-128 letters, digits, '_', '.' or "
-                "'-', starting with a letter or digit (it becomes a directory name)"
-            )
-        return self.root / f"system={system}"
-
-    def _has_files(self, system: str) -> bool:
-        return any(self._directory(system).glob("*.parquet"))
-
-    def _query(self, sql: str, parameters: dict[str, Any]) -> pa.Table:
-        pattern = str(self.root / "system=*" / "*.parquet").replace("'", "''")
-        files = (
-            f"read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false, "
-            "hive_types = {'system': VARCHAR})"
-        )
-        with duckdb.connect() as connection:
-            connection.execute("SET TimeZone = 'UTC'")
-            try:
-                return _fetch(connection.sql(sql.replace("{files}", files), params=parameters))
-            except duckdb.Error as error:
-                raise StoreError(
-                    f"could not read profiles under {self.root} ({error}); check the files are "
-                    "readable Parquet written by ProfileStore"
-                ) from error
-
-
-def _compact_json(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), allow_nan=False)
-
-
-_STORED_FIELDS: Final = {
-    **dict.fromkeys(
-        ["count", "null_count", "violation_count", "unseen_count", "infinite_count"], pa.int64()
-    ),
-    "finite_count": pa.int64(),
-    **dict.fromkeys(["finite_mean", "finite_m2", "minimum", "maximum"], pa.float64()),
-    "bin_counts": pa.list_(pa.int64()),
-}
-
-
-def _rows_from_table(table: pa.Table) -> list[ProfileRow]:
-    """Profile rows from the columns ProfileStore writes, converted column by column."""
-    values = {name: table.column(name).to_pylist() for name in table.column_names}
-    bin_counts = table.column("bin_counts").combine_chunks()
-    flat = bin_counts.flatten().to_numpy().astype(np.int64)
-    offsets = bin_counts.offsets.to_numpy()
-    # A window repeats a few binnings and bucket starts many times: parse each once.
-    binnings = {text: Binning.from_dict(json.loads(text)) for text in set(values["binning"])}
-    moments = {
-        micros: _EPOCH + dt.timedelta(microseconds=micros) for micros in set(values["bucket_start"])
-    }
-    rows = []
-    for index in range(table.num_rows):
-        binning = binnings[values["binning"][index]]
-        counts = flat[offsets[index] : offsets[index + 1]]
-        if counts.size != binning.n_bins:
-            raise StoreError(
-                f"a stored profile of column {values['column'][index]!r} holds {counts.size} bin "
-                f"counts for a binning of {binning.n_bins}; the file is corrupt, rebuild it"
-            )
-        sketch = _SKETCH_TYPES[binning.kind_].deserialize(values["sketch"][index])
-        profile = ColumnProfile(
-            binning=binning,
-            bin_counts=counts,
-            **{name: values[name][index] for name in _STORED_FIELDS if name != "bin_counts"},
-            **{_SKETCH_FIELDS[binning.kind_]: sketch},
-        )
-        moment = moments[values["bucket_start"][index]]
-        rows.append(
-            ProfileRow(moment, values["column"][index], profile, values["model_version"][index])
-        )
-    return rows
-
-
-def _sketch_bytes(profile: ColumnProfile) -> bytes:
-    return bytes(getattr(profile, _SKETCH_FIELDS[profile.kind]).serialize())
-
-
 # --- profile-mode drift ----------------------------------------------------------------------------
 
 
@@ -1348,7 +918,8 @@ class ProfileDrift:
     """A drift statistic computed from two profiles, with ``|exact − statistic| <= bound``.
 
     ``edges`` are the inner bin edges a binned method used (numeric columns); ``p_value`` is set
-    where it follows exactly from the counts (chi-square).
+    where it follows exactly from the counts (chi-square). :func:`compare_profiles` gives every
+    method a p-value.
 
     >>> result = ProfileDrift("ks", statistic=0.2, bound=0.005)
     >>> round(result.lower, 3), round(result.upper, 3)
@@ -1392,6 +963,7 @@ def drift_from_profiles(
     midpoint, and ``bound`` is at most half the largest bin mass. ``wasserstein`` (in reference
     standard deviations) interpolates the CDFs linearly within bins; its bound is at most the
     bin-width-weighted mass, with the end bins closed by the observed minimum and maximum.
+    :func:`compare_profiles` runs every method on every column and adds p-values and alarms.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -1414,11 +986,9 @@ def drift_from_profiles(
                 raise InvalidInputError(
                     f"the {side} profile has no finite values; {method} needs rows on both sides"
                 )
-        return (
-            _ks_drift(reference, current)
-            if method == "ks"
-            else _wasserstein_drift(reference, current)
-        )
+        if method == "ks":
+            return _ks_drift(reference, current)
+        return _wasserstein_drift(reference, current)[0]
     reference_counts, current_counts, edges = _comparable_counts(reference, current, bins)
     if method == "chi_square":
         result = drift.chi_square_from_counts(reference_counts, current_counts)
@@ -1453,52 +1023,281 @@ def _comparable_counts(
     )
 
 
-def _cdf_gaps(reference: ColumnProfile, current: ColumnProfile) -> tuple[FloatArray, ...]:
-    """Bin shares p and q, and F − G at each bin's left edge and at +inf (n + 1 values)."""
-    p = reference.bin_counts / reference.finite_count
-    q = current.bin_counts / current.finite_count
-    gaps = np.concatenate(
-        [
-            [0.0],
-            np.cumsum(reference.bin_counts) / reference.finite_count
-            - np.cumsum(current.bin_counts) / current.finite_count,
-        ]
-    )
-    return p, q, gaps
+# The two functions below take bin counts with bins on the last axis, so that one call scores the
+# observed profiles and another every resampled pair of the null, by the same arithmetic.
 
 
-def _ks_drift(reference: ColumnProfile, current: ColumnProfile) -> ProfileDrift:
+def _ks_range(
+    reference_counts: FloatArray, current_counts: FloatArray, widths: FloatArray
+) -> FloatArray:
+    """The least and greatest KS statistic the bin counts allow, stacked on a new first axis."""
     # At every edge both ECDFs are known exactly (bins are right-closed), so the largest gap there
     # is a lower bound. Inside bin i, F rises by at most p_i and G by at most q_i above their values
-    # at the bin's left edge, so F − G stays below gap_i + p_i and above gap_i − q_i.
-    p, q, gaps = _cdf_gaps(reference, current)
-    lower = float(np.max(np.abs(gaps)))
-    upper = float(min(1.0, np.max(np.maximum(gaps[:-1] + p, q - gaps[:-1]))))
-    upper = max(upper, lower)
-    return ProfileDrift("ks", (lower + upper) / 2.0, (upper - lower) / 2.0)
+    # at the bin's left edge, so F − G stays below gap_i + p_i and above gap_i − q_i. A bin of zero
+    # width within the observed [min, max] holds one value at most, so F − G only steps there.
+    p = reference_counts / reference_counts.sum(axis=-1, keepdims=True)
+    q = current_counts / current_counts.sum(axis=-1, keepdims=True)
+    right = np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1)  # F − G at each bin's right edge
+    left = np.concatenate([np.zeros_like(right[..., :1]), right[..., :-1]], axis=-1)
+    lower = np.max(np.abs(right), axis=-1)
+    inside = np.where(widths > 0, np.maximum(left + p, q - left), 0.0)
+    upper = np.minimum(1.0, np.max(inside, axis=-1))
+    return np.stack([lower, np.maximum(upper, lower)])
 
 
-def _wasserstein_drift(reference: ColumnProfile, current: ColumnProfile) -> ProfileDrift:
-    p, q, gaps = _cdf_gaps(reference, current)
-    assert reference.minimum is not None and current.minimum is not None  # both have values
-    assert reference.maximum is not None and current.maximum is not None
-    low = min(reference.minimum, current.minimum)
-    high = max(reference.maximum, current.maximum)
-    # Outside [low, high] both CDFs are 0 or 1, so the open end bins close at the extremes.
-    bounds = np.clip(np.concatenate([[low], reference.binning.edges_, [high]]), low, high)
-    widths = np.diff(bounds)
-    left, right = gaps[:-1], gaps[1:]
+def _wasserstein_range(
+    reference_counts: FloatArray, current_counts: FloatArray, widths: FloatArray
+) -> FloatArray:
+    """The interpolated W1 and the least and greatest W1 the counts allow, stacked on a new axis."""
+    p = reference_counts / reference_counts.sum(axis=-1, keepdims=True)
+    q = current_counts / current_counts.sum(axis=-1, keepdims=True)
+    right = np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1)
+    left = np.concatenate([np.zeros_like(right[..., :1]), right[..., :-1]], axis=-1)
     floor, ceiling = left - q, left + p  # F − G within each bin, as for KS
     most = widths * np.maximum(np.abs(floor), np.abs(ceiling))
     least = widths * np.where(floor * ceiling <= 0, 0.0, np.minimum(np.abs(floor), np.abs(ceiling)))
     # The linear interpolation of F − G stays within [floor, ceiling]; its integral of |·|:
     spread = np.abs(left) + np.abs(right)
     crossing = (left * left + right * right) / (2.0 * np.where(spread > 0, spread, 1.0))
-    estimate = float(np.sum(widths * np.where(left * right >= 0, spread / 2.0, crossing)))
-    bound = max(estimate - float(np.sum(least)), float(np.sum(most)) - estimate, 0.0)
+    estimate = np.sum(widths * np.where(left * right >= 0, spread / 2.0, crossing), axis=-1)
+    return np.stack([estimate, np.sum(least, axis=-1), np.sum(most, axis=-1)])
+
+
+def _ks_drift(reference: ColumnProfile, current: ColumnProfile) -> ProfileDrift:
+    lower, upper = _ks_range(
+        reference.bin_counts.astype(np.float64),
+        current.bin_counts.astype(np.float64),
+        _bin_widths(reference, current),
+    )
+    return ProfileDrift("ks", float(lower + upper) / 2.0, float(upper - lower) / 2.0)
+
+
+def _bin_widths(reference: ColumnProfile, current: ColumnProfile) -> FloatArray:
+    """Each bin's width within the observed [min, max] of both sides (0 when it holds one value)."""
+    assert reference.minimum is not None and current.minimum is not None  # both have values
+    assert reference.maximum is not None and current.maximum is not None
+    low = min(reference.minimum, current.minimum)
+    high = max(reference.maximum, current.maximum)
+    # Outside [low, high] both CDFs are 0 or 1, so the open end bins close at the extremes.
+    bounds = np.clip(np.concatenate([[low], reference.binning.edges_, [high]]), low, high)
+    return np.diff(bounds)
+
+
+def _wasserstein_drift(
+    reference: ColumnProfile, current: ColumnProfile
+) -> tuple[ProfileDrift, FloatArray]:
+    """The result, and the bin widths its null must be scored with."""
+    widths = _bin_widths(reference, current)
+    estimate, least, most = _wasserstein_range(
+        reference.bin_counts.astype(np.float64), current.bin_counts.astype(np.float64), widths
+    ).tolist()
+    bound = max(estimate - least, most - estimate, 0.0)
     scale = reference.std
     if scale > 0:
-        return ProfileDrift("wasserstein", estimate / scale, bound / scale)
-    # A constant reference: any movement is infinitely many of its (zero) standard deviations.
-    moved = math.inf if float(np.sum(most)) > 0 else 0.0
-    return ProfileDrift("wasserstein", moved, 0.0 if moved == 0 else math.inf)
+        return ProfileDrift("wasserstein", estimate / scale, bound / scale), widths
+    # A constant reference: any movement is infinitely many of its (zero) standard deviations. The
+    # extremes are exact, so whether the current moved (a value other than the constant) is known
+    # exactly, and so is the statistic.
+    moved = reference.minimum != current.minimum or reference.maximum != current.maximum
+    return ProfileDrift("wasserstein", math.inf if moved else 0.0, 0.0), widths
+
+
+# --- profile-mode comparison of whole windows ------------------------------------------------------
+
+
+def compare_profiles(
+    reference: DatasetProfile,
+    current: DatasetProfile,
+    *,
+    columns: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    floors: Mapping[str, float | Mapping[str, float]] | None = None,
+    alpha: float = 0.05,
+    correction: str = "bh",
+    random_state: int | None = 0,
+    bins: int = 10,
+    n_resamples: int | None = None,
+) -> drift.DriftReport:
+    """Compare two windows of profiles column by column, as ``steward.drift.compare`` compares rows.
+
+    Every (column, method) gets the statistic of :func:`drift_from_profiles` and a p-value from a
+    null resampled from the reference's bin frequencies alone: reference and current bin counts of
+    the two windows' sizes drawn from them, scored by the same arithmetic as the observed pair (KS
+    and Wasserstein on the fine bins, PSI, Jensen–Shannon and Hellinger on ``bins`` coarse bins);
+    chi-square keeps its theoretical p-value. The p-values are adjusted together (``correction``)
+    and a pair alarms when it is significant and its statistic minus its error bound still exceeds
+    the floor: the report's ``threshold`` is the floor plus the bound, so ``alarm`` is
+    ``significant and statistic > threshold`` as in exact mode, and where profile mode alarms the
+    exact statistic exceeds the floor too (profile mode is conservative). ``columns`` defaults to
+    every column of ``reference``; the other settings are those of ``steward.drift.compare`` (the
+    domain classifier needs rows, so it has no profile mode).
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> frame = pd.DataFrame({"amount": rng.normal(size=2_000), "plan": rng.choice(["a", "b"], 2_000)})
+    >>> binnings = fit_binnings(frame)
+    >>> later = frame.assign(amount=rng.normal(1.0, size=2_000))
+    >>> report = compare_profiles(
+    ...     DatasetProfile.from_frame(frame, binnings), DatasetProfile.from_frame(later, binnings))
+    >>> report.alarmed_columns
+    ['amount']
+    """
+    drift._check_settings(alpha, correction, bins)
+    names = _compared_columns(reference, current, columns)
+    kinds = {name: reference[name].kind for name in names}
+    per_column, domain = drift._resolve_methods(kinds, methods)
+    if domain:
+        raise InvalidInputError(
+            "the domain classifier needs raw rows, which profiles do not keep; leave "
+            "'domain_classifier' out of methods, or run steward.drift.compare on the rows"
+        )
+    floors_by_test = drift._resolve_floors(floors, per_column, False)
+    resamples = drift._resample_count(n_resamples, len(floors_by_test), alpha)
+    seed = resolve_seed(random_state)
+    outcomes, thresholds, summaries = [], {}, {}
+    for name, column_methods in per_column.items():
+        pair = reference[name], current[name]
+        rng = keyed_rng(seed, name)
+        for result in _profile_tests(*pair, column_methods, bins, resamples, rng):
+            assert result.p_value is not None  # _profile_tests sets every p-value
+            outcomes.append(drift._Outcome(name, result.method, result.statistic, result.p_value))
+            thresholds[(name, result.method)] = floors_by_test[(name, result.method)] + result.bound
+        summaries[name] = _profile_summary(name, *pair, bins)
+    return drift._build_report(
+        outcomes, summaries, thresholds, (alpha, correction, resamples), skipped={}
+    )
+
+
+def _compared_columns(
+    reference: DatasetProfile, current: DatasetProfile, columns: Sequence[str] | None
+) -> list[str]:
+    names = list(reference.profiles) if columns is None else list(dict.fromkeys(columns))
+    if not names:
+        raise InvalidInputError("there are no columns to compare; profile at least one column")
+    for side, window in (("reference", reference), ("current", current)):
+        missing = [name for name in names if name not in window.profiles]
+        if missing:
+            raise InvalidInputError(
+                f"columns {missing} have no profile in the {side} window (it has "
+                f"{window.columns[:20]}); profile them on both sides, or leave them out of columns"
+            )
+    for name in names:
+        first, second = reference.profiles[name], current.profiles[name]
+        try:
+            _check_same_binning(first, second, "compare")
+        except InvalidInputError as error:
+            raise InvalidInputError(f"column {name!r}: {error}") from None
+        for side, profile in (("reference", first), ("current", second)):
+            if _compared_rows(profile) == 0:
+                raise InvalidInputError(
+                    f"column {name!r} has no values to compare in the {side} window "
+                    f"({profile.count} rows, {profile.null_count} missing); drift needs rows on "
+                    "both sides, so widen the window or leave the column out"
+                )
+    return names
+
+
+def _compared_rows(profile: ColumnProfile) -> int:
+    if profile.kind == "numeric":
+        return profile.finite_count
+    return int(profile.bin_counts.sum()) + profile.unseen_count
+
+
+def _profile_tests(
+    reference: ColumnProfile,
+    current: ColumnProfile,
+    methods: Sequence[str],
+    bins: int,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> list[ProfileDrift]:
+    """Each method's statistic, error bound and resampled (or, for chi-square, theoretical) p-value."""
+    found: dict[str, ProfileDrift] = {}
+    reference_counts, current_counts, edges = _comparable_counts(reference, current, bins)
+    binned = [method for method in methods if method in _BINNED_METHODS]
+    if binned:
+        tested = resampled_tests_from_counts(
+            reference_counts, current_counts, binned, n_resamples=n_resamples, rng=rng
+        )
+        for method, result in tested.items():
+            found[method] = ProfileDrift(method, result.statistic, 0.0, result.p_value, edges)
+    if "chi_square" in methods:
+        found["chi_square"] = drift_from_profiles(reference, current, "chi_square")
+    if "ks" in methods or "wasserstein" in methods:
+        found.update(_cdf_tests(reference, current, methods, n_resamples, rng))
+    return [found[method] for method in methods]
+
+
+def _cdf_tests(
+    reference: ColumnProfile,
+    current: ColumnProfile,
+    methods: Sequence[str],
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> dict[str, ProfileDrift]:
+    """KS and Wasserstein with p-values from one null drawn on the fine bins."""
+    null_reference, null_current = _null_counts(
+        reference.bin_counts.astype(np.float64), current.finite_count, rng, n_resamples
+    )
+    found = {}
+    if "ks" in methods:
+        observed = _ks_drift(reference, current)
+        widths = _bin_widths(reference, current)
+        null = np.mean(_ks_range(null_reference, null_current, widths), axis=0)  # the midpoints
+        p_value = _empirical_p_value(null, observed.statistic)
+        found["ks"] = dataclasses.replace(observed, p_value=p_value)
+    if "wasserstein" in methods:
+        observed, widths = _wasserstein_drift(reference, current)
+        if reference.std > 0:
+            null = _wasserstein_range(null_reference, null_current, widths)[0] / reference.std
+            p_value = _empirical_p_value(null, observed.statistic)
+        else:  # draws from a constant reference never move, so a moved current beats them all
+            p_value = 1.0 if observed.statistic == 0 else 1.0 / (1.0 + n_resamples)
+        found["wasserstein"] = dataclasses.replace(observed, p_value=p_value)
+    return found
+
+
+def _profile_summary(
+    name: str, reference: ColumnProfile, current: ColumnProfile, bins: int
+) -> drift.ColumnSummary:
+    """Sizes, missing values (null, NaN or infinite: rows not compared) and a plot per column."""
+    if reference.kind == "categorical":
+        return _categorical_profile_summary(name, reference, current)
+    reference_counts, current_counts, edges = _comparable_counts(reference, current, bins)
+    labels = [f"≤ {edges[0]:.4g}"] if edges else ["all"]
+    labels += [f"({left:.4g}, {right:.4g}]" for left, right in itertools.pairwise(edges)]
+    labels += [f"> {edges[-1]:.4g}"] if edges else []
+    return drift.ColumnSummary(
+        column=name,
+        kind="numeric",
+        n_reference=reference.finite_count,
+        n_current=current.finite_count,
+        n_missing_reference=reference.null_count + reference.infinite_count,
+        n_missing_current=current.null_count + current.infinite_count,
+        plot=drift.ColumnPlot(
+            labels=tuple(labels),
+            reference_shares=tuple((reference_counts / reference_counts.sum()).tolist()),
+            current_shares=tuple((current_counts / current_counts.sum()).tolist()),
+        ),
+    )
+
+
+def _categorical_profile_summary(
+    name: str, reference: ColumnProfile, current: ColumnProfile
+) -> drift.ColumnSummary:
+    # Categories outside the binning are known by the frequent-items sketch only (estimates); when
+    # the reference had none, every such current row is one the reference never saw, exactly.
+    seen = CategoricalReference.from_counts(
+        {**dict(reference.unseen_values()), **reference.category_counts}
+    )
+    counts = {**dict(current.unseen_values()), **current.category_counts}
+    summary = drift._categorical_summary(
+        name, seen, reference.null_count, counts, current.null_count
+    )
+    exact_unseen = current.unseen_count if reference.unseen_count == 0 else summary.n_unseen
+    return dataclasses.replace(
+        summary,
+        n_reference=_compared_rows(reference),
+        n_current=_compared_rows(current),
+        n_unseen=exact_unseen,
+    )

@@ -51,6 +51,7 @@ __all__ = [
     "Base",
     "ContractRow",
     "ModelVersionRow",
+    "MonitorResultRow",
     "Store",
     "System",
     "open_store",
@@ -163,6 +164,22 @@ class ContractRow(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
     breaking: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MonitorResultRow(Base):
+    """One stored result of one monitor over one window."""
+
+    __tablename__ = "monitor_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    monitor: Mapped[str] = mapped_column(String(50))
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(30))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
