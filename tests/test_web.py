@@ -294,6 +294,7 @@ def test_metrics_count_predictions_per_model_version(served: Api, telco) -> None
     served.predict(records_of(frame, 4))
     text = served.request("GET", "/metrics").text
     assert 'steward_predictions_total{model_version="1",system="churn"} 4.0' in text
+    assert 'method="POST",route="/v1/systems/{system}/predict",status="200"' in text
     assert "steward_http_request_seconds_bucket" in text
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steward.errors import InvalidInputError
+from steward.contracts import read_table
 
 __all__ = [
     "code_version",
@@ -30,24 +30,6 @@ __all__ = [
 ]
 
 _LIBRARIES = ("steward", "numpy", "pandas", "scikit-learn", "scipy", "skops", "onnxruntime")
-
-
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a frame, with one clear error for each way that can fail."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"data file {str(path)!r} does not exist; check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as error:
-        raise InvalidInputError(f"cannot read {str(path)!r} as {suffix[1:]}: {error}") from None
-    raise InvalidInputError(
-        f"data file {str(path)!r} has suffix {suffix!r}; Steward reads .csv and .parquet files"
-    )
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> dict[str, Any]:

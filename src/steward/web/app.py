@@ -114,7 +114,7 @@ def create_app(
     app.state.steward, app.state.service, app.state.events = steward, service, log
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(_Timed, metrics=metrics)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -163,6 +163,16 @@ def create_app(
 
     install_oip_routes(app, service)
     return app
+
+
+class _Timed:
+    """Adapter so ``app.add_middleware`` can build the metrics middleware around the app."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self._timed = metrics.middleware(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._timed(scope, receive, send)
 
 
 def retention_cutoff(retention_days: int) -> datetime:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics"]
 
@@ -74,13 +72,32 @@ class Metrics:
     def count_violation(self, system: str, violation: Any) -> None:
         self.violations.labels(system, violation.column, violation.rule, violation.action).inc()
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        self.requests.labels(request.method, path, str(response.status_code)).inc()
-        self.request_seconds.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Plain ASGI middleware counting requests and timing them by route.
+
+        Written against ASGI directly: Starlette's ``BaseHTTPMiddleware`` adds a task and a memory
+        stream per request, which shows on the hot path.
+        """
+
+        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = 500
+
+            async def send_and_note(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
+            try:
+                await app(scope, receive, send_and_note)
+            finally:
+                path = getattr(scope.get("route"), "path", "unmatched")
+                method = scope.get("method", "")
+                self.requests.labels(method, path, str(status)).inc()
+                self.request_seconds.labels(method, path).observe(time.perf_counter() - started)
+
+        return timed
