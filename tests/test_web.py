@@ -332,3 +332,16 @@ def test_retention_deletes_days_past_the_setting(workspace: Steward, tmp_path: P
     assert "removed 1 day partition(s)" in result.output
     with EventLog(workspace.settings.events_dir) as events:
         assert set(events.scan("prediction", "churn")["id"].to_pylist()) == {"new"}
+
+
+def test_records_the_model_cannot_score_are_a_422_not_a_500(
+    workspace: Steward, telco_model: object, tmp_path: Path
+) -> None:
+    workspace.register_model(telco_model, system="churn")  # no contract on this system
+    workspace.move_alias("churn", "champion", 1)
+    with EventLog(tmp_path / "events") as events:
+        api = Api(workspace, events)
+        response = api.predict([{"tenure": 3}])
+    assert response.status_code == 422, response.text
+    assert "model v1 of 'churn' could not score the records" in response.json()["detail"]
+    assert "contract" in response.json()["detail"]

@@ -189,7 +189,7 @@ class Service:
             rows = [index for index, route in enumerate(routes) if route == version]
             frame = pd.DataFrame([inputs[index] for index in rows])
             started = time.perf_counter()
-            predicted = self.model(system, version).predict(frame, runtime.task)
+            predicted = _score(self.model(system, version), frame, runtime, version)
             elapsed_ms = (time.perf_counter() - started) * 1000 / max(len(rows), 1)
             for position, index in enumerate(rows):
                 scores[index] = _plain_score(predicted[position])
@@ -278,6 +278,19 @@ class Service:
                 )
             except Exception:  # a failing shadow must never touch the served path
                 logger.exception("shadow v%s of %s failed", version, system)
+
+
+def _score(model: LoadedModel, frame: pd.DataFrame, runtime: Runtime, version: int) -> Any:
+    """Call the model; input it cannot score is the caller's mistake (422), not a server error."""
+    try:
+        return model.predict(frame, runtime.task)
+    except (ValueError, KeyError, TypeError) as error:
+        hint = "" if runtime.contract else "; a contract on the system would catch this at the door"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidInputError(
+            f"model v{version} of {runtime.name!r} could not score the records: {reason}; "
+            f"check the input columns and types{hint}"
+        ) from None
 
 
 def _split(
