@@ -196,12 +196,10 @@ def _data_quality(
     reference: pd.DataFrame | None,
 ) -> MonitorResult:
     n_rows = len(predictions)
-    volumes = [
-        events.scan(
-            "prediction", system, start=start - window * (k + 1), end=start - window * k
-        ).num_rows
-        for k in range(VOLUME_WINDOWS)
-    ]
+    # One scan of the windows before, counted per window, rather than one scan each.
+    earlier = events.scan("prediction", system, start=start - window * VOLUME_WINDOWS, end=start)
+    ages = pd.Series(start - earlier["event_time"].to_pandas()) // window
+    volumes = [int((ages == k).sum()) for k in range(VOLUME_WINDOWS)]
     usual = float(np.mean([v for v in volumes if v > 0])) if any(volumes) else None
     if n_rows == 0:
         status = "breach" if usual else "not_enough_data"
@@ -344,11 +342,11 @@ def _uplift(
 
 def _store(steward: Steward, results: list[MonitorResult]) -> None:
     with steward.store.write() as session:
+        system_ids = {name: find_system(session, name).id for name in {r.system for r in results}}
         for result in results:
-            system_row = find_system(session, result.system)
             session.add(
                 MonitorResultRow(
-                    system_id=system_row.id,
+                    system_id=system_ids[result.system],
                     monitor=result.monitor,
                     window_start=result.window_start,
                     window_end=result.window_end,

@@ -145,6 +145,14 @@ class Service:
         info = self.steward.system(system)
         config = info.config
         contract = get_contract(self.steward.store, system)
+        previous = self._runtimes.get(system)
+        if (
+            previous
+            and previous.contract
+            and contract
+            and previous.contract.version == contract.version
+        ):
+            contract = previous.contract  # keep its compiled checks across alias refreshes
         policy = Policy.from_dict(config["policy"]) if config.get("policy") else None
         traffic = config.get("traffic") or {}
         with self.steward.store.read() as session:
