@@ -45,14 +45,20 @@ from sqlalchemy.types import TypeDecorator
 from steward.errors import ConfigError, DatabaseUnreachableError
 
 __all__ = [
+    "ActionRow",
+    "AlertRow",
     "AliasMove",
     "AliasRow",
+    "ApprovalRow",
     "AuditRow",
     "Base",
     "ContractRow",
     "ModelVersionRow",
     "MonitorResultRow",
+    "NotificationRow",
+    "ReviewDecisionRow",
     "Store",
+    "SuspensionRow",
     "System",
     "open_store",
     "select",
@@ -181,6 +187,119 @@ class MonitorResultRow(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertRow(Base):
+    """One breach of one rule, with its lifecycle: firing, acknowledged, resolved.
+
+    At most one alert per (system, rule) is open (not resolved) at a time: a check that sees the same
+    breach again updates ``last_seen_at`` and ``checks`` instead of opening another.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(200))  # e.g. "slo:latency" or "monitor:drift"
+    group_key: Mapped[str] = mapped_column(String(200), default="")
+    severity: Mapped[str] = mapped_column(String(20), default="ticket")  # page | ticket
+    state: Mapped[str] = mapped_column(String(20), default="firing")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checks: Mapped[int] = mapped_column(Integer, default=1)
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class NotificationRow(Base):
+    """One attempt to tell someone about an alert, and whether it got through."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # webhook | email | log
+    target: Mapped[str] = mapped_column(String(500), default="")
+    event: Mapped[str] = mapped_column(String(20))  # fired | acknowledged | resolved
+    status: Mapped[str] = mapped_column(String(20))  # delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ActionRow(Base):
+    """One step a playbook (or a person) took on a system, with why and how it went."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(50))  # notify | rollback | suspend | retrain | ...
+    status: Mapped[str] = mapped_column(String(30))  # done | failed | skipped | pending_approval
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalRow(Base):
+    """A change that waits for a person (a promotion on a high-risk system, say)."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(50))  # promote
+    subject: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending|approved|rejected
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReviewDecisionRow(Base):
+    """A person's decision on a prediction that went to review: approved as proposed, or overridden."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (UniqueConstraint("system_id", "prediction_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    prediction_id: Mapped[str] = mapped_column(String(200))
+    proposed_action: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    action: Mapped[str] = mapped_column(String(100))
+    overridden: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SuspensionRow(Base):
+    """Automation suspended on a system: every decision goes to review, or to a fallback action.
+
+    The open suspension is the row with ``ended_at`` null; ending it keeps the row as history.
+    """
+
+    __tablename__ = "suspensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(20))  # review | fallback
+    fallback_action: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class AuditRow(Base):
