@@ -21,7 +21,13 @@ from steward.errors import ConfigError, StewardError
 __all__ = [
     "CARD_FIELDS",
     "TEMPLATE",
+    "BurnRateAlert",
     "CardConfig",
+    "MonitorsConfig",
+    "NotifyConfig",
+    "PlaybookConfig",
+    "RetrainConfig",
+    "SLOConfig",
     "StewardConfig",
     "SystemConfig",
     "TrafficConfig",
@@ -57,6 +63,98 @@ class TrafficConfig(BaseModel):
     canary_share: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+Indicator = Literal[
+    "latency",
+    "error_rate",
+    "violation_rate",
+    "drift",
+    "roc_auc",
+    "fnr",
+    "precision",
+    "estimated_roc_auc",
+    "uplift",
+    "cost",
+]
+
+
+class BurnRateAlert(BaseModel):
+    """Alert when the burn rate over both windows exceeds ``burn_rate`` (the SRE workbook's pairs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    long: str = Field(pattern=r"^[0-9]+[mhdw]$")
+    short: str = Field(pattern=r"^[0-9]+[mhdw]$")
+    burn_rate: float = Field(gt=0)
+    severity: Literal["page", "ticket"] = "page"
+
+
+class SLOConfig(BaseModel):
+    """An objective on an indicator over a window, with an error budget and burn-rate alerts.
+
+    Event indicators (``latency``, ``error_rate``, ``violation_rate``) count each prediction as good
+    or bad (``latency`` is good at or under ``threshold`` milliseconds). Window indicators (the
+    others) count each monitor window as good when its value meets ``threshold``. ``alerts`` left
+    out means the SRE workbook's defaults scaled to ``window``: 14.4 over 1h/5m and 6 over 6h/30m
+    (page), 1 over 3d/6h (ticket), for a 30-day window.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    indicator: Indicator
+    objective: float = Field(gt=0, lt=1)
+    threshold: float | None = None
+    window: str = Field(default="30d", pattern=r"^[0-9]+[mhdw]$")
+    min_events: int = Field(default=100, ge=1)
+    alerts: list[BurnRateAlert] | None = None
+
+
+class NotifyConfig(BaseModel):
+    """Where alerts go: a webhook (JSON, Slack-compatible), email addresses, or just the log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str | None = None
+    email: list[str] = Field(default_factory=list)
+    retries: int = Field(default=3, ge=0, le=10)
+
+
+class PlaybookConfig(BaseModel):
+    """What to do when an alert fires on a rule matching ``when``: ``slo:NAME``, ``monitor:NAME``, ``*``.
+
+    (Not ``on:``: YAML 1.1 reads a bare ``on`` as the boolean true.)
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: str
+    do: list[Literal["notify", "rollback", "suspend", "retrain", "promote_if_better"]]
+    suspend_mode: Literal["review", "fallback"] = "review"
+    fallback_action: str | None = None
+
+
+class RetrainConfig(BaseModel):
+    """The user's training command; ``{data}`` and ``{output}`` are filled in when it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str
+    window: str = Field(default="28d", pattern=r"^[0-9]+[mhdw]$")
+    golden_set: str | None = None
+    min_margin: float = Field(default=0.01, ge=0)
+    timeout_seconds: int = Field(default=3600, ge=1)
+
+
+class MonitorsConfig(BaseModel):
+    """How often ``steward serve`` runs the monitors, and over which window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: str = Field(default="7d", pattern=r"^[0-9]+[mhdw]$")
+    every: str = Field(default="1h", pattern=r"^[0-9]+[mhdw]$")
+    segments: list[str] = Field(default_factory=list)
+
+
 class SystemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,6 +169,11 @@ class SystemConfig(BaseModel):
     contract: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    monitors: MonitorsConfig = Field(default_factory=MonitorsConfig)
+    slos: list[SLOConfig] = Field(default_factory=list)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    playbooks: list[PlaybookConfig] = Field(default_factory=list)
+    retrain: RetrainConfig | None = None
 
 
 class StewardConfig(BaseModel):

@@ -47,6 +47,12 @@ class SystemInfo:
     def card(self) -> dict[str, Any]:
         return dict(self.config.get("card") or {})
 
+    @property
+    def declared(self) -> SystemConfig:
+        """The system as ``steward.yaml`` declared it, typed (SLOs, playbooks, monitors, ...)."""
+        fields = {key: getattr(self, key) for key in _COLUMNS}
+        return SystemConfig.model_validate({"name": self.name, **fields, **self.config})
+
 
 @dataclass(frozen=True)
 class SystemChange:
@@ -170,11 +176,22 @@ def list_systems(store: Store) -> list[SystemInfo]:
         return [_info(row) for row in session.scalars(select(System).order_by(System.name))]
 
 
+_CONFIG_KEYS = {
+    "card",
+    "contract",
+    "policy",
+    "traffic",
+    "monitors",
+    "slos",
+    "notify",
+    "playbooks",
+    "retrain",
+}
+
+
 def _values(declared: SystemConfig) -> dict[str, Any]:
     values: dict[str, Any] = {key: getattr(declared, key) for key in _COLUMNS}
-    values["config"] = declared.model_dump(
-        mode="json", include={"card", "contract", "policy", "traffic"}, exclude_none=True
-    )
+    values["config"] = declared.model_dump(mode="json", include=_CONFIG_KEYS, exclude_none=True)
     return values
 
 
