@@ -807,3 +807,7 @@ def _cell(value: Any) -> str:
 
 def main() -> None:
     cli(prog_name="steward")
+
+
+# Command groups kept in their own modules attach themselves to `cli` when imported.
+import steward.commands  # noqa: E402,F401
