@@ -2,32 +2,37 @@
 
 ``run_monitors(steward, events, system, window=..., at=...)`` runs, for the window ``[at - window, at)``:
 
-- ``drift``: the window's inputs against the champion's reference sample (stored at registration),
-  with ``steward.drift.compare``: an alarm needs significance for the sample size after
-  Benjamini–Hochberg and an effect above the practical floor;
-- ``data_quality``: the share of records with contract violations, null rates against the
-  reference's, volume against the windows before, and lateness (received minus event time);
-- ``performance`` (binary systems, once outcomes have arrived for the window's predictions): realized
-  metrics per model version with intervals; a breach when the window's ROC AUC interval lies wholly
-  below the ROC AUC the champion was registered with, less ``AUC_TOLERANCE``;
+- ``drift``: the window's inputs against the champion's reference sample (stored at registration):
+  an alarm needs significance for the sample size after Benjamini–Hochberg and an effect above the
+  practical floor (``steward.drift``);
+- ``data_quality``: contract violations, null rates against the reference's, unseen categories and
+  values outside the reference's range, and the window's volume and lateness (received minus event
+  time, p95) against the windows before;
+- ``performance`` (binary systems, once outcomes have arrived): realized metrics per model version
+  with intervals, and per segment (``monitors.segments``); a breach when the window's ROC AUC
+  interval lies wholly below the ROC AUC the champion was registered with, less ``AUC_TOLERANCE``;
+- ``estimated_performance`` (binary systems): CBPE on the champion's scores, before labels arrive;
+  a breach when the estimated ROC AUC's band lies wholly below the same line;
 - ``uplift`` (when the policy keeps a holdout): the outcome rate of actioned against held-out
-  entities of the same intended action, with its interval; reported, never a breach by itself,
-  since whether a lower outcome rate is good (churn) or bad (retention) is not declared yet;
+  entities of the same intended action, reported, never a breach by itself;
 
 and stores each result (``monitor_results`` in the metadata store). A monitor with too little data
-says so (``not_enough_data``) rather than passing or failing. ``steward monitor run`` exits 1 on any
-breach, for cron and CI.
+says so (``not_enough_data``) rather than passing or failing. When a performance monitor breaches
+and drift alarmed, ``details["why"]`` ranks the drifted features by drift times importance.
 
-This first cut reads the window's raw rows from the event log; reading merged per-bucket profiles
-(``steward.profiles``) instead, so a window costs the same whatever its row count, is the next step.
+Drift and data quality read hourly profiles (``steward.monitor_profiles``), so a window costs a merge
+of its buckets, whatever its row count; ``exact=True`` reads the window's raw rows instead. The
+performance monitors read the window's predictions (they join outcomes row by row).
+``docs/monitoring.md`` has the thresholds and why.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -35,23 +40,54 @@ from sqlalchemy import select
 
 from steward import audit
 from steward.core import Steward
-from steward.drift import compare
+from steward.drift import DriftReport, compare
 from steward.errors import InvalidInputError, NotFoundError
 from steward.events import EventLog
-from steward.performance import join_outcomes, realized_performance
+from steward.monitor_profiles import (
+    ProfileContext,
+    out_of_range_shares,
+    profile_context,
+    window_counts,
+)
+from steward.profile_store import LATENESS_COLUMN
+from steward.profiles import ColumnProfile, DatasetProfile, compare_profiles
 from steward.registry import find_system
 from steward.store import MonitorResultRow, utcnow
-from steward.uplift import uplift
 
-__all__ = ["MonitorResult", "monitor_history", "parse_window", "run_monitors"]
+__all__ = [
+    "AUC_TOLERANCE",
+    "LATENESS_FACTOR",
+    "MIN_ROWS",
+    "MonitorResult",
+    "monitor_history",
+    "parse_window",
+    "run_monitors",
+]
 
-MIN_ROWS = 100
-VOLUME_WINDOWS = 4
-AUC_TOLERANCE = 0.02
+MIN_ROWS: Final = 100
+VOLUME_WINDOWS: Final = 4
+#: An earlier window counts towards the usual level only when the system's first prediction came
+#: no later than this share of a window after that window began.
+PARTIAL_SLACK: Final = 0.05
+#: A window's volume outside [usual / VOLUME_FACTOR, usual * VOLUME_FACTOR] is flagged.
+VOLUME_FACTOR: Final = 2.0
+#: A p95 lateness above LATENESS_FACTOR times the usual one (and longer by LATENESS_FLOOR_SECONDS,
+#: or 1% of the window if that is shorter) is flagged.
+LATENESS_FACTOR: Final = 3.0
+LATENESS_FLOOR_SECONDS: Final = 60.0
+#: Shares of a window above which violations, new nulls, unseen categories or out-of-range values
+#: are flagged.
+QUALITY_SHARE: Final = 0.05
+#: How far below the registered ROC AUC a window's whole interval must lie to breach: a material
+#: drop, as drift's practical floor. Live outcomes of a model that acts are partly its own doing (a
+#: contacted churner who stays is labeled 0), so live AUC sits somewhat below the offline figure.
+AUC_TOLERANCE: Final = 0.05
 
 
 @dataclass(frozen=True)
 class MonitorResult:
+    """One monitor's verdict over one window; ``status`` is ok, breach or not_enough_data."""
+
     system: str
     monitor: str
     window_start: datetime
@@ -92,25 +128,52 @@ def run_monitors(
     window: timedelta,
     at: datetime | None = None,
     store: bool = True,
+    exact: bool = False,
+    settle: timedelta = timedelta(seconds=30),
 ) -> list[MonitorResult]:
-    """Run every monitor of ``system`` over ``[at - window, at)``; store and return the results."""
+    """Run every monitor of ``system`` over ``[at - window, at)``; store and return the results.
+
+    ``exact=True`` reads the window's raw rows for drift and data quality instead of profiles.
+    ``settle`` is how long the profile store waits before storing an event (it profiles newer ones
+    for this run only, so every acknowledged event counts).
+
+    Example::
+
+        results = run_monitors(steward, events, "churn", window=timedelta(days=7))
+        [r.monitor for r in results if r.breach]
+    """
     end = (at or datetime.now(UTC)).astimezone(UTC)
     start = end - window
     info = steward.system(system)
-    predictions = events.scan("prediction", system, start=start, end=end).to_pandas()
-    inputs = _inputs(predictions)
-    reference = _reference(steward, system, drop=[info.target, info.entity_key])
-    results = [
-        _drift(system, start, end, reference, inputs),
-        _data_quality(events, system, start, end, window, predictions, inputs, reference),
-    ]
-    if info.task == "binary" and not predictions.empty:
-        outcomes = events.scan("outcome", system, start=start).to_pandas()
-        joined = _join(predictions, outcomes)
-        results.append(_performance(steward, system, start, end, joined, info.config))
-        action = _first_action(info.config)
-        if action and predictions["holdout"].fillna(False).any():
-            results.append(_uplift(system, start, end, joined, action))
+    full_reference = _reference(steward, system)
+    reference = None
+    if full_reference is not None:
+        drop = [c for c in (info.target, info.entity_key) if c and c in full_reference.columns]
+        reference = full_reference.drop(columns=drop)
+    binary = info.task == "binary"
+    predictions = None
+    if exact or binary:
+        predictions = events.scan("prediction", system, start=start, end=end).to_pandas()
+    report: DriftReport | None
+    if exact:
+        assert predictions is not None
+        inputs = _inputs(predictions)
+        drift_result, report = _drift(system, start, end, reference, inputs)
+        quality = _data_quality(events, system, start, end, window, predictions, inputs, reference)
+    else:
+        context = profile_context(steward, events, system, reference, settle=settle)
+        drift_result, report = _profile_drift(context, start, end)
+        quality = _profile_quality(context, start, end, window)
+    results = [drift_result, quality]
+    if binary and predictions is not None and not predictions.empty:
+        # Imported here: monitor_performance builds MonitorResults, defined above.
+        from steward.monitor_performance import performance_monitors
+
+        results.extend(
+            performance_monitors(
+                steward, events, info, (start, end), predictions, full_reference, report
+            )
+        )
     if store:
         _store(steward, results)
     return results
@@ -120,15 +183,26 @@ def _inputs(predictions: pd.DataFrame) -> pd.DataFrame:
     if predictions.empty:
         return pd.DataFrame()
     decoded = [json.loads(text) if isinstance(text, str) else {} for text in predictions["inputs"]]
-    return pd.DataFrame.from_records(decoded)
+    return pd.DataFrame.from_records(decoded, index=predictions.index)
 
 
-def _reference(steward: Steward, system: str, drop: list[str]) -> pd.DataFrame | None:
+def _reference(steward: Steward, system: str) -> pd.DataFrame | None:
     try:
-        reference = steward.reference_data(system, "champion")
+        return steward.reference_data(system, "champion")
     except NotFoundError:
         return None
-    return reference.drop(columns=[c for c in drop if c and c in reference.columns])
+
+
+def _not_enough(
+    system: str, monitor: str, start: datetime, end: datetime, summary: str
+) -> MonitorResult:
+    return MonitorResult(system, monitor, start, end, "not_enough_data", summary)
+
+
+_NO_REFERENCE: Final = "no reference: register the champion with --data to keep a sample"
+
+
+# --- drift -------------------------------------------------------------------------------------
 
 
 def _drift(
@@ -137,52 +211,153 @@ def _drift(
     end: datetime,
     reference: pd.DataFrame | None,
     current: pd.DataFrame,
-) -> MonitorResult:
+) -> tuple[MonitorResult, DriftReport | None]:
     if reference is None:
-        return MonitorResult(
-            system,
-            "drift",
-            start,
-            end,
-            "not_enough_data",
-            "no reference: register the champion with --data to keep a sample",
-        )
+        return _not_enough(system, "drift", start, end, _NO_REFERENCE), None
     columns = [c for c in reference.columns if c in current.columns]
     if len(current) < MIN_ROWS or not columns:
-        return MonitorResult(
-            system,
-            "drift",
-            start,
-            end,
-            "not_enough_data",
-            f"{len(current)} predictions in the window; drift needs {MIN_ROWS}",
-        )
+        text = f"{len(current)} predictions in the window; drift needs {MIN_ROWS}"
+        return _not_enough(system, "drift", start, end, text), None
     report = compare(reference[columns], current[columns])
+    result = _drift_result(system, (start, end), report, columns, len(current), len(reference))
+    return result, report
+
+
+def _profile_drift(
+    context: ProfileContext, start: datetime, end: datetime
+) -> tuple[MonitorResult, DriftReport | None]:
+    system = context.system
+    if context.reference is None:
+        return _not_enough(system, "drift", start, end, _NO_REFERENCE), None
+    window = context.window(start, end, context.input_columns)
+    n_current = max((profile.count for profile in window.profiles.values()), default=0)
+    columns = [
+        name
+        for name in context.input_columns
+        if name in window.profiles
+        and _has_values(window[name])
+        and _has_values(context.reference[name])
+    ]
+    if n_current < MIN_ROWS or not columns:
+        text = f"{n_current} predictions in the window; drift needs {MIN_ROWS}"
+        return _not_enough(system, "drift", start, end, text), None
+    report = compare_profiles(context.reference, window, columns=columns)
+    result = _drift_result(
+        system, (start, end), report, columns, n_current, context.reference_rows, mode="profile"
+    )
+    return result, report
+
+
+def _has_values(profile: ColumnProfile) -> bool:
+    if profile.kind == "numeric":
+        return profile.finite_count > 0
+    return int(profile.bin_counts.sum()) + profile.unseen_count > 0
+
+
+def _drift_result(
+    system: str,
+    window: tuple[datetime, datetime],
+    report: DriftReport,
+    columns: list[str],
+    n_current: int,
+    n_reference: int,
+    mode: str = "exact",
+) -> MonitorResult:
     alarmed = report.alarmed_columns
     details = {
         "results": report.to_dict()["results"],
-        "n_current": len(current),
-        "n_reference": len(reference),
+        "alarmed_columns": alarmed,
+        "n_current": n_current,
+        "n_reference": n_reference,
+        "mode": mode,
     }
     if alarmed:
-        return MonitorResult(
-            system,
-            "drift",
-            start,
-            end,
-            "breach",
-            f"drift in {len(alarmed)} of {len(columns)} columns: " + ", ".join(alarmed),
-            details,
-        )
+        text = f"drift in {len(alarmed)} of {len(columns)} columns: " + ", ".join(alarmed)
+        return MonitorResult(system, "drift", *window, "breach", text, details)
+    text = f"no drift in {len(columns)} columns over {n_current} predictions"
+    return MonitorResult(system, "drift", *window, "ok", text, details)
+
+
+# --- data quality ------------------------------------------------------------------------------
+
+
+def _usual(
+    counted: list[tuple[int, float | None]],
+    first_seen: datetime | None,
+    start: datetime,
+    window: timedelta,
+) -> tuple[float | None, float | None]:
+    """The usual volume (mean) and p95 lateness (median) of the earlier windows, per window ``k``
+    ``(count, p95)``. Only windows the system was live for all along count: one that began before
+    its first prediction (by more than ``PARTIAL_SLACK`` of a window) would pass a half-empty
+    start-up window off as the usual level.
+    """
+    complete = [
+        (count, lateness)
+        for k, (count, lateness) in enumerate(counted)
+        if count > 0
+        and first_seen is not None
+        and first_seen <= start - window * (k + 1) + window * PARTIAL_SLACK
+    ]
+    usual_volume = float(np.mean([count for count, _ in complete])) if complete else None
+    latenesses = [lateness for _, lateness in complete if lateness is not None]
+    usual_lateness = float(statistics.median(latenesses)) if latenesses else None
+    return usual_volume, usual_lateness
+
+
+def _flow_problems(
+    n_rows: int,
+    usual_volume: float | None,
+    lateness: float | None,
+    usual_lateness: float | None,
+    window: timedelta,
+) -> list[str]:
+    problems = []
+    if usual_volume and not usual_volume / VOLUME_FACTOR <= n_rows <= VOLUME_FACTOR * usual_volume:
+        problems.append(f"volume {n_rows} against a usual {usual_volume:.0f}")
+    if lateness is not None and usual_lateness is not None:
+        floor = min(LATENESS_FLOOR_SECONDS, window.total_seconds() / 100)
+        if lateness > LATENESS_FACTOR * usual_lateness and lateness - usual_lateness > floor:
+            problems.append(
+                f"lateness p95 {_duration(lateness)} against a usual {_duration(usual_lateness)}"
+            )
+    return problems
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
+
+
+def _empty_window(
+    system: str, start: datetime, end: datetime, usual: float | None
+) -> MonitorResult:
+    status = "breach" if usual else "not_enough_data"
     return MonitorResult(
         system,
-        "drift",
+        "data_quality",
         start,
         end,
-        "ok",
-        f"no drift in {len(columns)} columns over {len(current)} predictions",
-        details,
+        status,
+        "no predictions in the window" + (f" (usually {usual:.0f})" if usual else ""),
+        {"volume": 0, "usual_volume": usual},
     )
+
+
+def _quality_result(
+    system: str,
+    window: tuple[datetime, datetime],
+    problems: list[str],
+    details: dict[str, Any],
+) -> MonitorResult:
+    if problems:
+        return MonitorResult(
+            system, "data_quality", *window, "breach", "; ".join(problems), details
+        )
+    text = f"{details['volume']} predictions, {details['violation_rate']:.1%} with violations"
+    return MonitorResult(system, "data_quality", *window, "ok", text, details)
 
 
 def _data_quality(
@@ -196,148 +371,146 @@ def _data_quality(
     reference: pd.DataFrame | None,
 ) -> MonitorResult:
     n_rows = len(predictions)
-    # One scan of the windows before, counted per window, rather than one scan each.
-    earlier = events.scan("prediction", system, start=start - window * VOLUME_WINDOWS, end=start)
-    ages = pd.Series(start - earlier["event_time"].to_pandas()) // window
-    volumes = [int((ages == k).sum()) for k in range(VOLUME_WINDOWS)]
-    usual = float(np.mean([v for v in volumes if v > 0])) if any(volumes) else None
-    if n_rows == 0:
-        status = "breach" if usual else "not_enough_data"
-        return MonitorResult(
-            system,
-            "data_quality",
-            start,
-            end,
-            status,
-            "no predictions in the window" + (f" (usually {usual:.0f})" if usual else ""),
-            {"volume": 0, "usual_volume": usual},
+    # One scan of the windows before, split per window, rather than one scan each.
+    earlier = events.scan(
+        "prediction", system, start=start - window * VOLUME_WINDOWS, end=start
+    ).to_pandas()
+    # 0 for [start - window, start): an event exactly one window before start is in it.
+    ages = (start - earlier["event_time"] - timedelta(microseconds=1)) // window
+    late = (earlier["received_at"] - earlier["event_time"]).dt.total_seconds()
+    counted = [
+        (
+            int((ages == k).sum()),
+            float(late[ages == k].quantile(0.95)) if (ages == k).any() else None,
         )
-    violated = predictions["violations"].notna().mean() if "violations" in predictions else 0.0
+        for k in range(VOLUME_WINDOWS)
+    ]
+    first_seen = earlier["event_time"].min() if len(earlier) else None
+    usual_volume, usual_lateness = _usual(counted, first_seen, start, window)
+    if n_rows == 0:
+        return _empty_window(system, start, end, usual_volume)
+    violated = (
+        float(predictions["violations"].notna().mean()) if "violations" in predictions else 0.0
+    )
     null_rates = inputs.isna().mean().to_dict()
     reference_nulls = reference.isna().mean().to_dict() if reference is not None else {}
-    null_jumps = {
-        c: rate for c, rate in null_rates.items() if rate > reference_nulls.get(c, 0.0) + 0.05
-    }
+    null_jumps = sorted(
+        c for c, rate in null_rates.items() if rate > reference_nulls.get(c, 0.0) + QUALITY_SHARE
+    )
     lateness = (predictions["received_at"] - predictions["event_time"]).dt.total_seconds()
+    p95 = float(lateness.quantile(0.95))
     problems = []
-    if violated > 0.05:
+    if violated > QUALITY_SHARE:
         problems.append(f"{violated:.1%} of records broke the contract")
     if null_jumps:
-        problems.append("nulls up in " + ", ".join(sorted(null_jumps)))
-    if usual and not 0.5 * usual <= n_rows <= 2 * usual:
-        problems.append(f"volume {n_rows} against a usual {usual:.0f}")
+        problems.append("nulls up in " + ", ".join(null_jumps))
+    problems += _flow_problems(n_rows, usual_volume, p95, usual_lateness, window)
     details = {
         "volume": n_rows,
-        "usual_volume": usual,
-        "violation_rate": float(violated),
+        "usual_volume": usual_volume,
+        "violation_rate": violated,
         "null_rates": null_rates,
-        "lateness_p95_seconds": float(lateness.quantile(0.95)),
+        "lateness_p95_seconds": p95,
+        "usual_lateness_p95_seconds": usual_lateness,
+        "mode": "exact",
     }
-    if problems:
-        return MonitorResult(
-            system, "data_quality", start, end, "breach", "; ".join(problems), details
-        )
-    return MonitorResult(
-        system,
-        "data_quality",
+    return _quality_result(system, (start, end), problems, details)
+
+
+def _profile_quality(
+    context: ProfileContext, start: datetime, end: datetime, window: timedelta
+) -> MonitorResult:
+    system = context.system
+    before = context.rows(start - window * VOLUME_WINDOWS, start, [LATENESS_COLUMN])
+    counted = window_counts(before, start, window, VOLUME_WINDOWS)
+    first_seen = min(
+        (row.bucket_start for row in before if row.column == LATENESS_COLUMN), default=None
+    )
+    usual_volume, usual_lateness = _usual(
+        [
+            (count, None if profile is None else profile.quantile(0.95))
+            for count, profile in counted
+        ],
+        first_seen,
         start,
-        end,
-        "ok",
-        f"{n_rows} predictions, {violated:.1%} with violations",
-        details,
+        window,
     )
-
-
-def _join(predictions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    if outcomes.empty:
-        joined = predictions.assign(outcome_value=np.nan, labeled=False)
-    elif outcomes["prediction_id"].notna().all():
-        joined = join_outcomes(predictions, outcomes, by="prediction_id")
-    else:
-        joined = join_outcomes(predictions, outcomes, by="entity_key")
-    return joined
-
-
-def _first_action(config: dict[str, Any]) -> str | None:
-    thresholds = (config.get("policy") or {}).get("thresholds") or []
-    return str(thresholds[0]["action"]) if thresholds else None
-
-
-def _performance(
-    steward: Steward,
-    system: str,
-    start: datetime,
-    end: datetime,
-    joined: pd.DataFrame,
-    config: dict[str, Any],
-) -> MonitorResult:
-    labeled = joined[joined["labeled"]]
-    if labeled.empty:
-        return MonitorResult(
-            system,
-            "performance",
-            start,
-            end,
-            "not_enough_data",
-            f"no outcomes yet for the window's {len(joined)} predictions",
-        )
-    threshold = float(((config.get("policy") or {}).get("thresholds") or [{"at": 0.5}])[0]["at"])
-    table = realized_performance(joined, task="binary", threshold=threshold)
+    current = context.window(start, end)
+    lateness = current.profiles.get(LATENESS_COLUMN)
+    if lateness is None or lateness.count == 0:
+        return _empty_window(system, start, end, usual_volume)
+    n_rows, p95 = lateness.count, lateness.quantile(0.95)
+    inputs = [name for name in context.input_columns if name in current.profiles]
+    stats = _column_quality(context.reference, current, inputs)
+    problems = _column_problems(stats)
+    problems += _flow_problems(n_rows, usual_volume, p95, usual_lateness, window)
     details = {
-        "metrics": json.loads(table.to_json(orient="records")),
-        "unlabeled_share": float(1 - joined["labeled"].mean()),
+        "volume": n_rows,
+        "usual_volume": usual_volume,
+        "violation_rate": max(stats["violation_rates"].values(), default=0.0),
+        **stats,
+        "lateness_p95_seconds": p95,
+        "usual_lateness_p95_seconds": usual_lateness,
+        "mode": "profile",
     }
-    auc = table[(table["metric"] == "roc_auc") & (table["status"] == "ok")]
-    if auc.empty:
-        return MonitorResult(
-            system,
-            "performance",
-            start,
-            end,
-            "not_enough_data",
-            f"{len(labeled)} labeled predictions: " + str(table["status"].iloc[0]),
-            details,
-        )
-    registered = steward.version(system, "champion").metrics.get("roc_auc")
-    worst = auc.sort_values("upper").iloc[0]
-    text = (
-        f"ROC AUC {worst['value']:.3f} ({worst['lower']:.3f} to {worst['upper']:.3f}) for "
-        f"v{int(worst['model_version'])} over {int(worst['n_labeled'])} labeled predictions"
+    return _quality_result(system, (start, end), problems, details)
+
+
+def _column_quality(
+    reference: DatasetProfile | None, current: DatasetProfile, columns: list[str]
+) -> dict[str, Any]:
+    """Per column shares from the merged profiles: nulls, violations, unseen, out of range."""
+    null_rates, violation_rates, unseen = {}, {}, {}
+    for name in columns:
+        profile = current[name]
+        null_rates[name] = profile.null_count / profile.count
+        violation_rates[name] = profile.violation_count / profile.count
+        if profile.kind == "categorical" and profile.unseen_count:
+            unseen[name] = {
+                "share": profile.unseen_count / profile.count,
+                "values": [value for value, _ in profile.unseen_values()[:10]],
+            }
+    reference_nulls = {}
+    out_of_range: dict[str, dict[str, Any]] = {}
+    if reference is not None:
+        reference_nulls = {
+            name: reference[name].null_count / max(reference[name].count, 1) for name in columns
+        }
+        out_of_range = out_of_range_shares(reference, current, columns)
+    return {
+        "null_rates": null_rates,
+        "reference_null_rates": reference_nulls,
+        "violation_rates": violation_rates,
+        "unseen": unseen,
+        "out_of_range": out_of_range,
+    }
+
+
+def _column_problems(stats: dict[str, Any]) -> list[str]:
+    problems = []
+    violated = {c: r for c, r in stats["violation_rates"].items() if r > QUALITY_SHARE}
+    if violated:
+        worst = max(violated, key=violated.__getitem__)
+        problems.append(f"{violated[worst]:.1%} of records broke the contract on {worst}")
+    reference_nulls = stats["reference_null_rates"]
+    null_jumps = sorted(
+        c
+        for c, rate in stats["null_rates"].items()
+        if rate > reference_nulls.get(c, 0.0) + QUALITY_SHARE
     )
-    if registered is not None and worst["upper"] < float(registered) - AUC_TOLERANCE:
-        return MonitorResult(
-            system,
-            "performance",
-            start,
-            end,
-            "breach",
-            f"{text}, below the {float(registered):.3f} it was registered with",
-            details,
-        )
-    return MonitorResult(system, "performance", start, end, "ok", text, details)
+    if null_jumps:
+        problems.append("nulls up in " + ", ".join(null_jumps))
+    for what, found in (
+        ("unseen categories", stats["unseen"]),
+        ("out of range", stats["out_of_range"]),
+    ):
+        flagged = sorted(c for c, entry in found.items() if entry["share"] > QUALITY_SHARE)
+        if flagged:
+            problems.append(f"{what} in " + ", ".join(flagged))
+    return problems
 
 
-def _uplift(
-    system: str, start: datetime, end: datetime, joined: pd.DataFrame, action: str
-) -> MonitorResult:
-    frame = joined[joined["labeled"]].rename(columns={"outcome_value": "value"})
-    try:
-        result = uplift(frame, action=action)
-    except InvalidInputError as error:
-        return MonitorResult(system, "uplift", start, end, "not_enough_data", str(error))
-    if not result.enough_data:
-        return MonitorResult(
-            system,
-            "uplift",
-            start,
-            end,
-            "not_enough_data",
-            result.reason or "not enough data",
-            result.to_dict(),
-        )
-    # Reported, not judged: whether a lower outcome rate is good (churn) or bad (retention) is
-    # not declared anywhere yet, so the uplift monitor never breaches on its own.
-    return MonitorResult(system, "uplift", start, end, "ok", result.summary(), result.to_dict())
+# --- storage -----------------------------------------------------------------------------------
 
 
 def _store(steward: Steward, results: list[MonitorResult]) -> None:

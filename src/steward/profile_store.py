@@ -50,13 +50,25 @@ from steward.profiles import (
     _to_table,
 )
 
-__all__ = ["OUTPUT_COLUMNS", "ProfileRow", "ProfileStore", "build_profiles", "profile_frame"]
+__all__ = [
+    "LATENESS_COLUMN",
+    "OUTPUT_COLUMNS",
+    "ProfileRow",
+    "ProfileStore",
+    "build_profiles",
+    "profile_frame",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 #: Prediction-event columns profiled by name; an input of the same name is ``"inputs.<name>"``.
-OUTPUT_COLUMNS: Final = ("score", "decision")
+#: ``lateness_seconds`` is derived: ``received_at`` minus ``event_time``, in seconds.
+OUTPUT_COLUMNS: Final = ("score", "decision", "lateness_seconds")
+LATENESS_COLUMN: Final = "lateness_seconds"
+_DERIVED: Final = {
+    LATENESS_COLUMN: '(epoch_us("received_at") - epoch_us("event_time")) / 1e6',
+}
 
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -263,7 +275,11 @@ def _decode_events(
     _check_columns_present(table, ["inputs"] if keys else [])
     present = set(table.column_names)
     selected = ['"event_time"'] + ['"model_version"'] * ("model_version" in present)
-    selected += [_identifier(name) for name in binnings if name not in keys]
+    selected += [
+        f"{_DERIVED[name]} AS {_identifier(name)}" if name in _DERIVED else _identifier(name)
+        for name in binnings
+        if name not in keys
+    ]
     subquery = "SELECT *"
     if keys:
         structure = {
@@ -466,6 +482,36 @@ class ProfileStore:
         )
         self.write(system, rows, watermark=new_watermark)
         return len(rows)
+
+    def sync(
+        self,
+        log: Any,
+        system: str,
+        binnings: Mapping[str, Binning],
+        *,
+        bucket: str | dt.timedelta = "1h",
+        settle: dt.timedelta = dt.timedelta(seconds=30),
+        now: dt.datetime | None = None,
+    ) -> list[ProfileRow]:
+        """Refresh as :meth:`refresh` does, in the same scan profile the events still settling, and
+        return those rows unstored.
+
+        A reader that merges the returned rows with the stored ones sees every event acknowledged
+        so far, while the store keeps its guarantee that no event is skipped for good: the
+        settling events are profiled again (and stored) by a later run, once they have settled.
+        This is what a monitor run needs when events were received moments ago, e.g. a replay of
+        past weeks.
+        """
+        watermark = self.watermark(system)
+        until = (now or dt.datetime.now(dt.UTC)) - settle
+        events = log.scan("prediction", system)
+        if watermark is None or until > watermark:
+            rows, watermark = build_profiles(
+                events, binnings, watermark, bucket=bucket, until=until
+            )
+            self.write(system, rows, watermark=watermark)
+        settling, _ = build_profiles(events, binnings, watermark, bucket=bucket)
+        return settling
 
     def _directory(self, system: str) -> Path:
         if not isinstance(system, str) or not _NAME_PATTERN.fullmatch(system):

@@ -56,6 +56,7 @@ from steward.stats import (
 
 if TYPE_CHECKING:
     from steward.profile_store import (
+        LATENESS_COLUMN,
         OUTPUT_COLUMNS,
         ProfileRow,
         ProfileStore,
@@ -67,6 +68,7 @@ __all__ = [
     "DEFAULT_BINS",
     "DEFAULT_MAX_CATEGORIES",
     "DEFAULT_SKETCH_K",
+    "LATENESS_COLUMN",
     "OUTPUT_COLUMNS",
     "PROFILE_METHODS",
     "Binning",
@@ -101,7 +103,14 @@ _UNSEEN_FED_PER_BUCKET: Final = 256
 # Profile series and their storage live in steward.profile_store, which imports this module; its
 # names are re-exported here on first use, so `from steward.profiles import ProfileStore` works.
 _MOVED_TO_PROFILE_STORE: Final = frozenset(
-    {"OUTPUT_COLUMNS", "ProfileRow", "ProfileStore", "build_profiles", "profile_frame"}
+    {
+        "LATENESS_COLUMN",
+        "OUTPUT_COLUMNS",
+        "ProfileRow",
+        "ProfileStore",
+        "build_profiles",
+        "profile_frame",
+    }
 )
 
 
