@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from steward import Steward
+from steward.demo import train_churn_model
 from steward.errors import (
     ConflictError,
     InvalidInputError,
@@ -209,3 +210,17 @@ def test_every_change_lands_in_an_intact_audit_log(workspace: Steward, telco_mod
     check = workspace.verify_audit()
     assert check.ok
     assert check.n_entries == 3  # system.create, model.register, alias.move
+
+
+def test_a_card_renders_for_versions_registered_from_a_frame_or_without_data(
+    workspace: Steward, telco_model: object, telco: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    frame, target = telco
+    workspace.register_model(telco_model, system="churn", data=frame.assign(Churn=target))
+    other = train_churn_model(frame, target, C=0.3)  # another artifact, so another version
+    workspace.register_model(other, system="churn", description="no data")
+    from_frame, without_data = workspace.card("churn", 1), workspace.card("churn", 2)
+    assert f"{len(frame)} rows" in from_frame.to_markdown()
+    assert " from `" not in from_frame.to_markdown()
+    assert "Fingerprint" not in without_data.to_markdown()
+    assert "<html" in without_data.to_html().lower()
