@@ -391,26 +391,50 @@ def rollback(ctx: click.Context, system: str, reason: str, alias: str) -> None:
 
 
 @cli.command()
-@click.option("--seed", default=0, show_default=True, help="Changes the split, so the figures.")
+@click.option("--seed", default=0, show_default=True, help="Changes the data, so the figures.")
+@click.option(
+    "--customers-per-week",
+    default=400,
+    show_default=True,
+    type=click.IntRange(100, 5000),
+    help="Customers scored in each simulated week.",
+)
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Keep serving the API and dashboard after the story (until Ctrl-C).",
+)
+@click.option("--port", default=8000, show_default=True, help="Port to serve on (busy: any free).")
 @click.pass_context
-def demo(ctx: click.Context, seed: int) -> None:
-    """Tell the churn story on the shipped Telco data in a fresh workspace (default: here)."""
-    from steward.demo import run_demo
+def demo(ctx: click.Context, seed: int, customers_per_week: int, serve: bool, port: int) -> None:
+    """Tell the churn story on the shipped Telco data in a fresh workspace (default: here).
+
+    Trains and serves v1, replays twelve simulated weeks with a product launch in week seven, and
+    lets the loop detect, retrain, shadow and (after a named person approves) promote v2.
+    """
+    from steward.demo import Narrator, run_demo
 
     lazy: _Lazy = ctx.find_object(_Lazy)  # type: ignore[assignment]
+    overrides = {key: value for key, value in lazy.overrides.items() if key != "workspace"}
     workspace = Path(lazy.overrides.get("workspace") or ".").resolve()
-    with console.status("training and registering...") as status:
-
-        def say(line: str) -> None:
-            console.print(f"[green]✓[/] {line}")
-            status.update("working...")
-
-        steward = run_demo(workspace, seed=seed, say=say)
-    steward.close()
-    console.print(
-        "next: `steward models history churn`, `steward models diff churn 1 2`, "
-        "`steward models card churn 1 --format html -o card.html`"
+    run = run_demo(
+        workspace,
+        seed=seed,
+        customers_per_week=customers_per_week,
+        narrator=Narrator(console),
+        port=port,
+        overrides=overrides,
     )
+    console.print(
+        "next: `steward alerts list`, `steward models history churn`, "
+        "`steward report churn --week`, `steward models diff churn 1 2`"
+    )
+    if not serve:
+        run.close()
+        return
+    console.print(f"dashboard and API at {run.url}/ (OpenAPI: {run.url}/docs); Ctrl-C to stop")
+    run.serve_forever()
 
 
 # Contracts
@@ -681,24 +705,33 @@ def monitor() -> None:
 
 @monitor.command("run")
 @click.option("--system", help="Only this system (default: every system).")
-@click.option("--window", default="7d", show_default=True, help="e.g. 24h, 7d, 2w.")
+@click.option(
+    "--window", help="e.g. 24h, 7d, 2w (default: the system's monitors.window, 7d unless declared)."
+)
 @click.option("--at", "at_text", help="End of the window, ISO 8601 (default: now).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def monitor_run(
-    ctx: click.Context, system: str | None, window: str, at_text: str | None, output_format: str
+    ctx: click.Context,
+    system: str | None,
+    window: str | None,
+    at_text: str | None,
+    output_format: str,
 ) -> None:
-    """Run drift, data quality, performance and uplift; store the results; exit 1 on a breach."""
+    """Run one tick of the loop: monitors, SLOs, alerts, notifications, playbooks; exit 1 on a breach."""
     from steward.events import EventLog
-    from steward.monitor import parse_window, run_monitors
+    from steward.loop import tick
+    from steward.monitor import parse_window
 
     steward = _steward(ctx)
     at = _parse_time(at_text) if at_text else None
-    names = [system] if system else [info.name for info in steward.systems()]
-    results = []
+    span = parse_window(window) if window else None
+    names = [system] if system else None
+    if system:
+        steward.system(system)  # an unknown system is one clear line, not a failed tick
     with EventLog(steward.settings.events_dir, fsync=steward.settings.events_fsync) as events:
-        for name in names:
-            results += run_monitors(steward, events, name, window=parse_window(window), at=at)
+        report = tick(steward, events, at, names, window=span, force_monitors=True)
+    results = report.checks()
     if output_format == "json":
         click.echo(json.dumps([result.to_dict() for result in results], indent=2, default=str))
     else:
@@ -713,7 +746,17 @@ def monitor_run(
                 result.summary,
             )
         console.print(table)
-    if any(result.breach for result in results):
+        for alert in report.fired:
+            console.print(f"[bold red]fired[/]    alert {alert.id} ({alert.severity}) {alert.rule}")
+        for alert in report.resolved:
+            console.print(f"[green]resolved[/] alert {alert.id} {alert.rule}")
+        for action in report.actions:
+            console.print(
+                f"action   {getattr(action, 'kind', action)}: {getattr(action, 'status', '')}"
+            )
+    for problem in report.errors:
+        error_console.print(f"[yellow]warning:[/] {problem}", markup=True)
+    if report.breach:
         sys.exit(1)
 
 

@@ -100,7 +100,8 @@ class SLOConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    # Stored as the monitor "slo:NAME" in a 50-character column.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,45}$")
     indicator: Indicator
     objective: float = Field(gt=0, lt=1)
     threshold: float | None = None

@@ -45,6 +45,7 @@ __all__ = [
     "MIN_PER_CLASS",
     "MIN_SAMPLES",
     "REGRESSION_METRICS",
+    "auc_placements",
     "estimate_performance",
     "expected_calibration_error",
     "join_outcomes",
@@ -128,7 +129,8 @@ def join_outcomes(
     ignores outcomes later than the prediction time plus the horizon. Outcome rows repeating an
     outcome ``id`` count once (the last copy, as the event log reads them). Adds ``outcome_id``,
     ``outcome_time``, ``outcome_value`` (and ``outcome_value_text``), ``n_outcomes`` and
-    ``labeled``; rows keep the order of ``predictions``.
+    ``labeled``; rows keep the order of ``predictions``. Outcomes whose id starts with
+    ``review:`` record a reviewer's decision (``steward.review``), not a label, and are ignored.
 
     Example::
 
@@ -156,7 +158,7 @@ def join_outcomes(
     system = ["system"] if "system" in predictions and "system" in outcomes else []
     left = predictions.reset_index(drop=True)
     left = left.assign(event_time=pd.to_datetime(left["event_time"], utc=True).astype(_TIME))
-    right = _outcome_rows(outcomes, by, system)
+    right = _outcome_rows(_without_review_decisions(outcomes), by, system)
     if by == "prediction_id":
         matched = _match_by_prediction_id(left, right, system, limit)
     else:
@@ -168,6 +170,13 @@ def join_outcomes(
 
 
 _TIME: Final = "datetime64[ns, UTC]"
+
+
+def _without_review_decisions(outcomes: pd.DataFrame) -> pd.DataFrame:
+    # steward.review logs each reviewer's decision as an outcome "review:<prediction id>"; it says
+    # what was done, not what happened, so it must never replace or stand in for a label.
+    decided = outcomes["id"].astype("string").str.startswith("review:").fillna(False)
+    return outcomes[~decided.to_numpy(dtype=bool)] if decided.any() else outcomes
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -471,16 +480,27 @@ def _wilson(successes: int, trials: int, confidence: float, empty: str) -> _Metr
     return _Metric(share, max(0.0, center - half), min(1.0, center + half), "wilson", _OK)
 
 
-def _delong(scores: FloatArray, labels: FloatArray, confidence: float) -> _Metric:
-    """ROC AUC as a Mann–Whitney statistic, with DeLong's variance (Sun & Xu's midrank form)."""
-    positives, negatives = scores[labels == 1], scores[labels == 0]
+def auc_placements(
+    positives: FloatArray, negatives: FloatArray
+) -> tuple[float, FloatArray, FloatArray]:
+    """The ROC AUC (Mann–Whitney form) and DeLong's placement values: each positive's share of
+    negatives scored below it, each negative's share of positives scored above it (midranks for
+    ties). The unpaired interval here and the paired test in ``steward.promotion`` both build on it.
+    """
     m, n = len(positives), len(negatives)
     combined = stats.rankdata(np.concatenate([positives, negatives]))
     within_positives, within_negatives = stats.rankdata(positives), stats.rankdata(negatives)
     auc = (combined[:m].sum() - m * (m + 1) / 2.0) / (m * n)
-    # Placement values: each positive's share of negatives below it, each negative's of positives.
     positive_placements = (combined[:m] - within_positives) / n
     negative_placements = 1.0 - (combined[m:] - within_negatives) / m
+    return float(auc), positive_placements, negative_placements
+
+
+def _delong(scores: FloatArray, labels: FloatArray, confidence: float) -> _Metric:
+    """ROC AUC as a Mann–Whitney statistic, with DeLong's variance (Sun & Xu's midrank form)."""
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    m, n = len(positives), len(negatives)
+    auc, positive_placements, negative_placements = auc_placements(positives, negatives)
     variance = positive_placements.var(ddof=1) / m + negative_placements.var(ddof=1) / n
     half = _z(confidence) * np.sqrt(variance)
     return _Metric(float(auc), max(0.0, auc - half), min(1.0, auc + half), "delong", _OK)

@@ -4,7 +4,10 @@
 the policy, and the loaded champion, canary and shadow models. Alias moves are picked up without a
 restart: the runtime re-reads the aliases at most once per ``refresh_seconds`` and loads a version the
 first time it is needed. Shadow models score the same records on a background thread, off the hot path,
-and their scores are logged as ``shadow`` events for comparison.
+and their scores are logged as ``shadow`` events for comparison. The same refresh reads the system's
+open suspension (``steward.review``), so suspending or resuming takes effect within a second: a
+suspended decision says so in the response (``suspended``, ``reason``) and in the logged event (its
+``output`` becomes ``{"output": ..., "suspended": {"id", "mode", "reason"}}``).
 
 >>> service = Service(steward, EventLog(steward.settings.events_dir))  # doctest: +SKIP
 >>> service.predict("churn", [{"tenure": 3, ...}])                     # doctest: +SKIP
@@ -34,8 +37,9 @@ from steward.core import Steward
 from steward.errors import ContractViolationError, InvalidInputError, NotFoundError
 from steward.events import EventLog
 from steward.flavors import LoadedModel
-from steward.policy import Decision, Policy, decide
+from steward.policy import REVIEW_ACTION, Decision, Policy, decide
 from steward.registry import find_system
+from steward.review import Suspension, open_suspension, suspension_marker
 from steward.store import AliasRow
 from steward.systems import get_contract
 
@@ -55,6 +59,8 @@ class PredictionResult:
     holdout: bool
     review: bool
     violations: list[dict[str, Any]]
+    suspended: bool = False
+    reason: str | None = None  # why a person decides: "review band" or "suspended: <reason>"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +71,8 @@ class PredictionResult:
             "holdout": self.holdout,
             "review": self.review,
             "violations": self.violations,
+            "suspended": self.suspended,
+            "reason": self.reason,
         }
 
 
@@ -79,6 +87,7 @@ class Runtime:
     policy: Policy | None
     canary_share: float
     aliases: dict[str, int] = field(default_factory=dict)
+    suspension: Suspension | None = None
     checked_at: float = 0.0
 
     @property
@@ -159,6 +168,7 @@ class Service:
             system_row = find_system(session, system)
             rows = session.scalars(select(AliasRow).where(AliasRow.system_id == system_row.id))
             aliases = {row.name: row.version for row in rows if row.version is not None}
+            suspension = open_suspension(session, system_row.id, system)
         return Runtime(
             name=system,
             task=info.task,
@@ -167,6 +177,7 @@ class Service:
             policy=policy,
             canary_share=float(traffic.get("canary_share", 0.0)),
             aliases=aliases,
+            suspension=suspension,
         )
 
     def model(self, system: str, version: int) -> LoadedModel:
@@ -205,19 +216,22 @@ class Service:
         results, events = [], []
         for index, envelope in enumerate(envelopes):
             decision = _decide(runtime.policy, scores[index], envelope["entity_key"])
+            verdict = _verdict(decision, runtime.suspension)
             result = PredictionResult(
                 id=envelope["id"],
                 model_version=int(routes[index] or 0),
                 score=scores[index],
-                decision=decision.action if decision else None,
-                holdout=bool(decision and decision.holdout),
-                review=bool(decision and decision.review),
+                decision=verdict.action,
+                holdout=verdict.holdout,
+                review=verdict.review,
                 violations=[violation.to_dict() for violation in violations[index]],
+                suspended=verdict.suspension is not None,
+                reason=verdict.reason,
             )
             results.append(result)
             events.append(
                 _prediction_event(
-                    system, envelope, inputs[index], result, decision, latencies[index], received
+                    system, envelope, inputs[index], result, verdict, latencies[index], received
                 )
             )
         self.events.append(events)
@@ -355,15 +369,45 @@ def _decide(policy: Policy | None, score: Any, entity_key: str) -> Decision | No
     return decide(policy, score, entity_key or "")
 
 
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """The decision served: the policy's, unless a suspension takes it over."""
+
+    action: str | None
+    intended_action: str | None
+    holdout: bool
+    review: bool
+    reason: str | None
+    suspension: Suspension | None = None
+
+
+def _verdict(decision: Decision | None, suspension: Suspension | None) -> _Verdict:
+    intended = decision.intended_action if decision else None
+    holdout = bool(decision and decision.holdout)
+    # The holdout does not use the model: held-out entities keep it, so uplift stays measurable.
+    if suspension is not None and not holdout:
+        reason = suspension.review_reason
+        if suspension.mode == "fallback":
+            return _Verdict(suspension.fallback_action, intended, False, False, reason, suspension)
+        return _Verdict(REVIEW_ACTION, intended, False, True, reason, suspension)
+    if decision is None:
+        return _Verdict(None, None, False, False, None)
+    why = "review band" if decision.review else None
+    return _Verdict(decision.action, intended, holdout, decision.review, why)
+
+
 def _prediction_event(
     system: str,
     envelope: dict[str, Any],
     inputs: dict[str, Any],
     result: PredictionResult,
-    decision: Decision | None,
+    verdict: _Verdict,
     latency_ms: float,
     received: datetime,
 ) -> dict[str, Any]:
+    output: Any = result.score
+    if verdict.suspension is not None:
+        output = {"output": result.score, "suspended": suspension_marker(verdict.suspension)}
     return {
         "kind": "prediction",
         "system": system,
@@ -373,10 +417,10 @@ def _prediction_event(
         "model_version": result.model_version,
         "inputs": json.dumps(inputs, default=str),
         "score": _numeric(result.score),
-        "output": json.dumps(result.score),
+        "output": json.dumps(output),
         "decision": result.decision,
         "holdout": result.holdout,
-        "intended_action": decision.intended_action if decision else None,
+        "intended_action": verdict.intended_action,
         "latency_ms": latency_ms,
         "violations": json.dumps(result.violations) if result.violations else None,
     }

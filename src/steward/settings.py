@@ -102,6 +102,16 @@ SETTINGS: tuple[Setting, ...] = (
         5000,
         "Rows of training data kept with a model version as the reference for drift checks.",
     ),
+    Setting(
+        "loop_interval",
+        int,
+        60,
+        "Seconds between two ticks of the loop that `steward serve` runs in the background "
+        "(monitors when due, SLOs, alerts, notifications, playbooks). 0 turns it off.",
+    ),
+    Setting("smtp_host", str, "", "SMTP server for alert email. Empty means email is not sent."),
+    Setting("smtp_port", int, 25, "Port of the SMTP server for alert email."),
+    Setting("smtp_sender", str, "steward@localhost", "From address of alert email."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -119,6 +129,10 @@ class Settings:
     events_fsync: bool
     retention_days: int
     reference_sample_rows: int
+    loop_interval: int = 60
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_sender: str = "steward@localhost"
 
     @classmethod
     def load(
@@ -151,6 +165,11 @@ class Settings:
         for name in ("retention_days", "reference_sample_rows"):
             if values[name] < 1:
                 raise ConfigError(f"setting {name!r} must be at least 1, got {values[name]}")
+        if values["loop_interval"] < 0:
+            raise ConfigError(
+                f"setting 'loop_interval' must be 0 (off) or a number of seconds, "
+                f"got {values['loop_interval']}"
+            )
         return cls(
             workspace=workspace,
             database_url=values["database_url"] or f"sqlite:///{store / 'steward.db'}",
@@ -160,6 +179,10 @@ class Settings:
             events_fsync=values["events_fsync"],
             retention_days=values["retention_days"],
             reference_sample_rows=values["reference_sample_rows"],
+            loop_interval=values["loop_interval"],
+            smtp_host=values["smtp_host"],
+            smtp_port=values["smtp_port"],
+            smtp_sender=values["smtp_sender"],
         )
 
     @property

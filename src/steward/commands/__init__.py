@@ -5,3 +5,10 @@ imports this package at its end so that every command is registered before ``mai
 """
 
 from __future__ import annotations
+
+from steward.commands import (
+    alerts,  # noqa: F401
+    playbooks,  # noqa: F401
+    report,  # noqa: F401
+    review,  # noqa: F401
+)

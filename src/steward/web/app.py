@@ -22,10 +22,15 @@ from steward import __version__
 from steward.core import Steward
 from steward.errors import NotFoundError
 from steward.events import EventLog
+from steward.loop import Scheduler
 from steward.serving import Service
+from steward.web.dashboard import install_dashboard
+from steward.web.loop_routes import install_loop_routes
 from steward.web.metrics import Metrics
 from steward.web.oip import install_oip_routes
+from steward.web.playbook_routes import install_playbook_routes
 from steward.web.problems import BodyLimit, install_problem_handlers
+from steward.web.review_routes import install_review_routes
 
 __all__ = ["create_app", "retention_cutoff"]
 
@@ -100,7 +105,11 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Retention runs at start; `steward retention` runs it on demand (e.g. from cron).
         log.delete_before(retention_cutoff(steward.settings.retention_days))
+        # The loop (monitors, SLOs, alerts, playbooks) every loop_interval seconds; 0 is off.
+        scheduler = Scheduler(steward, log, steward.settings.loop_interval)
+        scheduler.start()
         yield
+        scheduler.stop()
         service.close()  # let shadow scoring finish before the log closes
         if owns_events:
             log.close()  # rolls this process's segments into Parquet
@@ -162,6 +171,10 @@ def create_app(
         return {"system": system, "accepted": len(rows)}
 
     install_oip_routes(app, service)
+    install_dashboard(app, steward, log)
+    install_loop_routes(app, steward, log)
+    install_review_routes(app, steward, log)
+    install_playbook_routes(app, steward)
     return app
 
 

@@ -1,0 +1,192 @@
+"""The dashboard's routes: server-rendered pages at ``/`` and ``/ui/...``, static files, fragments.
+
+Pages read stored results, profiles and the typed tables (see ``queries``); JavaScript only handles
+clicks (a heatmap cell's overlay, the review and approval buttons, which call the JSON API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from steward import __version__
+from steward.core import Steward
+from steward.errors import StewardError
+from steward.registry import diff_versions
+from steward.web.dashboard import queries
+from steward.web.dashboard.overlay import drift_overlay
+from steward.web.dashboard.overview import overview_rows
+from steward.web.dashboard.status import format_moment
+from steward.web.dashboard.system_page import system_context, window_bounds
+
+__all__ = ["environment", "install_dashboard"]
+
+STATIC = Path(__file__).parent / "static"
+
+environment = Environment(
+    loader=PackageLoader("steward.web.dashboard", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters["moment"] = lambda value: format_moment(value)
+environment.filters["iso"] = lambda value: value.isoformat() if value else ""
+environment.filters["safe_svg"] = lambda value: Markup(value or "")
+
+
+def _render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    page = environment.get_template(template).render(steward_version=__version__, **context)
+    return HTMLResponse(page, status_code=status_code)
+
+
+def _page(build: Callable[[], HTMLResponse]) -> HTMLResponse:
+    """Render a page; a mistake the user can fix (unknown system, bad version) is an HTML error page."""
+    try:
+        return build()
+    except StewardError as error:
+        return _render(
+            "error.html.j2", status_code=error.status, title=error.title, detail=str(error)
+        )
+
+
+def install_dashboard(app: FastAPI, steward: Steward, events: Any) -> None:
+    """Mount the dashboard on ``app``: ``/``, ``/ui/...`` and ``/ui/static``."""
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview() -> HTMLResponse:
+        def build() -> HTMLResponse:
+            with steward.store.read() as session:
+                rows = overview_rows(steward, events, session)
+                approvals = queries.pending_approvals(session)
+                alerts = queries.open_alerts(session)
+            return _render(
+                "overview.html.j2", rows=rows, approvals=approvals, alerts=alerts, now=_now()
+            )
+
+        return _page(build)
+
+    @app.get("/ui/systems/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def system(name: str, range: str | None = None) -> HTMLResponse:
+        def build() -> HTMLResponse:
+            with steward.store.read() as session:
+                context = system_context(steward, events, session, name, range)
+            return _render("system.html.j2", **context)
+
+        return _page(build)
+
+    @app.get("/ui/systems/{name}/drift/cell", response_class=HTMLResponse, include_in_schema=False)
+    def drift_cell(name: str, column: str, start: str, end: str) -> HTMLResponse:
+        def build() -> HTMLResponse:
+            low, high = window_bounds(start, end)
+            return HTMLResponse(drift_overlay(steward, name, column, low, high))
+
+        return _page(build)
+
+    install_version_routes(app, steward)
+    install_people_routes(app, steward, events)
+
+
+def install_version_routes(app: FastAPI, steward: Steward) -> None:
+    """Model versions: the list with a diff of any two, one version's lineage, its card."""
+
+    @app.get("/ui/systems/{name}/versions", response_class=HTMLResponse, include_in_schema=False)
+    def versions(name: str, a: str | None = None, b: str | None = None) -> HTMLResponse:
+        def build() -> HTMLResponse:
+            listed = steward.versions(name)
+            diff = None
+            if a and b:
+                diff = diff_versions(steward.version(name, a), steward.version(name, b))
+            return _render(
+                "versions.html.j2",
+                system=steward.system(name),
+                versions=listed,
+                diff=diff,
+                a=a or "",
+                b=b or "",
+            )
+
+        return _page(build)
+
+    @app.get(
+        "/ui/systems/{name}/versions/{version}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def version(name: str, version: str) -> HTMLResponse:
+        def build() -> HTMLResponse:
+            found = steward.version(name, version)
+            moves = [
+                m for m in steward.history(name) if found.version in (m.from_version, m.to_version)
+            ]
+            return _render(
+                "version.html.j2", system=steward.system(name), version=found, moves=moves
+            )
+
+        return _page(build)
+
+    @app.get(
+        "/ui/systems/{name}/versions/{version}/card",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def card(name: str, version: str) -> HTMLResponse:
+        return _page(lambda: HTMLResponse(steward.card(name, version).to_html()))
+
+
+def install_people_routes(app: FastAPI, steward: Steward, events: Any) -> None:
+    """The review queue (with approvals) and the history."""
+
+    @app.get("/ui/systems/{name}/reviews", response_class=HTMLResponse, include_in_schema=False)
+    def reviews(name: str) -> HTMLResponse:
+        def build() -> HTMLResponse:
+            info = steward.system(name)
+            items = queries.pending_review_items(steward, events, name, limit=200)
+            with steward.store.read() as session:
+                approvals = queries.pending_approvals(session, queries.system_id_of(session, name))
+            actions = [
+                t.get("action") for t in (info.config.get("policy") or {}).get("thresholds") or []
+            ]
+            default = (info.config.get("policy") or {}).get("default_action")
+            choices = [str(x) for x in dict.fromkeys([*actions, default]) if x]
+            return _render(
+                "reviews.html.j2",
+                system=info,
+                items=items,
+                approvals=approvals,
+                choices=choices,
+            )
+
+        return _page(build)
+
+    @app.get("/ui/history", response_class=HTMLResponse, include_in_schema=False)
+    def history(
+        request: Request, system: str | None = None, page: int = Query(0, ge=0, le=1000)
+    ) -> HTMLResponse:
+        def build() -> HTMLResponse:
+            with steward.store.read() as session:
+                entries, more = queries.system_history(session, system or None, page)
+            names = [info.name for info in steward.systems()]
+            return _render(
+                "history.html.j2",
+                entries=entries,
+                more=more,
+                page=page,
+                system=system or "",
+                names=names,
+            )
+
+        return _page(build)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

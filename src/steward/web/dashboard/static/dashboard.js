@@ -1,0 +1,73 @@
+// Steward dashboard: clicks only. Pages are rendered by the server; this file fetches a heatmap
+// cell's overlay and sends review and approval decisions to the JSON API. No dependencies.
+"use strict";
+
+function say(text, isError) {
+  const box = document.getElementById("review-message");
+  if (!box) return;
+  box.textContent = text;
+  box.className = isError ? "message error" : "message ok";
+}
+
+async function post(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  let payload = {};
+  try { payload = await response.json(); } catch (_) { payload = {}; }
+  if (!response.ok) {
+    throw new Error(payload.detail || payload.title || "request failed (" + response.status + ")");
+  }
+  return payload;
+}
+
+function showOverlay(cell) {
+  const box = document.getElementById("overlay");
+  const map = document.getElementById("heatmap");
+  if (!box || !map) return;
+  document.querySelectorAll("#heatmap rect.selected").forEach((r) => r.classList.remove("selected"));
+  cell.classList.add("selected");
+  const query = new URLSearchParams({
+    column: cell.dataset.column, start: cell.dataset.start, end: cell.dataset.end,
+  });
+  box.innerHTML = '<p class="muted small">Loading…</p>';
+  fetch("/ui/systems/" + encodeURIComponent(map.dataset.system) + "/drift/cell?" + query)
+    .then((response) => response.text().then((text) => ({ ok: response.ok, text: text })))
+    .then((result) => {
+      box.innerHTML = result.ok ? result.text : '<p class="error">Could not load the overlay.</p>';
+    })
+    .catch(() => { box.innerHTML = '<p class="error">Could not load the overlay.</p>'; });
+}
+
+function decide(button, body, verb) {
+  const row = button.closest("tr");
+  button.disabled = true;
+  post(button.dataset.url, body)
+    .then(() => {
+      say(verb + " #" + row.dataset.id + ".", false);
+      row.remove();
+    })
+    .catch((error) => {
+      say(error.message, true);
+      button.disabled = false;
+    });
+}
+
+document.addEventListener("click", (event) => {
+  const target = event.target;
+  if (!(target instanceof Element)) return;
+  const cell = target.closest("#heatmap rect.cell");
+  if (cell) { showOverlay(cell); return; }
+  if (target.matches("button.approve-review")) {
+    decide(target, { action: null, note: "" }, "Approved");
+  } else if (target.matches("button.override-review")) {
+    const select = target.closest("td").querySelector("select.override-action");
+    decide(target, { action: select ? select.value : null, note: "" }, "Overrode");
+  } else if (target.matches("button.approve-approval")) {
+    decide(target, { note: "" }, "Approved");
+  } else if (target.matches("button.reject-approval")) {
+    decide(target, { note: "" }, "Rejected");
+  }
+});

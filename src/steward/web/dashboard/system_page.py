@@ -1,0 +1,258 @@
+"""The system page's panels, each built from stored results and profiles over the selected range."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from steward.core import Steward
+from steward.store import MonitorResultRow
+from steward.web.dashboard import queries
+from steward.web.dashboard.charts import HeatCell, Series, heatmap_svg, line_chart_svg
+
+__all__ = ["drift_heatmap", "performance_panel", "system_context", "volume_panel"]
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def system_context(
+    steward: Steward, events: Any, session: Session, name: str, range_key: str | None
+) -> dict[str, Any]:
+    """Everything the system page shows, for the range ending at the newest stored window."""
+    info = steward.system(name)
+    system_id = queries.system_id_of(session, name)
+    key, span = queries.parse_range(range_key)
+    latest = queries.latest_results(session, system_id)
+    end = max((row.window_end for row in latest.values()), default=None) or _now()
+    start = end - span
+    sampled = {
+        monitor: queries.sampled_results(session, system_id, monitor, start, end)
+        for monitor in ("drift", "performance", "estimated_performance", "uplift", "data_quality")
+    }
+    slos = {m: row for m, row in latest.items() if m.startswith("slo:")}
+    return {
+        "system": info,
+        "range_key": key,
+        "ranges": list(queries.RANGES),
+        "start": start,
+        "end": end,
+        "aliases": queries.aliases(session, system_id),
+        "moves": queries.alias_moves(session, system_id, limit=30),
+        "alias_chart": _alias_chart(queries.alias_moves(session, system_id, limit=400)),
+        "volume_chart": volume_panel(steward, name, start, end, sampled["data_quality"]),
+        "latency": _latency_panel(session, system_id, slos, info.declared, start, end),
+        "heatmap": drift_heatmap(name, sampled["drift"]),
+        "performance_chart": performance_panel(
+            sampled["performance"], sampled["estimated_performance"]
+        ),
+        "latest": latest,
+        "uplift_chart": _uplift_chart(sampled["uplift"]),
+        "quality_chart": _quality_chart(sampled["data_quality"]),
+        "slos": slos,
+        "alerts": queries.recent_alerts(session, system_id),
+        "actions": queries.recent_actions(session, system_id),
+        "suspension": queries.open_suspension(session, system_id),
+    }
+
+
+def _now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+def _alias_chart(moves: Sequence[Any]) -> str:
+    by_alias: dict[str, list[tuple[float, float | None]]] = {}
+    for move in reversed(moves):  # oldest first
+        points = by_alias.setdefault(move.alias, [])
+        if points:
+            points.append((_ts(move.moved_at), points[-1][1]))  # a step, not a slope
+        points.append((_ts(move.moved_at), move.to_version))
+    series = [Series(alias, points) for alias, points in sorted(by_alias.items())]
+    return line_chart_svg(series, title="version held by each alias", height=150, y_format=".0f")
+
+
+def volume_panel(
+    steward: Steward, name: str, start: datetime, end: datetime, quality: Sequence[MonitorResultRow]
+) -> str:
+    """Predictions per bucket from the profiles; per monitored window when none are stored."""
+    volume = queries.volume_series(queries.profile_roots(steward), name, start, end)
+    if volume:
+        counts = [(_ts(moment), float(count)) for moment, count in volume]
+        return line_chart_svg([Series("predictions per bucket", counts)], title="volume")
+    points = [(_ts(row.window_end), _number(row.details.get("volume"))) for row in quality]
+    return line_chart_svg([Series("predictions per window", points)], title="volume")
+
+
+def _latency_panel(
+    session: Session,
+    system_id: int,
+    slos: dict[str, MonitorResultRow],
+    declared: Any,
+    start: datetime,
+    end: datetime,
+) -> str | None:
+    """The latency SLO's indicator (share of fast requests) over time, if one is declared."""
+    names = [slo.name for slo in declared.slos if slo.indicator == "latency"]
+    if not names:
+        return None
+    series = []
+    for slo_name in names:
+        rows = queries.sampled_results(session, system_id, f"slo:{slo_name}", start, end)
+        points = [(_ts(row.window_end), _number(row.details.get("sli"))) for row in rows]
+        series.append(Series(f"{slo_name}: share within threshold", points))
+    return line_chart_svg(series, title="latency SLO indicator", y_format=".1%")
+
+
+def drift_heatmap(name: str, results: Sequence[MonitorResultRow]) -> str | None:
+    """Feature by window, coloured by the strongest drift statistic relative to its alarm floor
+    (1 = at the floor), alarmed cells outlined; each cell carries what the overlay fetch needs."""
+    if not results:
+        return None
+    columns: dict[str, float] = {}
+    cells: list[tuple[int, str, float | None, bool, str]] = []
+    for index, row in enumerate(results):
+        for column, (ratio, alarm, text) in _strongest(row.details.get("results") or []).items():
+            columns[column] = max(columns.get(column, 0.0), ratio or 0.0)
+            cells.append((index, column, ratio, alarm, text))
+    order = sorted(columns, key=lambda c: (-columns[c], c))
+    position = {column: i for i, column in enumerate(order)}
+    heat = [
+        HeatCell(
+            row=position[column],
+            column=index,
+            value=None if ratio is None else min(ratio / 2, 1.0),
+            alarm=alarm,
+            title=f"{column}, {results[index].window_end:%d %b %H:%M}: {text}",
+            data={
+                "column": column,
+                "start": results[index].window_start.isoformat(),
+                "end": results[index].window_end.isoformat(),
+            },
+        )
+        for index, column, ratio, alarm, text in cells
+    ]
+    labels = [f"{row.window_end:%d %b %H:%M}" for row in results]
+    return heatmap_svg(heat, order, labels, title=f"drift of {name}'s inputs")
+
+
+def _strongest(results: Sequence[dict[str, Any]]) -> dict[str, tuple[float | None, bool, str]]:
+    """Per column, the method whose statistic is largest against its threshold."""
+    best: dict[str, tuple[float | None, bool, str]] = {}
+    for item in results:
+        statistic, threshold = _number(item.get("statistic")), _number(item.get("threshold"))
+        ratio = statistic / threshold if statistic is not None and threshold else None
+        text = f"{item.get('method')} {statistic if statistic is None else round(statistic, 4)}"
+        text += " (alarm)" if item.get("alarm") else ""
+        column = str(item.get("column"))
+        current = best.get(column)
+        alarm = bool(item.get("alarm")) or bool(current and current[1])
+        if current is None or (ratio or 0.0) > (current[0] or 0.0):
+            best[column] = (ratio, alarm, text)
+        else:
+            best[column] = (current[0], alarm, current[2])
+    return best
+
+
+def performance_panel(
+    realized: Sequence[MonitorResultRow], estimated: Sequence[MonitorResultRow]
+) -> str | None:
+    """Realized ROC AUC per model version with its interval, the estimate, and the unlabeled share."""
+    if not realized and not estimated:
+        return None
+    by_version: dict[Any, list[tuple[float, float | None, float | None, float | None]]] = {}
+    unlabeled = []
+    for row in realized:
+        moment = _ts(row.window_end)
+        unlabeled.append((moment, _number(row.details.get("unlabeled_share"))))
+        for record in row.details.get("metrics") or []:
+            if record.get("metric") == "roc_auc":
+                by_version.setdefault(record.get("model_version"), []).append(
+                    (
+                        moment,
+                        _number(record.get("value")),
+                        _number(record.get("lower")),
+                        _number(record.get("upper")),
+                    )
+                )
+    series = [
+        Series(f"realized v{version}", points)
+        for version, points in sorted(by_version.items(), key=lambda item: str(item[0]))
+    ]
+    points = []
+    for row in estimated:
+        figure = row.details.get("estimated_roc_auc") or {}
+        points.append(
+            (
+                _ts(row.window_end),
+                _number(figure.get("value")),
+                _number(figure.get("lower")),
+                _number(figure.get("upper")),
+            )
+        )
+    if points:
+        series.append(Series("estimated", points, dashed=True))
+    chart = line_chart_svg(series, title="ROC AUC with 95% intervals")
+    share = line_chart_svg(
+        [Series("unlabeled share", unlabeled)],
+        title="unlabeled share",
+        height=120,
+        y_format=".0%",
+        y_range=(0.0, 1.0),
+    )
+    return chart + share
+
+
+def _uplift_chart(rows: Sequence[MonitorResultRow]) -> str | None:
+    points = [
+        (
+            _ts(row.window_end),
+            _number(row.details.get("uplift")),
+            _number(row.details.get("uplift_low")),
+            _number(row.details.get("uplift_high")),
+        )
+        for row in rows
+    ]
+    if not any(point[1] is not None for point in points):
+        return None
+    return line_chart_svg(
+        [Series("uplift vs holdout", points)], title="uplift with 95% interval", y_format="+.1%"
+    )
+
+
+def _quality_chart(rows: Sequence[MonitorResultRow]) -> str | None:
+    points = [(_ts(row.window_end), _number(row.details.get("violation_rate"))) for row in rows]
+    if not points:
+        return None
+    return line_chart_svg(
+        [Series("share of records breaking the contract", points)],
+        title="contract violations",
+        height=140,
+        y_format=".1%",
+    )
+
+
+def window_bounds(start: str, end: str) -> tuple[datetime, datetime]:
+    """Parse the ISO bounds a heatmap cell sends back."""
+    from steward.errors import InvalidInputError
+
+    try:
+        low, high = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    except ValueError:
+        raise InvalidInputError(
+            f"window {start!r} to {end!r} is not a pair of ISO times; click a heatmap cell"
+        ) from None
+    if low.tzinfo is None or high.tzinfo is None or high <= low or high - low > timedelta(days=400):
+        raise InvalidInputError(
+            f"window {start!r} to {end!r} must be timezone-aware, ordered and under 400 days"
+        )
+    return low, high

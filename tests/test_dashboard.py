@@ -1,0 +1,380 @@
+"""The dashboard in a real browser: a real `steward serve`, Debian's chromium through playwright.
+
+The workspace is filled with the library's public functions: two registered versions and alias
+moves, predictions logged through the server, monitors run and stored, an alert, a playbook action,
+a pending approval. Every page is visited with console errors collected (none allowed), a drift
+heatmap cell is clicked to show its overlay, a review is approved through the review API, and a
+screenshot of each page is saved to ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import psycopg
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy.engine import make_url
+
+from steward import Steward
+from steward.demo import train_churn_model
+from steward.events import EventLog
+from steward.monitor import run_monitors
+from steward.store import ActionRow, AlertRow, ApprovalRow, select, utcnow
+from steward.web.dashboard.status import (
+    MonitorFact,
+    SystemFacts,
+    data_state,
+    delivery_state,
+    governance_state,
+    model_state,
+    monitoring_state,
+)
+from tests.conftest import CONFIG, Server
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# --- the surface rules ------------------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 5, 12, tzinfo=UTC)
+
+
+def _fact(status: str, summary: str = "s", hours_ago: float = 1) -> MonitorFact:
+    end = NOW - timedelta(hours=hours_ago)
+    return MonitorFact(status, summary, end - timedelta(hours=1), end)
+
+
+def test_data_surface_follows_the_newest_quality_check() -> None:
+    facts = SystemFacts(name="churn", now=NOW, champion=1)
+    assert data_state(facts).level == "amber"
+    breach = SystemFacts(
+        name="churn", now=NOW, champion=1, latest={"data_quality": _fact("breach", "nulls up")}
+    )
+    assert (data_state(breach).level, data_state(breach).reason) == ("red", "nulls up")
+    ok = SystemFacts(name="churn", now=NOW, champion=1, latest={"data_quality": _fact("ok")})
+    assert data_state(ok).level == "green"
+
+
+def test_model_surface_is_red_on_a_performance_breach_and_amber_without_labels() -> None:
+    assert model_state(SystemFacts(name="c", now=NOW, champion=None)).level == "red"
+    assert model_state(SystemFacts(name="c", now=NOW, champion=2)).level == "amber"
+    breach = SystemFacts(
+        name="c",
+        now=NOW,
+        champion=2,
+        latest={"performance": _fact("ok"), "estimated_performance": _fact("breach", "est low")},
+    )
+    assert model_state(breach).reason == "est low"
+
+
+def test_delivery_surface_says_suspension_and_paging_slo() -> None:
+    suspended = SystemFacts(
+        name="c", now=NOW, champion=1, suspension=("review", "drift", NOW - timedelta(hours=2))
+    )
+    state = delivery_state(suspended)
+    assert state.level == "amber" and "suspended (review) since Thu 10:00: drift" in state.reason
+    paging = SystemFacts(
+        name="c", now=NOW, champion=1, open_alerts=(("slo:latency", "page", "firing", "slow"),)
+    )
+    assert delivery_state(paging).level == "red"
+
+
+def test_monitoring_surface_names_the_drifted_feature_and_since_when() -> None:
+    facts = SystemFacts(
+        name="c",
+        now=NOW,
+        champion=1,
+        latest={"drift": _fact("breach")},
+        drifted_columns=("tenure",),
+        drift_since=datetime(2026, 3, 3, 14, tzinfo=UTC),
+    )
+    assert monitoring_state(facts).reason == "drift in tenure since Tue 14:00"
+    stale = SystemFacts(name="c", now=NOW, champion=1, latest={"drift": _fact("ok", hours_ago=5)})
+    assert monitoring_state(stale).level == "amber"
+    fresh = SystemFacts(name="c", now=NOW, champion=1, latest={"drift": _fact("ok", hours_ago=1)})
+    assert monitoring_state(fresh).level == "green"
+
+
+def test_governance_surface_counts_what_waits_for_a_person() -> None:
+    facts = SystemFacts(name="c", now=NOW, champion=1, pending_reviews=2, pending_approvals=1)
+    assert governance_state(facts).reason == "2 reviews and 1 approval pending"
+    assert governance_state(SystemFacts(name="c", now=NOW, champion=1)).level == "green"
+
+
+# --- the pages in a browser ------------------------------------------------------------------------
+
+
+def _shifted(frame: pd.DataFrame) -> pd.DataFrame:
+    """A product launch: longer tenure and higher charges for everyone."""
+    shifted = frame.copy()
+    shifted["tenure"] = shifted["tenure"] + 40
+    shifted["MonthlyCharges"] = shifted["MonthlyCharges"] * 1.8
+    return shifted
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {key: (None if pd.isna(value) else value) for key, value in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def filled(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    telco: tuple[pd.DataFrame, pd.Series],
+    telco_model: object,
+) -> Iterator[tuple[Steward, Server]]:
+    """A served workspace with two versions, logged predictions, stored monitors and loop rows.
+
+    Module-scoped (one server per backend for all the browser tests): starting `steward serve`
+    is the slow part.
+    """
+    root = tmp_path_factory.mktemp("dashboard") / "workspace"
+    root.mkdir()
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{root.parent / 'steward.db'}"
+        else:
+            url = stack.enter_context(
+                _postgres_database(request.getfixturevalue("postgres_server_url"))
+            )
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        patch.setenv("STEWARD_LOOP_INTERVAL", "0")  # the test drives the monitors itself
+        (root / "steward.yaml").write_text(CONFIG)
+        steward = Steward.open(root, database_url=url, user="tester")
+        stack.callback(steward.close)
+        steward.init()
+        running = _fill(steward, telco, telco_model)
+        stack.callback(running.close)
+        yield steward, running
+
+
+@contextlib.contextmanager
+def _postgres_database(server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards (as conftest's ``postgres_url``)."""
+    server = make_url(server_url)
+    name = f"steward_test_{uuid.uuid4().hex[:12]}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fill(workspace: Steward, telco: tuple[pd.DataFrame, pd.Series], telco_model: object) -> Server:
+    frame, target = telco
+    config = yaml.safe_load(CONFIG)
+    config["systems"][0]["policy"] = {
+        "thresholds": [{"at": 0.5, "action": "contact"}],
+        "default_action": "none",
+        "holdout": 0.1,
+        "review_band": [0.45, 0.5],
+    }
+    workspace.settings.config_path.write_text(yaml.safe_dump(config))
+    workspace.apply()
+    training = workspace.settings.workspace / "training.parquet"
+    frame.assign(Churn=target.to_numpy()).to_parquet(training)
+    workspace.register_model(telco_model, system="churn", data=training, metrics={"roc_auc": 0.84})
+    workspace.move_alias("churn", "champion", 1, reason="first release")
+    second = train_churn_model(frame, target, C=0.1)
+    workspace.register_model(second, system="churn", data=training, metrics={"roc_auc": 0.85})
+    workspace.move_alias("churn", "challenger", 2, reason="retrained")
+    running = Server(workspace.settings.workspace, workspace.settings.database_url)
+    running.start()
+    try:
+        sample = frame.sample(600, random_state=1)
+        for batch in (sample.iloc[:300], _shifted(sample.iloc[300:])):
+            response = httpx.post(
+                f"{running.url}/v1/systems/churn/predict",
+                json={"records": _records(batch)},
+                timeout=60,
+            )
+            assert response.status_code == 200, response.text
+        running.stop()  # rolls the server's segments into Parquet for the monitors to read
+        events = EventLog(workspace.settings.events_dir, fsync=False)
+        try:
+            at = datetime.now(UTC) + timedelta(minutes=1)
+            run_monitors(
+                workspace, events, "churn", window=timedelta(hours=2), at=at, settle=timedelta(0)
+            )
+        finally:
+            events.close()
+        _add_loop_rows(workspace)
+        running.start()
+    except BaseException:
+        running.close()
+        raise
+    return running
+
+
+def _add_loop_rows(steward: Steward) -> None:
+    """An alert, the playbook's action on it, and a pending promotion approval."""
+    with steward.store.write() as session:
+        system_id = session.scalar(select(AlertRow.system_id).limit(1)) or 1
+        alert = AlertRow(
+            system_id=system_id,
+            rule="monitor:drift",
+            severity="ticket",
+            state="firing",
+            summary="drift in tenure, MonthlyCharges",
+            fired_at=utcnow(),
+            last_seen_at=utcnow(),
+        )
+        session.add(alert)
+        session.flush()
+        session.add(
+            ActionRow(
+                system_id=system_id,
+                alert_id=alert.id,
+                kind="notify",
+                status="done",
+                reason="drift alert sent to the owner",
+                actor="steward",
+            )
+        )
+        session.add(
+            ApprovalRow(
+                system_id=system_id,
+                kind="promote",
+                subject={"challenger": 2, "champion": 1},
+                reason="v2 beats v1 on the golden set",
+                requested_by="steward",
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, browser: Browser, base: str) -> None:
+        self.base = base
+        self.errors: list[str] = []
+        self.page: Page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def visit(self, path: str, shot: str) -> Page:
+        response = self.page.goto(self.base + path)
+        assert response is not None and response.status == 200, path
+        self.page.wait_for_load_state("networkidle")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
+        return self.page
+
+
+def test_every_page_renders_without_console_errors(
+    filled: tuple[Steward, Server], browser: Browser
+) -> None:
+    _, server = filled
+    watched = Watched(browser, server.url)
+
+    page = watched.visit("/", "overview")
+    row = page.locator('tr[data-system="churn"]')
+    assert row.locator('[data-surface="monitoring"]').get_attribute("data-level") == "red"
+    assert "drift in" in row.locator('[data-surface="monitoring"]').inner_text()
+    assert "1 approval" in row.inner_text()
+
+    page = watched.visit("/ui/systems/churn", "system")
+    assert page.locator("#heatmap svg rect.cell").count() > 0
+    assert page.locator("#heatmap svg rect.cell.alarm").count() > 0
+    assert "drift in tenure" in page.locator("text=drift in tenure").first.inner_text()
+
+    page = watched.visit("/ui/systems/churn/versions?a=1&b=2", "versions")
+    assert page.locator("#diff tr.changed").count() > 0
+    page = watched.visit("/ui/systems/churn/versions/2", "version")
+    assert page.frame_locator("iframe.card").locator("text=Intended use").count() > 0
+
+    page = watched.visit("/ui/history?system=churn", "history")
+    text = page.locator("#history").inner_text()
+    assert "alias.move" in text and "notify: done" in text and "monitor.drift.breach" in text
+
+    assert watched.errors == []
+
+
+def test_clicking_a_drift_cell_overlays_reference_and_window(
+    filled: tuple[Steward, Server], browser: Browser
+) -> None:
+    _, server = filled
+    watched = Watched(browser, server.url)
+    page = watched.visit("/ui/systems/churn", "system-before-click")
+    page.locator("#heatmap svg rect.cell.alarm").first.click()
+    overlay = page.locator("#overlay svg.overlay")
+    overlay.wait_for(timeout=10_000)
+    legend = page.locator("#overlay").inner_text()
+    assert "reference" in legend and "window" in legend
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "drift-overlay.png"), full_page=True)
+    assert watched.errors == []
+
+
+def test_review_queue_approves_a_review_and_a_promotion(
+    filled: tuple[Steward, Server], browser: Browser
+) -> None:
+    steward, server = filled
+    watched = Watched(browser, server.url)
+    page = watched.visit("/ui/systems/churn/reviews", "reviews")
+    rows = page.locator("#reviews > tbody > tr")
+    before = rows.count()
+    assert before > 0, "the review band should have sent some predictions to review"
+    first_id = rows.first.get_attribute("data-id")
+    rows.first.locator("button.approve-review").click()
+    page.locator("#review-message.ok").wait_for(timeout=10_000)
+    assert rows.count() == before - 1
+    listed = httpx.get(f"{server.url}/v1/systems/churn/reviews", timeout=30).json()
+    pending = (
+        listed.get("reviews", listed.get("items", listed)) if isinstance(listed, dict) else listed
+    )
+    assert first_id not in {item["id"] for item in pending}
+
+    approval = page.locator("#approvals > tbody > tr").first
+    approval_id = approval.get_attribute("data-id")
+    approval.locator("button.approve-approval").click()
+    page.locator("#review-message.ok", has_text=f"Approved #{approval_id}.").wait_for(
+        timeout=10_000
+    )
+    assert page.locator("#approvals > tbody > tr").count() == 0
+    assert steward.version("churn", "champion").version == 2
+    page.screenshot(path=str(SCREENSHOTS / "reviews-after.png"), full_page=True)
+    assert watched.errors == []
+
+
+def test_unknown_system_is_a_404_page_not_a_500(filled: tuple[Steward, Server]) -> None:
+    _, server = filled
+    response = httpx.get(f"{server.url}/ui/systems/nope", timeout=30)
+    assert response.status_code == 404
+    assert "unknown system 'nope'" in html.unescape(response.text) and "<html" in response.text

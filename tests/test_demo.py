@@ -1,0 +1,125 @@
+"""``steward demo --no-serve`` through the CLI tells the whole churn story, read back from the store.
+
+One run on SQLite (seed 0) and one on PostgreSQL (seed 1); a third test checks that the two seeds
+give other figures and the same story. Both run the README's size (400 customers a week).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from steward import Steward
+from steward.cli import cli
+from steward.demo import DEMO_CONFIG, prepare_workspace
+from steward.errors import ConfigError
+from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow
+
+CUSTOMERS = "400"
+
+
+@dataclass
+class Told:
+    workspace: Path
+    output: str
+    summary: dict[str, Any]
+    database_url: str
+
+
+_RUNS: dict[str, Told] = {}
+
+
+def _tell(tmp_path: Path, database_url: str, seed: int) -> Told:
+    workspace = tmp_path / "demo"
+    arguments = ["--workspace", str(workspace), "--database-url", database_url, "demo"]
+    options = ["--no-serve", "--seed", str(seed), "--customers-per-week", CUSTOMERS]
+    result = CliRunner().invoke(cli, [*arguments, *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((workspace / "demo-summary.json").read_text())
+    return Told(workspace, result.output, summary, database_url)
+
+
+def _week_of(summary: dict[str, Any], moment: datetime) -> int:
+    for week in summary["weeks"]:
+        if datetime.fromisoformat(week["start"]) < moment <= datetime.fromisoformat(week["end"]):
+            return int(week["week"])
+    raise AssertionError(f"{moment} is outside the replayed weeks")
+
+
+def _check_story(told: Told) -> None:
+    steward = Steward.open(told.workspace, database_url=told.database_url)
+    try:
+        with steward.store.read() as session:
+            alerts = list(session.scalars(select(AlertRow).order_by(AlertRow.id)))
+            drift = [alert for alert in alerts if alert.rule == "monitor:drift"]
+            assert drift, "no drift alert fired"
+            assert _week_of(told.summary, drift[-1].fired_at) == 7
+            breaches = session.scalars(
+                select(MonitorResultRow).where(
+                    MonitorResultRow.monitor == "drift", MonitorResultRow.status == "breach"
+                )
+            ).all()
+            assert "InternetService" in breaches[0].summary
+            performance = [alert for alert in alerts if alert.rule == "monitor:performance"]
+            assert performance and _week_of(told.summary, performance[0].fired_at) == 9
+            retrains = session.scalars(select(ActionRow).where(ActionRow.kind == "retrain")).all()
+            assert [action.status for action in retrains] == ["done"]
+            approvals = session.scalars(select(ApprovalRow)).all()
+            assert [(a.state, a.decided_by) for a in approvals] == [
+                ("approved", "Dana Ortiz (head of retention)")
+            ]
+            moves = session.scalars(select(AliasMove).order_by(AliasMove.id)).all()
+            challenger = [m.to_version for m in moves if m.alias == "challenger"]
+            champion = [m.to_version for m in moves if m.alias == "champion"]
+            assert challenger == [2] and champion == [1, 2]
+        assert steward.verify_audit().ok
+    finally:
+        steward.close()
+    uplift = told.summary["uplift"]
+    assert uplift["enough_data"] and uplift["uplift"] < 0  # calls lower churn
+    assert uplift["uplift_low"] < uplift["uplift"] < uplift["uplift_high"]
+    weeks = told.summary["weeks"]
+    assert weeks[6]["new_product"] > 0 and weeks[5]["new_product"] == 0
+    assert weeks[6]["flagged"] > 0.2 * weeks[6]["customers"]
+    assert told.summary["champion"] == 2
+    assert (told.workspace / "cards" / "churn-v2.md").exists()
+    for line in ("product launch", "alert fired: monitor:drift", "approves promotion"):
+        assert line in told.output
+
+
+def test_demo_tells_the_story_on_sqlite(tmp_path: Path) -> None:
+    told = _tell(tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0)
+    _RUNS["sqlite"] = told
+    _check_story(told)
+
+
+def test_demo_tells_the_story_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    told = _tell(tmp_path, postgres_url, seed=1)
+    _RUNS["postgresql"] = told
+    _check_story(told)
+
+
+def test_another_seed_gives_other_figures_and_the_same_story() -> None:
+    if len(_RUNS) < 2:
+        pytest.skip("needs both runs above (the PostgreSQL one needs STEWARD_TEST_POSTGRES_URL)")
+    first, second = _RUNS["sqlite"].summary, _RUNS["postgresql"].summary
+    assert first["uplift"]["uplift"] != second["uplift"]["uplift"]
+    assert [w["contacted"] for w in first["weeks"]] != [w["contacted"] for w in second["weeks"]]
+    assert first["champion"] == second["champion"] == 2
+
+
+def test_demo_refuses_a_workspace_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "steward.yaml").write_text("version: 1\nsystems: []\n")
+    with pytest.raises(ConfigError, match="did not write"):
+        prepare_workspace(tmp_path)
+    (tmp_path / "steward.yaml").write_text(DEMO_CONFIG)
+    (tmp_path / "demo-summary.json").write_text("{}")
+    prepare_workspace(tmp_path)
+    assert not (tmp_path / "demo-summary.json").exists()
