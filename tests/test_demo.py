@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
 from steward import Steward
@@ -21,6 +22,9 @@ from steward.cli import cli
 from steward.demo import DEMO_CONFIG, prepare_workspace
 from steward.errors import ConfigError
 from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow
+from tests.conftest import Server
+from tests.test_dashboard import CHROMIUM_ARGS, SCREENSHOTS, Watched
+from tests.test_report import _render_offline
 
 CUSTOMERS = "400"
 
@@ -123,3 +127,61 @@ def test_demo_refuses_a_workspace_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "demo-summary.json").write_text("{}")
     prepare_workspace(tmp_path)
     assert not (tmp_path / "demo-summary.json").exists()
+
+
+def test_the_demos_workspace_browses_and_reports_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every dashboard page over what the demo left, a drift cell clicked, a review approved, and
+    the weekly report read in chromium with the network cut: the drift and the promotion show."""
+    told = _RUNS.get("sqlite") or _tell(tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0)
+    monkeypatch.setenv("STEWARD_LOOP_INTERVAL", "0")  # the story is told; nothing more to run
+    server = Server(told.workspace, told.database_url)
+    server.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
+            try:
+                _browse_the_story(Watched(browser, server.url))
+            finally:
+                browser.close()
+    finally:
+        server.close()
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("--workspace", str(told.workspace), "--database-url", told.database_url),
+            *("report", "churn", "--week", "--output", str(report)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text, blocked = _render_offline(report, SCREENSHOTS / "demo-report.png")
+    assert blocked == []
+    assert "InternetService" in text and "alarmed in" in text  # what drifted
+    assert "champion moved: v1 → v2" in text and "Dana Ortiz" in text  # the promotion
+
+
+def _browse_the_story(watched: Watched) -> None:
+    page = watched.visit("/", "demo-overview")
+    assert page.locator('tr[data-system="churn"]').count() == 1
+    page = watched.visit("/ui/systems/churn?range=90d", "demo-system")
+    assert page.locator("#heatmap svg rect.cell.alarm").count() > 0
+    page.locator("#heatmap svg rect.cell.alarm").first.click()
+    page.locator("#overlay svg.overlay").wait_for(timeout=10_000)
+    page.screenshot(path=str(SCREENSHOTS / "demo-drift-overlay.png"), full_page=True)
+    page = watched.visit("/ui/systems/churn/versions?a=1&b=2", "demo-versions")
+    assert page.locator("#diff tr.changed").count() > 0
+    watched.visit("/ui/systems/churn/versions/2", "demo-version")
+    page = watched.visit("/ui/systems/churn/reviews", "demo-reviews")
+    rows = page.locator("#reviews > tbody > tr")
+    before = rows.count()
+    assert before > 0, "the policy's review band sends some customers to a person"
+    rows.first.locator("button.approve-review").click()
+    page.locator("#review-message.ok").wait_for(timeout=10_000)
+    assert rows.count() == before - 1
+    page = watched.visit("/ui/history?system=churn", "demo-history")
+    assert "approval" in page.locator("#history").inner_text()
+    assert watched.errors == []
