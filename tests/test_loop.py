@@ -22,7 +22,7 @@ from steward.demo import train_churn_model
 from steward.events import EventLog
 from steward.loop import Scheduler, monitors_due, tick
 from steward.notify import list_notifications
-from steward.store import ActionRow
+from steward.store import ActionRow, AuditRow
 from tests.conftest import Server
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -198,3 +198,88 @@ def test_served_loop_raises_and_resolves_an_alert_over_http(
     # uvicorn shuts down gracefully, then re-raises SIGTERM.
     assert server.process.returncode in (0, -signal.SIGTERM)
     assert "Traceback" not in server.log.read_text()
+
+
+@pytest.mark.slow
+def test_served_loop_rolls_back_suspends_and_hands_decisions_to_a_person(
+    server: Server, workspace: Steward, telco: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Breach -> alert -> rollback -> suspension -> review -> resume, over a real server, with the
+    store and the recorded history checked after each step."""
+    frame, target = telco
+    v2 = workspace.register_model(train_churn_model(frame, target, C=0.05), system="churn").version
+    workspace.move_alias("churn", "champion", v2.version, reason="v2 release")
+    declare(
+        workspace,
+        slos=[{**SLOW, "threshold": 0}],  # every served prediction is too slow: a breach
+        playbooks=[{"when": "slo:fast", "do": ["notify", "rollback", "suspend"]}],
+    )
+    monkeypatch.setenv("STEWARD_LOOP_INTERVAL", "1")
+    server.start()
+    records = json.loads(frame.head(40).to_json(orient="records"))
+    predict = f"{server.url}/v1/systems/churn/predict"
+    assert httpx.post(predict, json={"records": records}, timeout=60).status_code == 200
+
+    # Breach and alert, then the playbook's steps, each recorded with why.
+    def acted() -> list[ActionRow]:
+        with workspace.store.read() as session:
+            rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        return list(rows) if {row.kind for row in rows} >= {"rollback", "suspend"} else []
+
+    actions = wait_for(acted)
+    assert [(a.kind, a.status) for a in actions] == [
+        ("notify", "done"),
+        ("rollback", "done"),
+        ("suspend", "done"),
+    ]
+    assert all("slo:fast" in action.reason or action.alert_id for action in actions)
+    assert workspace.version("churn", "champion").version == 1  # back to the last known good
+    last = workspace.history("churn", "champion")[-1]
+    assert (last.from_version, last.to_version) == (v2.version, 1)
+    state = httpx.get(f"{server.url}/v1/systems/churn/suspension", timeout=10).json()
+    assert state["suspended"] and state["suspension"]["mode"] == "review"
+
+    # Suspended: every decision not held out goes to a person, within the runtime's refresh.
+    def all_to_review() -> list[dict[str, Any]]:
+        answer = httpx.post(predict, json={"records": records}, timeout=60).json()
+        served = [p for p in answer["predictions"] if not p["holdout"]]
+        return answer["predictions"] if all(p["decision"] == "review" for p in served) else []
+
+    served = wait_for(all_to_review, timeout=30)
+    assert all(p["model_version"] == 1 and p["suspended"] for p in served if not p["holdout"])
+    pending = httpx.get(f"{server.url}/v1/systems/churn/reviews", timeout=30).json()["reviews"]
+    assert len(pending) >= len([p for p in served if not p["holdout"]])
+    approve, override = pending[0]["id"], pending[1]["id"]
+    reviews = f"{server.url}/v1/systems/churn/reviews"
+    assert httpx.post(f"{reviews}/{approve}", json={}, timeout=30).status_code == 200
+    other = "none" if pending[1]["intended_action"] != "none" else "contact"
+    answer = httpx.post(f"{reviews}/{override}", json={"action": other, "note": "VIP"}, timeout=30)
+    assert answer.json()["overridden"], answer.text
+    assert answer.status_code == 200, answer.text
+    again = httpx.post(f"{reviews}/{approve}", json={}, timeout=30)
+    assert again.status_code == 409 and again.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    left = httpx.get(reviews, timeout=30).json()["reviews"]
+    assert {approve, override}.isdisjoint({item["id"] for item in left})
+
+    # Resume: decisions are the policy's again.
+    resumed = httpx.post(f"{server.url}/v1/systems/churn:resume", json={}, timeout=30)
+    assert resumed.status_code == 200 and not resumed.json()["suspended"]
+
+    def decided_by_policy() -> list[dict[str, Any]]:
+        answer = httpx.post(predict, json={"records": records}, timeout=60).json()
+        return [] if any(p["suspended"] for p in answer["predictions"]) else answer["predictions"]
+
+    assert wait_for(decided_by_policy, timeout=30)
+    server.stop()
+    audited = [entry.action for entry in audit_entries(workspace)]
+    for action in ("playbook.rollback", "playbook.suspend", "system.resume", "review.override"):
+        assert action in audited, audited
+    assert workspace.verify_audit().ok
+    assert "Traceback" not in server.log.read_text()
+
+
+def audit_entries(steward: Steward) -> list[AuditRow]:
+    with steward.store.read() as session:
+        return list(session.scalars(select(AuditRow).order_by(AuditRow.id)))
