@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
+from steward.monitor import run_monitors
 from steward.performance import join_outcomes
 from steward.uplift import UpliftResult, uplift
 
@@ -54,6 +56,7 @@ def shadow_comparison(story: Story, joined: pd.DataFrame) -> dict[str, Any] | No
 def finish(story: Story, run: DemoRun, *, elapsed: float) -> dict[str, Any]:
     """Tell the end of the story and write ``demo-summary.json``; return the summary."""
     say = story.say
+    _store_profiles(story)
     joined = labeled_predictions(story)
     frame = joined[joined["labeled"]].rename(columns={"outcome_value": "value"})
     result = uplift(frame, action="contact")
@@ -94,6 +97,23 @@ def finish(story: Story, run: DemoRun, *, elapsed: float) -> dict[str, Any]:
         f"figures in {path.name}, model cards in cards/"
     )
     return summary
+
+
+def _store_profiles(story: Story) -> None:
+    """Store the hourly profiles of every replayed event, for the dashboard's drift overlays.
+
+    A monitor run stores only events received more than 30 s ago (replicas may still be writing
+    newer ones) and profiles the rest in memory; a quick replay can finish inside that margin. The
+    demo's one in-process server has acknowledged everything, so nothing is in flight: settle 0.
+    """
+    run_monitors(
+        story.steward,
+        story.events,
+        SYSTEM,
+        window=timedelta(days=7),
+        store=False,
+        settle=timedelta(0),
+    )
 
 
 def _tell_uplift(story: Story, result: UpliftResult) -> None:
