@@ -296,3 +296,29 @@ def test_unmeasurable_indicators_say_why(workspace: Steward) -> None:
         ("auc", "error"),
     ]
     assert "no cost is logged" in statuses[1].reason
+
+
+def test_window_results_count_at_the_loops_time_not_the_wall_clocks(workspace: Steward) -> None:
+    # A result the loop computed for T0 (a fake clock, or the demo's simulated week) was written
+    # now by the wall clock; the SLO evaluated at T0 counts it all the same.
+    declare_slos(
+        workspace,
+        [{"name": "auc", "indicator": "roc_auc", "objective": 0.5, "threshold": 0.75,
+          "min_events": 1, "window": "30d"}],
+    )  # fmt: skip
+    with workspace.store.write() as session:
+        session.add(
+            MonitorResultRow(
+                system_id=find_system(session, "churn").id,
+                monitor="performance",
+                window_start=T0 - timedelta(days=7),
+                window_end=T0 - timedelta(minutes=20),
+                status="ok",
+                summary="",
+                details=auc_details(0.6),
+                created_at=datetime.now(UTC),
+            )
+        )
+    with EventLog(workspace.settings.events_dir) as events:
+        status = evaluate(workspace, events, "churn", "auc", now=T0)
+    assert status.n_events == 1 and status.sli == 0.0

@@ -14,9 +14,10 @@ Events are counted two ways:
   latency are not counted) and ``violation_rate`` (good when the prediction broke no contract rule);
 - window indicators count each stored monitor result as one event: ``drift`` (bad on a breach),
   ``roc_auc``, ``precision`` (good at or above ``threshold``), ``fnr`` (good at or under it),
-  ``estimated_roc_auc`` (at or above) and ``uplift`` (see ``_uplift_good``). Label-based results
-  are placed in time by when they were computed, i.e. when the outcomes arrived, not by the
-  predictions' event time.
+  ``estimated_roc_auc`` (at or above) and ``uplift`` (see ``_uplift_good``). Every result is
+  placed at its window's end, which is the loop's time when it ran: for label-based results, when
+  their outcomes had arrived, not the predictions' event time. (The loop's clock, not the wall
+  clock, so a fake clock in tests and the demo's simulated weeks count the same way.)
 
 ``error_rate`` and ``cost`` are declared in the config but not measurable yet (failed requests and
 costs are not logged); evaluating them raises a ``ConfigError`` that says so.
@@ -67,11 +68,11 @@ EVENT_INDICATORS = frozenset({"latency", "violation_rate", "error_rate"})
 # indicator -> (monitor whose stored results it reads, the result's time column)
 WINDOW_INDICATORS: dict[str, tuple[str, str]] = {
     "drift": ("drift", "window_end"),
-    "roc_auc": ("performance", "created_at"),
-    "fnr": ("performance", "created_at"),
-    "precision": ("performance", "created_at"),
-    "estimated_roc_auc": ("estimated_performance", "created_at"),
-    "uplift": ("uplift", "created_at"),
+    "roc_auc": ("performance", "window_end"),
+    "fnr": ("performance", "window_end"),
+    "precision": ("performance", "window_end"),
+    "estimated_roc_auc": ("estimated_performance", "window_end"),
+    "uplift": ("uplift", "window_end"),
 }
 _UNSUPPORTED = {
     "error_rate": "failed requests are not recorded in the event log yet (a request the model "
