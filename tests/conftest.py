@@ -99,6 +99,16 @@ def telco_model(telco: tuple[pd.DataFrame, pd.Series]) -> object:
     return train_churn_model(frame, target, C=1.0)
 
 
+#: Debian's chromium, headless as root, with nothing that reaches for the network on its own.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

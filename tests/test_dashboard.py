@@ -39,16 +39,9 @@ from steward.web.dashboard.status import (
     model_state,
     monitoring_state,
 )
-from tests.conftest import CONFIG, Server
+from tests.conftest import CHROMIUM_ARGS, CONFIG, Server
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 # --- the surface rules ------------------------------------------------------------------------------

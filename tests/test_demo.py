@@ -22,8 +22,8 @@ from steward.cli import cli
 from steward.demo import DEMO_CONFIG, prepare_workspace
 from steward.errors import ConfigError
 from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow
-from tests.conftest import Server
-from tests.test_dashboard import CHROMIUM_ARGS, SCREENSHOTS, Watched
+from tests.conftest import CHROMIUM_ARGS, Server
+from tests.test_dashboard import SCREENSHOTS, Watched
 from tests.test_report import _render_offline
 
 CUSTOMERS = "400"

@@ -18,6 +18,7 @@ from steward.events import EventLog
 from steward.report import WEEKS_COMPARED, week_label, weekly_report
 from steward.store import ActionRow, AlertRow, MonitorResultRow, select
 from steward.store import System as SystemRow
+from tests.conftest import CHROMIUM_ARGS
 
 AT = datetime(2026, 3, 9, 12, tzinfo=UTC)
 
@@ -146,13 +147,7 @@ def _render_offline(html: Path, screenshot: Path) -> tuple[str, list[str]]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             context = browser.new_context(java_script_enabled=False)

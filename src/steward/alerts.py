@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +30,7 @@ from steward import audit
 from steward.core import Steward
 from steward.errors import ConflictError, InvalidInputError, NotFoundError
 from steward.registry import find_system
-from steward.store import AlertRow, System, utcnow
+from steward.store import MAX_ROW_ID, AlertRow, System, utcnow
 
 __all__ = [
     "OPEN_STATES",
@@ -45,8 +45,6 @@ __all__ = [
     "surface_of",
     "sync_alerts",
 ]
-
-MAX_ID: Final = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL int4)
 
 STATES = ("firing", "acknowledged", "resolved")
 OPEN_STATES = ("firing", "acknowledged")
@@ -260,7 +258,7 @@ def get_alert(steward: Steward, alert_id: int) -> Alert:
 
 
 def _find(session: Session, alert_id: int) -> tuple[AlertRow, str]:
-    if not 1 <= alert_id <= MAX_ID:  # beyond an INTEGER column, no row can have it
+    if not 1 <= alert_id <= MAX_ROW_ID:
         raise NotFoundError(f"no alert with id {alert_id}; `steward alerts list` shows the alerts")
     found = session.execute(
         select(AlertRow, System.name)

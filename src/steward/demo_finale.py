@@ -13,7 +13,7 @@ import pandas as pd
 from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
-from steward.monitor import run_monitors
+from steward.monitor import sync_profiles
 from steward.performance import join_outcomes
 from steward.uplift import UpliftResult, uplift
 
@@ -106,14 +106,7 @@ def _store_profiles(story: Story) -> None:
     newer ones) and profiles the rest in memory; a quick replay can finish inside that margin. The
     demo's one in-process server has acknowledged everything, so nothing is in flight: settle 0.
     """
-    run_monitors(
-        story.steward,
-        story.events,
-        SYSTEM,
-        window=timedelta(days=7),
-        store=False,
-        settle=timedelta(0),
-    )
+    sync_profiles(story.steward, story.events, SYSTEM, settle=timedelta(0))
 
 
 def _tell_uplift(story: Story, result: UpliftResult) -> None:

@@ -53,6 +53,7 @@ from steward.profile_store import LATENESS_COLUMN
 from steward.profiles import ColumnProfile, DatasetProfile, compare_profiles
 from steward.registry import find_system
 from steward.store import MonitorResultRow, utcnow
+from steward.systems import SystemInfo
 
 __all__ = [
     "AUC_TOLERANCE",
@@ -62,6 +63,7 @@ __all__ = [
     "monitor_history",
     "parse_window",
     "run_monitors",
+    "sync_profiles",
 ]
 
 MIN_ROWS: Final = 100
@@ -146,10 +148,7 @@ def run_monitors(
     start = end - window
     info = steward.system(system)
     full_reference = _reference(steward, system)
-    reference = None
-    if full_reference is not None:
-        drop = [c for c in (info.target, info.entity_key) if c and c in full_reference.columns]
-        reference = full_reference.drop(columns=drop)
+    reference = _inputs_of(info, full_reference)
     binary = info.task == "binary"
     predictions = None
     if exact or binary:
@@ -184,6 +183,28 @@ def _inputs(predictions: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     decoded = [json.loads(text) if isinstance(text, str) else {} for text in predictions["inputs"]]
     return pd.DataFrame.from_records(decoded, index=predictions.index)
+
+
+def sync_profiles(
+    steward: Steward, events: EventLog, system: str, *, settle: timedelta = timedelta(seconds=30)
+) -> None:
+    """Bring the system's stored hourly profiles up to date, as a monitor run does first.
+
+    Events received in the last ``settle`` wait for a later run; pass 0 when nothing is in flight
+    (one writer that has acknowledged everything, as in the demo).
+    """
+    info = steward.system(system)
+    profile_context(
+        steward, events, system, _inputs_of(info, _reference(steward, system)), settle=settle
+    )
+
+
+def _inputs_of(info: SystemInfo, reference: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The reference sample's input columns: without the target and the entity key."""
+    if reference is None:
+        return None
+    drop = [c for c in (info.target, info.entity_key) if c and c in reference.columns]
+    return reference.drop(columns=drop)
 
 
 def _reference(steward: Steward, system: str) -> pd.DataFrame | None:

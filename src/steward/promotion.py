@@ -42,14 +42,13 @@ from steward.events import EventLog
 from steward.lineage import read_table
 from steward.performance import MIN_PER_CLASS, MIN_SAMPLES, auc_placements, join_outcomes
 from steward.registry import ModelVersion
-from steward.store import ActionRow, AliasRow, ApprovalRow, System, utcnow
+from steward.store import MAX_ROW_ID, ActionRow, AliasRow, ApprovalRow, System, utcnow
 
 __all__ = [
     "ALPHA",
     "APPROVAL_STATES",
     "DEFAULT_MARGIN",
     "DEFAULT_WINDOW",
-    "MAX_ID",
     "Approval",
     "Comparison",
     "PairedAUC",
@@ -73,7 +72,6 @@ ALPHA: Final = 0.05
 DEFAULT_MARGIN: Final = 0.01  # RetrainConfig.min_margin's default, for systems without retrain:
 DEFAULT_WINDOW: Final = timedelta(days=28)  # RetrainConfig.window's default
 APPROVAL_STATES: Final = ("pending", "approved", "rejected")
-MAX_ID: Final = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL int4)
 _TRUE: Final = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 _FALSE: Final = frozenset({"0", "0.0", "false", "no", "n", "f"})
 
@@ -607,7 +605,7 @@ def reject(steward: Steward, approval_id: int, actor: str, note: str = "") -> Ap
 
 def _pending(steward: Steward, session: Any, approval_id: int) -> tuple[ApprovalRow, System]:
     row = None
-    if 1 <= approval_id <= MAX_ID:  # beyond an INTEGER column, no row can have it
+    if 1 <= approval_id <= MAX_ROW_ID:
         row = session.scalars(
             select(ApprovalRow).where(ApprovalRow.id == approval_id).with_for_update()
         ).first()

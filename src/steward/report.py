@@ -114,7 +114,7 @@ def weekly_report(
             _figures(steward, session, system, system_id, end - WEEK * (k + 1), end - WEEK * k)
             for k in reversed(range(WEEKS_COMPARED))
         ]
-        drift = _rows(session, system_id, "drift", start, end)
+        drift = list(session.scalars(queries.results_between(system_id, "drift", start, end)))
         counted: Counter[str] = Counter()
         for row in drift:
             columns = {
@@ -160,37 +160,15 @@ def weekly_report(
     )
 
 
-def _rows(
-    session: Session, system_id: int, monitor: str, start: datetime, end: datetime
-) -> list[MonitorResultRow]:
-    return list(
-        session.scalars(
-            select(MonitorResultRow)
-            .where(
-                MonitorResultRow.system_id == system_id,
-                MonitorResultRow.monitor == monitor,
-                MonitorResultRow.window_end > start,
-                MonitorResultRow.window_end <= end,
-            )
-            .order_by(MonitorResultRow.window_end, MonitorResultRow.id)
-        )
-    )
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _last(session: Session, system_id: int, monitor: str, start: datetime, end: datetime) -> Any:
     return session.scalars(
-        select(MonitorResultRow)
-        .where(
-            MonitorResultRow.system_id == system_id,
-            MonitorResultRow.monitor == monitor,
-            MonitorResultRow.window_end > start,
-            MonitorResultRow.window_end <= end,
-            MonitorResultRow.status != "not_enough_data",
-        )
+        queries.results_between(system_id, monitor, start, end)
+        .where(MonitorResultRow.status != "not_enough_data")
+        .order_by(None)
         .order_by(MonitorResultRow.window_end.desc(), MonitorResultRow.id.desc())
         .limit(1)
     ).first()
@@ -227,7 +205,7 @@ def _figures(
             _number(lift.details.get("uplift_high")),
         )
     volume = queries.volume_series(queries.profile_roots(steward), system, start, end)
-    drift = _rows(session, system_id, "drift", start, end)
+    drift = list(session.scalars(queries.results_between(system_id, "drift", start, end)))
     fired = session.scalars(
         select(AlertRow.id).where(
             AlertRow.system_id == system_id, AlertRow.fired_at >= start, AlertRow.fired_at < end

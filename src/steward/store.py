@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
     JSON,
@@ -45,6 +45,7 @@ from sqlalchemy.types import TypeDecorator
 from steward.errors import ConfigError, DatabaseUnreachableError
 
 __all__ = [
+    "MAX_ROW_ID",
     "ActionRow",
     "AlertRow",
     "AliasMove",
@@ -64,6 +65,10 @@ __all__ = [
     "select",
     "utcnow",
 ]
+
+
+#: The largest id an INTEGER primary key holds (PostgreSQL int4): an id beyond it names no row.
+MAX_ROW_ID: Final = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.alerts import MAX_ID
 from steward.core import Steward
 from steward.events import EventLog
+from steward.store import MAX_ROW_ID
 
 __all__ = ["install_loop_routes"]
 
@@ -31,7 +31,7 @@ class AcknowledgeRequest(BaseModel):
     actor: str | None = Field(default=None, max_length=200)
 
 
-AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert's id.")]
+AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The alert's id.")]
 
 
 def install_loop_routes(app: FastAPI, steward: Steward, events: EventLog) -> None:

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from steward import playbooks, promotion
 from steward.core import Steward
+from steward.store import MAX_ROW_ID
 
 __all__ = ["ApprovalId", "DecisionRequest", "install_playbook_routes"]
 
-ApprovalId = Annotated[int, Path(ge=1, le=promotion.MAX_ID, description="The approval's id.")]
+ApprovalId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The approval's id.")]
 
 
 class DecisionRequest(BaseModel):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from steward.core import Steward
@@ -46,6 +46,7 @@ __all__ = [
     "profile_roots",
     "recent_actions",
     "recent_alerts",
+    "results_between",
     "sampled_results",
     "system_history",
     "volume_series",
@@ -103,6 +104,22 @@ def last_window_end(session: Session, system_id: int, monitor: str) -> datetime 
     )
 
 
+def results_between(
+    system_id: int, monitor: str, start: datetime, end: datetime
+) -> Select[MonitorResultRow]:
+    """The results of one monitor whose window ends in ``(start, end]``, oldest first."""
+    return (
+        select(MonitorResultRow)
+        .where(
+            MonitorResultRow.system_id == system_id,
+            MonitorResultRow.monitor == monitor,
+            MonitorResultRow.window_end > start,
+            MonitorResultRow.window_end <= end,
+        )
+        .order_by(MonitorResultRow.window_end, MonitorResultRow.id)
+    )
+
+
 def sampled_results(
     session: Session,
     system_id: int,
@@ -117,14 +134,9 @@ def sampled_results(
     result if it has one (so no breach disappears from a long range), else by its last.
     """
     keys = session.execute(
-        select(MonitorResultRow.id, MonitorResultRow.status)
-        .where(
-            MonitorResultRow.system_id == system_id,
-            MonitorResultRow.monitor == monitor,
-            MonitorResultRow.window_end > start,
-            MonitorResultRow.window_end <= end,
+        results_between(system_id, monitor, start, end).with_only_columns(
+            MonitorResultRow.id, MonitorResultRow.status
         )
-        .order_by(MonitorResultRow.window_end, MonitorResultRow.id)
     ).all()
     if not keys:
         return []
