@@ -23,4 +23,4 @@ demo:
 	$(BIN)/steward --workspace steward-demo demo
 
 reference:
-	$(BIN)/python -m steward.reference docs
+	$(BIN)/python -m steward.cli.reference docs

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import special
 
 from steward.demo import load_telco, train_churn_model
-from steward.performance import CBPE, estimate_performance, realized_performance
+from steward.monitoring.metrics import CBPE, estimate_performance, realized_performance
 
 METRICS = ("roc_auc", "f1", "precision", "recall")
 THRESHOLD = 0.5

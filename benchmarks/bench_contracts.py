@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from steward.contracts import (
+from steward.data.contracts import (
     ColumnRule,
     Contract,
     check_batch,

@@ -29,9 +29,9 @@ import pandas as pd
 from sqlalchemy import insert
 
 from steward import Steward
-from steward.profile_store import ProfileRow, ProfileStore
-from steward.profiles import ColumnProfile, fit_binnings
-from steward.registry import find_system, move_alias, register_version
+from steward.data.profiles import ColumnProfile, fit_binnings
+from steward.data.profiles.store import ProfileRow, ProfileStore
+from steward.model.registry import find_system, move_alias, register_version
 from steward.store import ActionRow, AlertRow, MonitorResultRow
 
 N_FEATURES = 30

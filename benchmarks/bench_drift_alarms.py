@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from steward.drift import DriftDetector, compare
+from steward.data.drift import DriftDetector, compare
 
 CATEGORIES = np.array(["a", "b", "c", "d", "e"])
 CATEGORY_SHARES = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     arguments = parser.parse_args()
     trials, rows, seed = arguments.trials, arguments.rows, arguments.seed
-    print(f"steward.drift alarms: {rows:,} rows per side, 20 columns, Benjamini-Hochberg at")
+    print(f"steward.data.drift alarms: {rows:,} rows per side, 20 columns, Benjamini-Hochberg at")
     print("alpha=0.05, default floors; rates are fractions of trials")
     null_rates = run_trials(arguments.null_trials, rows, None, None, seed)
     print_rates(f"no drift ({arguments.null_trials} trials)", null_rates)

@@ -26,7 +26,7 @@ Rows:
   Jensen–Shannon, Wasserstein, Hellinger; categorical: chi2, Jensen–Shannon, L-infinity,
   Hellinger), one chunk per side; ``steward-nannyml-set``: ``compare`` with the same methods less
   L-infinity, which Steward lacks.
-- ``steward-profiles``: profile mode (``steward.profiles``): fit binnings on the reference, profile
+- ``steward-profiles``: profile mode (``steward.data.profiles``): fit binnings on the reference, profile
   both sides, then ``drift_from_profiles`` for the same methods as ``steward-nannyml-set``.
   Statistics only: profile mode tests no significance except chi-square, so "flagged" there means
   a statistic whose lower bound is above its practical floor.
@@ -162,7 +162,7 @@ def prepare_evidently() -> Computation:
 
 
 def prepare_steward_w_js() -> Computation:
-    from steward.drift import compare
+    from steward.data.drift import compare
 
     def run(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], int, dict]:
         flagged, tests = [], 0
@@ -179,7 +179,7 @@ def prepare_steward_w_js() -> Computation:
 
 
 def prepare_steward_w_js_all() -> Computation:
-    from steward.drift import compare
+    from steward.data.drift import compare
 
     def run(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], int, dict]:
         report = compare(reference, current, methods=["wasserstein", "jensen_shannon"])
@@ -216,7 +216,7 @@ def prepare_nannyml() -> Computation:
 
 
 def prepare_steward_nannyml_set() -> Computation:
-    from steward.drift import compare
+    from steward.data.drift import compare
 
     def run(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], int, dict]:
         report = compare(reference, current, methods=list(STEWARD_NANNYML_SET))
@@ -228,8 +228,8 @@ def prepare_steward_nannyml_set() -> Computation:
 def prepare_steward_profiles() -> Computation:
     import pyarrow as pa
 
-    from steward.drift import DEFAULT_FLOORS
-    from steward.profiles import ColumnProfile, drift_from_profiles, fit_binnings
+    from steward.data.drift import DEFAULT_FLOORS
+    from steward.data.profiles import ColumnProfile, drift_from_profiles, fit_binnings
 
     def run(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], int, dict]:
         started = time.perf_counter()

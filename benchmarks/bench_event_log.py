@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from steward.events import PREDICTION_SCHEMA, EventLog
+from steward.data.events import PREDICTION_SCHEMA, EventLog
 
 DAYS = 10
 START = dt.datetime(2026, 11, 13, tzinfo=dt.UTC)

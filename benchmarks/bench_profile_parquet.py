@@ -11,7 +11,7 @@ profiles it one row group at a time (``DatasetProfile.from_frame`` per batch, me
 binnings fitted on a 50,000-row reference, and compares the merged profile with the reference's
 (``compare_profiles``). It prints wall time and the process's peak resident set size per size. The
 peer, in the same run, is exact mode on ``--exact-rows`` rows: the file read whole into pandas and
-compared with ``steward.drift.compare``, whose memory grows with the rows.
+compared with ``steward.data.drift.compare``, whose memory grows with the rows.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def write_file(path: Path, n_rows: int, batch_rows: int) -> None:
 
 
 def measure_profile(path: Path, batch_rows: int) -> dict[str, float]:
-    from steward.profiles import DatasetProfile, compare_profiles, fit_binnings, merge_profiles
+    from steward.data.profiles import DatasetProfile, compare_profiles, fit_binnings, merge_profiles
 
     began = time.perf_counter()
     reference = generate(50_000, 1)
@@ -98,7 +98,7 @@ def measure_profile(path: Path, batch_rows: int) -> dict[str, float]:
 
 
 def measure_exact(path: Path, n_rows: int) -> dict[str, float]:
-    from steward.drift import compare
+    from steward.data.drift import compare
 
     began = time.perf_counter()
     reference = generate(50_000, 1)

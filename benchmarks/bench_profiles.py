@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steward.profiles import Binning, ProfileStore, fit_binnings, profile_frame
+from steward.data.profiles import Binning, ProfileStore, fit_binnings, profile_frame
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 HOURS = 168

@@ -33,10 +33,10 @@ import pandas as pd
 import yaml
 
 from steward import Steward
-from steward.contracts import infer_contract
+from steward.data.contracts import infer_contract
+from steward.data.events import EventLog
+from steward.delivery.serving import Service
 from steward.demo import load_telco, train_churn_model
-from steward.events import EventLog
-from steward.serving import Service
 
 
 def build_workspace(root: Path) -> tuple[Steward, Any, pd.DataFrame]:

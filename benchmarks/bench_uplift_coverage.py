@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from steward.uplift import uplift
+from steward.monitoring.uplift import uplift
 
 BASELINES = (0.05, 0.2, 0.5)
 UPLIFTS = (0.0, 0.02, 0.05)

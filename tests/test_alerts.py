@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from steward import Steward
-from steward.alerts import (
+from steward.cli.main import cli
+from steward.errors import ConflictError, InvalidInputError, NotFoundError
+from steward.loop.alerts import (
     Breach,
     acknowledge,
     get_alert,
@@ -22,8 +24,6 @@ from steward.alerts import (
     surface_of,
     sync_alerts,
 )
-from steward.cli import cli
-from steward.errors import ConflictError, InvalidInputError, NotFoundError
 from steward.store import AuditRow
 from steward.web import create_app
 

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from steward.cards import CARD_SECTIONS
-from steward.cli import cli
+from steward.cli.main import cli
 from steward.demo import train_churn_model
-from steward.flavors import save_sklearn
+from steward.governance.cards import CARD_SECTIONS
+from steward.model.flavors import save_sklearn
 
 from .conftest import CONFIG
 

@@ -11,8 +11,8 @@ import pytest
 
 from steward import Steward
 from steward.client import BatchingLogger, Client
+from steward.data.events import EventLog
 from steward.errors import NotFoundError, StoreError
-from steward.events import EventLog
 
 from .conftest import Server, free_port
 

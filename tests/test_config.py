@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from steward.config import TEMPLATE, parse_config
 from steward.errors import ConfigError
+from steward.workspace.config import TEMPLATE, parse_config
 
 
 def test_init_template_is_a_valid_config() -> None:

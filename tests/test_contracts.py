@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import steward.contracts as contracts_module
-from steward.contracts import (
+import steward.data.contracts as contracts_module
+from steward.data.contracts import (
     ColumnRule,
     Contract,
     check_batch,

@@ -26,11 +26,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.engine import make_url
 
 from steward import Steward
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
-from steward.events import EventLog
-from steward.monitor import run_monitors
-from steward.store import ActionRow, AlertRow, ApprovalRow, select, utcnow
-from steward.web.dashboard.status import (
+from steward.monitoring.runner import run_monitors
+from steward.render.status import (
     MonitorFact,
     SystemFacts,
     data_state,
@@ -39,6 +38,7 @@ from steward.web.dashboard.status import (
     model_state,
     monitoring_state,
 )
+from steward.store import ActionRow, AlertRow, ApprovalRow, select, utcnow
 from tests.conftest import CHROMIUM_ARGS, CONFIG, Server
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"

@@ -18,7 +18,7 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 
 from steward import Steward
-from steward.cli import cli
+from steward.cli.main import cli
 from steward.demo import DEMO_CONFIG, prepare_workspace
 from steward.errors import ConfigError
 from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow

@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from steward import domain_classifier
-from steward.domain_classifier import ALL_COLUMNS, domain_classifier_test
-from steward.drift import compare
+from steward.data.drift import classifier as domain_classifier
+from steward.data.drift import compare
+from steward.data.drift.classifier import ALL_COLUMNS, domain_classifier_test
 from steward.errors import InvalidInputError
 from tests.test_drift import mixed_frames, null_frames
 

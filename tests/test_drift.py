@@ -22,9 +22,10 @@ import pyarrow as pa
 import pytest
 from scipy import spatial, stats
 
-from steward import domain_classifier, drift
-from steward import stats as steward_stats
-from steward.drift import DriftDetector, compare, hellinger_from_counts, psi_from_counts
+from steward.data import drift
+from steward.data.drift import DriftDetector, compare, hellinger_from_counts, psi_from_counts
+from steward.data.drift import classifier as domain_classifier
+from steward.data.drift import stats as steward_stats
 from steward.errors import InvalidInputError, NotFittedError
 
 TOLERANCE = 1e-9

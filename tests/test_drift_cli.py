@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from steward.cli import cli
+from steward.cli.main import cli
 
 ELECTRICITY = Path(
     os.environ.get(

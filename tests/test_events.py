@@ -18,15 +18,15 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
-import steward.events as events_module
-from steward.errors import ConflictError, InvalidInputError, StoreError
-from steward.events import (
+import steward.data.events as events_module
+from steward.data.events import (
     CRASH_AT_ENV,
     OUTCOME_SCHEMA,
     PREDICTION_SCHEMA,
     EventLog,
     schema_for,
 )
+from steward.errors import ConflictError, InvalidInputError, StoreError
 
 DAY = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 BATCH_SIZE = 20
@@ -36,9 +36,9 @@ BATCH_SIZE = 20
 PRELUDE = f"""
 import sys, types
 package = types.ModuleType("steward")
-package.__path__ = [{str(Path(events_module.__file__).parent)!r}]
+package.__path__ = [{str(Path(events_module.__file__).parents[2])!r}]
 sys.modules["steward"] = package
-from steward.events import EventLog
+from steward.data.events import EventLog
 """
 
 # A writer process: appends numbered batches, printing each number only after append returns.
@@ -555,7 +555,7 @@ def test_existing_ids_finds_logged_predictions_in_tail_and_parquet(tmp_path: Pat
 
 NO_FSYNC_WRITER = """
 import sys
-from steward.events import EventLog
+from steward.data.events import EventLog
 log = EventLog(sys.argv[1], fsync=False)
 for batch in range(100000):
     log.append([{"kind": "prediction", "system": "churn", "id": f"{batch}-{i}"} for i in range(5)])

@@ -14,7 +14,7 @@ import skops.io
 from sklearn.linear_model import LogisticRegression
 
 from steward.errors import InvalidInputError, UnreadableArtifactError, UnsafeArtifactError
-from steward.flavors import detect_flavor, inspect_artifact, load_model, save_sklearn
+from steward.model.flavors import detect_flavor, inspect_artifact, load_model, save_sklearn
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_python_callable_is_pinned_to_its_source(
     monkeypatch.syspath_prepend(str(tmp_path))
     prepared = inspect_artifact("scorer_for_test:score")
     assert prepared.flavor == "python" and prepared.path == module
-    from steward.artifacts import sha256_of_file
+    from steward.model.artifacts import sha256_of_file
 
     digest = sha256_of_file(module)
     loaded = load_model("python", module, prepared.name, expected_sha256=digest)

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from steward import Steward
-from steward.cli import cli
+from steward.cli.main import cli
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
-from steward.events import EventLog
-from steward.loop import Scheduler, monitors_due, tick
-from steward.notify import list_notifications
+from steward.loop.notify import list_notifications
+from steward.loop.tick import Scheduler, monitors_due, tick
 from steward.store import ActionRow, AuditRow
 from tests.conftest import Server
 

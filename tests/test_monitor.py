@@ -15,10 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from steward import Steward
-from steward.cli import cli
+from steward._util.times import parse_window
+from steward.cli.main import cli
+from steward.data.events import EventLog
 from steward.errors import InvalidInputError
-from steward.events import EventLog
-from steward.monitor import MonitorResult, monitor_history, parse_window, run_monitors
+from steward.monitoring.result import MonitorResult
+from steward.monitoring.runner import monitor_history, run_monitors
 
 ELECTRICITY = Path(__file__).parent / "data" / "electricity-normalized.csv"
 START = datetime(1996, 5, 7, tzinfo=UTC)  # the series is half-hourly from 7 May 1996
@@ -166,7 +168,7 @@ def test_performance_and_uplift_monitors_read_outcomes_joined_to_the_window(
     workspace.apply()
     workspace.register_model(telco_model, system="churn", metrics={"roc_auc": 0.99})
     workspace.move_alias("churn", "champion", 1)
-    from steward.policy import Policy, decide_batch
+    from steward.model.policy import Policy, decide_batch
 
     policy = Policy.from_dict(config["systems"][0]["policy"])
     rng = np.random.default_rng(7)
@@ -490,10 +492,10 @@ class _Clock:
 def test_lateness_jumping_above_its_usual_level_is_flagged(
     workspace: Steward, monkeypatch: pytest.MonkeyPatch, exact: bool
 ) -> None:
-    import steward.events
+    import steward.data.events
 
     clock = _Clock()
-    monkeypatch.setattr(steward.events, "time", clock)
+    monkeypatch.setattr(steward.data.events, "time", clock)
     first = datetime(2025, 1, 1, tzinfo=UTC)
     with EventLog(workspace.settings.events_dir, fsync=False) as events:
         for hour in range(5 * 24):

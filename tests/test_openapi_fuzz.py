@@ -16,8 +16,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
 from steward import Steward
-from steward.contracts import infer_contract
-from steward.events import EventLog
+from steward.data.contracts import infer_contract
+from steward.data.events import EventLog
 from steward.web import create_app
 
 from .conftest import CONFIG

@@ -25,10 +25,10 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold
 
-from steward import performance
+from steward.data.events import EventLog
 from steward.errors import InvalidInputError, NotFittedError
-from steward.events import EventLog
-from steward.performance import (
+from steward.monitoring import metrics as performance
+from steward.monitoring.metrics import (
     BINARY_METRICS,
     CALIBRATION_BINS,
     CBPE,

@@ -18,22 +18,24 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from steward import Steward, playbooks, promotion, review
-from steward.cli import cli
-from steward.config import PlaybookConfig, SystemConfig
+from steward import Steward
+from steward.cli.main import cli
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
 from steward.errors import InvalidInputError
-from steward.events import EventLog
-from steward.registry import find_system
+from steward.governance import review
+from steward.loop import playbooks, promotion
+from steward.model.registry import find_system
 from steward.store import AlertRow, AuditRow, select, utcnow
 from steward.web import create_app
+from steward.workspace.config import PlaybookConfig, SystemConfig
 
 from .conftest import CONFIG
 
 
 @dataclass(frozen=True)
 class FiredAlert:
-    """What the loop hands a playbook: the fields of ``steward.alerts.Alert`` it needs."""
+    """What the loop hands a playbook: the fields of ``steward.loop.alerts.Alert`` it needs."""
 
     id: int
     system: str

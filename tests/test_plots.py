@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from steward import plots
+from steward._util import svg as plots
+from steward._util.svg import DEFAULT_COLORS, bar_chart_svg, histogram_svg
 from steward.errors import InvalidInputError
-from steward.plots import DEFAULT_COLORS, bar_chart_svg, histogram_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "<b>&\"'</b>"  # every character SVG text and attributes must escape

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-import steward.policy as policy_module
+import steward.model.policy as policy_module
 from steward.errors import ConfigError, InvalidInputError
-from steward.policy import (
+from steward.model.policy import (
     REVIEW_ACTION,
     Policy,
     decide,
@@ -176,7 +176,7 @@ def test_the_same_key_lands_in_the_same_arm_in_a_fresh_process(policy: Policy) -
     here = [decide(policy, 0.9, key).holdout for key in keys]
     script = (
         "import json, sys\n"
-        "from steward.policy import Policy, decide\n"
+        "from steward.model.policy import Policy, decide\n"
         "policy = Policy.from_dict(json.loads(sys.argv[1]))\n"
         "keys = json.loads(sys.argv[2])\n"
         "print(json.dumps([decide(policy, 0.9, key).holdout for key in keys]))\n"

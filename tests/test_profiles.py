@@ -22,11 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-import steward.profiles as profiles_module
-from steward import drift, profile_store
-from steward.errors import InvalidInputError, NotFittedError
-from steward.events import PREDICTION_SCHEMA, EventLog
-from steward.profiles import (
+import steward.data.profiles as profiles_module
+from steward.data import drift
+from steward.data.events import PREDICTION_SCHEMA, EventLog
+from steward.data.profiles import (
     Binning,
     ColumnProfile,
     DatasetProfile,
@@ -38,6 +37,8 @@ from steward.profiles import (
     merge_profiles,
     profile_frame,
 )
+from steward.data.profiles import store as profile_store
+from steward.errors import InvalidInputError, NotFittedError
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")

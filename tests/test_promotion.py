@@ -20,11 +20,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from steward import Steward, playbooks, promotion
+from steward import Steward
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
 from steward.errors import ConflictError, InvalidInputError, NotFoundError
-from steward.events import EventLog
-from steward.performance import _delong
+from steward.loop import playbooks, promotion
+from steward.monitoring.metrics import _delong
 
 from .conftest import CONFIG
 

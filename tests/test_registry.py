@@ -18,7 +18,7 @@ from steward.errors import (
     UnknownSystemError,
     UnknownVersionError,
 )
-from steward.lineage import fingerprint_frame
+from steward.model.lineage import fingerprint_frame
 
 
 def register(workspace: Steward, model: object, **kwargs: object) -> int:

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from playwright.sync_api import Route, sync_playwright
 
 from steward import Steward
-from steward.cli import cli
+from steward.cli.main import cli
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
-from steward.events import EventLog
-from steward.report import WEEKS_COMPARED, week_label, weekly_report
+from steward.render.weekly import WEEKS_COMPARED, week_label, weekly_report
 from steward.store import ActionRow, AlertRow, MonitorResultRow, select
 from steward.store import System as SystemRow
 from tests.conftest import CHROMIUM_ARGS

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from steward import Steward, playbooks, retrain
+from steward import Steward
+from steward.data.events import EventLog
 from steward.errors import ConfigError
-from steward.events import EventLog
+from steward.loop import playbooks, retrain
 from steward.store import utcnow
 
 from .conftest import CONFIG

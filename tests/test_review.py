@@ -17,12 +17,14 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from steward import Steward, review
-from steward.cli import cli
+from steward import Steward
+from steward.cli.main import cli
+from steward.data.events import EventLog
+from steward.delivery import suspension as suspensions
 from steward.errors import ConflictError, InvalidInputError, NotFoundError, UnknownSystemError
-from steward.events import EventLog
-from steward.performance import join_outcomes
-from steward.policy import Policy, decide
+from steward.governance import review
+from steward.model.policy import Policy, decide
+from steward.monitoring.metrics import join_outcomes
 from steward.store import AuditRow, ReviewDecisionRow, SuspensionRow
 from steward.web import create_app
 
@@ -114,18 +116,18 @@ def expected_decisions(records: list[dict[str, Any]], scores: list[float]) -> li
 
 
 def test_suspend_resume_lifecycle_is_stored_and_audited(workspace: Steward) -> None:
-    assert review.current_suspension(workspace, "churn") is None
-    started = review.suspend(workspace, "churn", mode="review", reason="drift on tenure")
+    assert suspensions.current_suspension(workspace, "churn") is None
+    started = suspensions.suspend(workspace, "churn", mode="review", reason="drift on tenure")
     assert (started.mode, started.reason, started.started_by) == (
         "review",
         "drift on tenure",
         "tester",
     )
-    assert review.current_suspension(workspace, "churn") == started
-    ended = review.resume(workspace, "churn", reason="explained", actor="ana")
+    assert suspensions.current_suspension(workspace, "churn") == started
+    ended = suspensions.resume(workspace, "churn", reason="explained", actor="ana")
     assert ended.id == started.id and ended.ended_by == "ana" and ended.ended_at is not None
-    assert review.current_suspension(workspace, "churn") is None
-    again = review.suspend(
+    assert suspensions.current_suspension(workspace, "churn") is None
+    again = suspensions.suspend(
         workspace, "churn", mode="fallback", fallback_action="none", reason="AUC fell"
     )
     assert again.id != started.id and again.fallback_action == "none"
@@ -146,9 +148,11 @@ def test_suspend_resume_lifecycle_is_stored_and_audited(workspace: Steward) -> N
 
 
 def test_suspending_twice_names_since_when_and_why(workspace: Steward) -> None:
-    first = review.suspend(workspace, "churn", reason="drift on tenure")
+    first = suspensions.suspend(workspace, "churn", reason="drift on tenure")
     with pytest.raises(ConflictError) as caught:
-        review.suspend(workspace, "churn", mode="fallback", fallback_action="none", reason="again")
+        suspensions.suspend(
+            workspace, "churn", mode="fallback", fallback_action="none", reason="again"
+        )
     message = str(caught.value)
     assert "already suspended" in message and "drift on tenure" in message
     assert f"{first.started_at:%Y-%m-%d %H:%M:%S}" in message and "steward resume churn" in message
@@ -156,7 +160,7 @@ def test_suspending_twice_names_since_when_and_why(workspace: Steward) -> None:
 
 def test_resuming_a_running_system_is_a_conflict(workspace: Steward) -> None:
     with pytest.raises(ConflictError, match="'churn' is not suspended"):
-        review.resume(workspace, "churn")
+        suspensions.resume(workspace, "churn")
 
 
 @pytest.mark.parametrize(
@@ -172,23 +176,23 @@ def test_invalid_suspensions_are_refused_before_anything_is_stored(
     workspace: Steward, mode: str, fallback: str | None, message: str
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        review.suspend(workspace, "churn", mode=mode, fallback_action=fallback, reason="x")
-    assert review.current_suspension(workspace, "churn") is None
+        suspensions.suspend(workspace, "churn", mode=mode, fallback_action=fallback, reason="x")
+    assert suspensions.current_suspension(workspace, "churn") is None
 
 
 def test_a_playbook_declaring_review_with_a_fallback_action_still_suspends(
     workspace: Steward,
 ) -> None:
     # A playbook must not fail mid-incident over a stray key; people typing it are refused instead.
-    suspension = review.suspend(workspace, "churn", mode="review", fallback_action="none")
+    suspension = suspensions.suspend(workspace, "churn", mode="review", fallback_action="none")
     assert suspension.mode == "review" and suspension.fallback_action is None
     with pytest.raises(InvalidInputError, match="applies only to mode 'fallback'"):
-        review.check_surface_request("review", "none")
+        suspensions.check_surface_request("review", "none")
 
 
 def test_suspending_an_unknown_system_names_the_known_ones(workspace: Steward) -> None:
     with pytest.raises(UnknownSystemError, match="known systems: churn"):
-        review.suspend(workspace, "fraud", reason="x")
+        suspensions.suspend(workspace, "fraud", reason="x")
 
 
 # --- serving under suspension ------------------------------------------------------------------------
@@ -220,7 +224,7 @@ def test_review_mode_sends_every_decision_to_people_but_keeps_the_holdout(
     api: Api, workspace: Steward, telco
 ) -> None:
     frame, _ = telco
-    review.suspend(workspace, "churn", reason="drift on tenure")
+    suspensions.suspend(workspace, "churn", reason="drift on tenure")
     records = records_of(frame, 200)
     served = api.predict(records)
     expected = expected_decisions(records, [item["score"] for item in served])
@@ -253,7 +257,9 @@ def test_fallback_mode_gives_every_record_the_fixed_action_and_still_logs_the_sc
     api: Api, workspace: Steward, telco, telco_model: Any
 ) -> None:
     frame, _ = telco
-    review.suspend(workspace, "churn", mode="fallback", fallback_action="email", reason="AUC fell")
+    suspensions.suspend(
+        workspace, "churn", mode="fallback", fallback_action="email", reason="AUC fell"
+    )
     records = records_of(frame, 100)
     served = api.predict(records)
     direct = telco_model.predict_proba(frame.head(100).drop(columns=["customerID"]))[:, 1]
@@ -272,9 +278,9 @@ def test_fallback_mode_gives_every_record_the_fixed_action_and_still_logs_the_sc
 def test_resume_hands_decisions_back_to_the_policy(api: Api, workspace: Steward, telco) -> None:
     frame, _ = telco
     records = records_of(frame, 100)
-    review.suspend(workspace, "churn", reason="x")
+    suspensions.suspend(workspace, "churn", reason="x")
     assert all(item["suspended"] for item in api.predict(records) if not item["holdout"])
-    review.resume(workspace, "churn")
+    suspensions.resume(workspace, "churn")
     served = api.predict(records)
     expected = expected_decisions(records, [item["score"] for item in served])
     assert [item["decision"] for item in served] == [decision.action for decision in expected]
@@ -290,7 +296,7 @@ def test_a_suspension_reaches_a_running_service_within_its_refresh(
     frame, _ = telco
     records = [record for record in records_of(frame, 40)]
     api.predict(records)  # loads the runtime, unsuspended
-    review.suspend(workspace, "churn", reason="now")
+    suspensions.suspend(workspace, "churn", reason="now")
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         if any(item["suspended"] for item in api.predict(records[:5])):
@@ -304,7 +310,7 @@ def test_a_suspension_reaches_a_running_service_within_its_refresh(
 
 
 def suspended_predictions(api: Api, steward: Steward, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    review.suspend(steward, "churn", reason="drift")
+    suspensions.suspend(steward, "churn", reason="drift")
     return [item for item in api.predict(records_of(frame, 60)) if item["suspended"]]
 
 
@@ -404,7 +410,7 @@ def test_without_a_policy_a_suspension_still_queues_and_needs_an_explicit_action
     api = Api(workspace, events)
     frame, _ = telco
     assert {item["decision"] for item in api.predict(records_of(frame, 5))} == {None}
-    review.suspend(workspace, "churn", reason="no policy yet")
+    suspensions.suspend(workspace, "churn", reason="no policy yet")
     served = api.predict(records_of(frame, 5, start=5))
     assert {(item["decision"], item["suspended"]) for item in served} == {("review", True)}
     pending = review.pending_reviews(workspace, events, "churn")
@@ -583,7 +589,7 @@ def test_cli_suspend_list_approve_override_resume(
         workspace, "suspend", "churn", "--fallback-action", "none", "--reason", "x", ok=False
     )
     assert stray.exit_code == 1 and "applies only to mode 'fallback'" in stray.output
-    assert review.current_suspension(workspace, "churn") is None
+    assert suspensions.current_suspension(workspace, "churn") is None
 
 
 # --- end to end, over a real server ---------------------------------------------------------------

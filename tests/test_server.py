@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from steward import Steward
-from steward.events import EventLog
+from steward.data.events import EventLog
 
 from .conftest import Server
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from steward.cli import cli
+from steward.cli.main import cli
 from steward.errors import ConfigError
 from steward.settings import SETTINGS, Settings
 

@@ -13,12 +13,12 @@ import yaml
 from sqlalchemy import select
 
 from steward import Steward
-from steward.config import SLOConfig
+from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
-from steward.events import EventLog
-from steward.registry import find_system
-from steward.slo import alert_pairs, evaluate, evaluate_all
+from steward.model.registry import find_system
+from steward.monitoring.slo import alert_pairs, evaluate, evaluate_all
 from steward.store import MonitorResultRow
+from steward.workspace.config import SLOConfig
 from tests.conftest import CONFIG
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import spatial, stats
 
-from steward import stats as steward_stats
-from steward.errors import InvalidInputError
-from steward.stats import (
+from steward.data.drift import stats as steward_stats
+from steward.data.drift.stats import (
     CATEGORICAL_METHODS,
     NUMERIC_METHODS,
     PSI_EPSILON,
@@ -32,6 +31,7 @@ from steward.stats import (
     resolve_seed,
     wasserstein_from_counts,
 )
+from steward.errors import InvalidInputError
 
 TOLERANCE = 1e-9
 

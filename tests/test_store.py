@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from steward.errors import ConfigError, DatabaseUnreachableError
-from steward.migrations import alembic_config
 from steward.store import Base, open_store
+from steward.store.migrations import alembic_config
 
 
 def test_migrations_build_the_schema_the_models_declare(database_url: str) -> None:

@@ -6,7 +6,7 @@ import yaml
 
 from steward import Steward
 from steward.errors import ConfigError
-from steward.systems import get_contract
+from steward.workspace.systems import get_contract
 
 from .conftest import CONFIG
 

@@ -1,4 +1,4 @@
-"""steward.uplift: intervals against Newcombe (1998) and scipy, coverage by simulation, the
+"""steward.monitoring.uplift: intervals against Newcombe (1998) and scipy, coverage by simulation, the
 comparison within the intended action, segments, windows, holdout sizing and input errors.
 
 Every expected figure is either a published one (Newcombe 1998, Table II) or computed here, from
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from steward import uplift as uplift_module
 from steward.errors import InvalidInputError
-from steward.policy import Policy, decide_batch
-from steward.uplift import (
+from steward.model.policy import Policy, decide_batch
+from steward.monitoring import uplift as uplift_module
+from steward.monitoring.uplift import (
     UpliftResult,
     newcombe_interval,
     sample_size_for_uplift,
@@ -655,7 +655,8 @@ def test_all_names_every_public_member() -> None:
         name
         for name, member in vars(uplift_module).items()
         if not name.startswith("_")
-        and getattr(member, "__module__", "steward.uplift") == "steward.uplift"
+        and getattr(member, "__module__", "steward.monitoring.uplift")
+        == "steward.monitoring.uplift"
         and (callable(member) or name.isupper())
         and name not in {"annotations", "OutcomeType", "Interval"}
     }

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from steward import Steward
-from steward.contracts import infer_contract
+from steward.data.contracts import infer_contract
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
-from steward.events import EventLog
 from steward.web import create_app
 
 from .conftest import CONFIG
@@ -307,7 +307,7 @@ def test_health_and_readiness(served: Api) -> None:
 def test_retention_deletes_days_past_the_setting(workspace: Steward, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from steward.cli import cli
+    from steward.cli.main import cli
 
     old = datetime.now(UTC) - timedelta(days=workspace.settings.retention_days + 2)
     with EventLog(workspace.settings.events_dir) as events:

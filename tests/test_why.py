@@ -8,9 +8,9 @@ import pytest
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-from steward.drift import compare
+from steward.data.drift import compare
 from steward.errors import InvalidInputError
-from steward.why import permutation_importance, rank_drift_by_importance
+from steward.monitoring.why import permutation_importance, rank_drift_by_importance
 
 N_ROWS = 2_000
 

@@ -3,7 +3,7 @@
 >>> from steward import Steward
 >>> steward = Steward.open(".")  # doctest: +SKIP
 
-``Steward`` is imported on first use, so that ``import steward.events`` in a worker or a crash-test
+``Steward`` is imported on first use, so that ``import steward.data.events`` in a worker or a crash-test
 child does not pay for pandas, scikit-learn and SQLAlchemy.
 """
 

@@ -1,3 +1,3 @@
-from steward.cli import main
+from steward.cli.main import main
 
 main()

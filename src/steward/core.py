@@ -1,207 +1,29 @@
 """``Steward``: the one object the CLI, the server and the tests build, the same way.
 
-It holds the settings and the stores and delegates every operation to the domain modules
-(``registry``, ``systems``, ``cards``, ``audit``), so it stays thin.
+A thin façade over :class:`~steward.workspace.Workspace` (settings, stores, event log, registry
+operations) that adds the operations that reach above the workspace layer, such as model cards.
 
 >>> import tempfile
 >>> steward = Steward.open(tempfile.mkdtemp())
 >>> _ = steward.init()
 >>> [change.kind for change in steward.apply()]
 ['created']
+>>> steward.close()
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
-from steward import audit, cards, registry, systems
-from steward.artifacts import ArtifactStore
-from steward.config import TEMPLATE, load_config
-from steward.flavors import LoadedModel, inspect_artifact, load_model, save_sklearn
-from steward.lineage import (
-    code_version,
-    fingerprint_frame,
-    library_versions,
-    read_table,
-    reference_sample,
-)
-from steward.settings import Settings
-from steward.store import Store, open_store
+from steward.governance import cards
+from steward.store import audit
+from steward.workspace import Workspace
 
 __all__ = ["Steward"]
 
 
-class Steward:
-    """The workspace: settings, the metadata store and the artifact store."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.artifacts = ArtifactStore(settings.artifacts_dir)
-        self._store: Store | None = None
-
-    @classmethod
-    def open(cls, workspace: str | Path | None = None, **overrides: Any) -> Steward:
-        """Build from settings: ``overrides``, then ``STEWARD_*`` variables, then defaults."""
-        if workspace is not None:
-            overrides["workspace"] = str(workspace)
-        return cls(Settings.load(overrides))
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            if self.settings.database_url.startswith("sqlite"):
-                self.settings.store_dir.mkdir(parents=True, exist_ok=True)
-            self._store = open_store(self.settings.database_url)
-        return self._store
-
-    @property
-    def actor(self) -> str:
-        return self.settings.user
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.dispose()
-            self._store = None
-
-    def __enter__(self) -> Steward:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    # Workspace and config as code
-
-    def init(self) -> list[Path]:
-        """Create ``steward.yaml`` (commented) and ``.steward/`` where missing; return what was made."""
-        made = []
-        if not self.settings.config_path.exists():
-            self.settings.workspace.mkdir(parents=True, exist_ok=True)
-            self.settings.config_path.write_text(TEMPLATE)
-            made.append(self.settings.config_path)
-        if not self.settings.store_dir.exists():
-            self.settings.store_dir.mkdir(parents=True)
-            made.append(self.settings.store_dir)
-        _ = self.store  # creates and migrates the database
-        return made
-
-    def apply(self, path: Path | None = None) -> list[systems.SystemChange]:
-        """Load ``steward.yaml`` into the store; each change goes to the audit log."""
-        config = load_config(path or self.settings.config_path)
-        return systems.apply_config(self.store, config, actor=self.actor)
-
-    def system(self, name: str) -> systems.SystemInfo:
-        return systems.get_system(self.store, name)
-
-    def systems(self) -> list[systems.SystemInfo]:
-        return systems.list_systems(self.store)
-
-    # Registry
-
-    def register_model(
-        self,
-        artifact: Any,
-        *,
-        system: str,
-        flavor: str | None = None,
-        trust: bool = False,
-        data: pd.DataFrame | str | Path | None = None,
-        params: dict[str, Any] | None = None,
-        metrics: dict[str, Any] | None = None,
-        description: str = "",
-        code_dir: str | Path = ".",
-    ) -> registry.Registration:
-        """Register ``artifact`` (a file path, ``module:function``, or a fitted scikit-learn model).
-
-        >>> registration = steward.register_model(pipeline, system="churn", data=train_frame,
-        ...                                       metrics={"roc_auc": 0.84})  # doctest: +SKIP
-        """
-        self.system(system)  # fail early, before any file work, on an unknown system
-        with tempfile.TemporaryDirectory() as scratch:
-            if not isinstance(artifact, str | Path):
-                artifact = save_sklearn(artifact, Path(scratch) / "model.skops")
-            prepared = inspect_artifact(str(artifact), flavor, trust=trust)
-            digest = self.artifacts.put_file(prepared.path)
-        return registry.register_version(
-            self.store,
-            system=system,
-            actor=self.actor,
-            flavor=prepared.flavor,
-            artifact_sha256=digest,
-            artifact_name=prepared.name,
-            artifact_size=self.artifacts.path_for(digest).stat().st_size,
-            trusted_types=prepared.trusted_types,
-            params={**prepared.params, **(params or {})},
-            metrics=metrics or {},
-            data=self._data_lineage(data),
-            code=code_version(code_dir),
-            libraries=library_versions(),
-            description=description,
-        )
-
-    def _data_lineage(self, data: pd.DataFrame | str | Path | None) -> dict[str, Any]:
-        if data is None:
-            return {}
-        source = None if isinstance(data, pd.DataFrame) else str(data)
-        frame = data if isinstance(data, pd.DataFrame) else read_table(data)
-        lineage = fingerprint_frame(frame)
-        sample = reference_sample(frame, self.settings.reference_sample_rows)
-        lineage["reference_sha256"] = self.artifacts.put_bytes(sample)
-        lineage["reference_rows"] = min(len(frame), self.settings.reference_sample_rows)
-        if source:
-            lineage["source"] = source
-        return lineage
-
-    def version(self, system: str, reference: int | str = "champion") -> registry.ModelVersion:
-        return registry.get_version(self.store, system, reference)
-
-    def versions(self, system: str) -> list[registry.ModelVersion]:
-        return registry.list_versions(self.store, system)
-
-    def load_model(self, system: str, reference: int | str = "champion") -> LoadedModel:
-        version = self.version(system, reference)
-        path = self.artifacts.open_path(version.artifact_sha256)
-        return load_model(
-            version.flavor,
-            path,
-            version.artifact_name,
-            version.trusted_types,
-            expected_sha256=version.artifact_sha256,
-        )
-
-    def reference_data(self, system: str, reference: int | str = "champion") -> pd.DataFrame:
-        """The training sample stored with a version, for drift checks."""
-        version = self.version(system, reference)
-        digest = version.data.get("reference_sha256")
-        if not digest:
-            from steward.errors import NotFoundError
-
-            raise NotFoundError(
-                f"{system} v{version.version} was registered without training data; "
-                "register with --data FILE to keep a reference sample"
-            )
-        return pd.read_parquet(self.artifacts.open_path(digest))
-
-    def move_alias(
-        self, system: str, alias: str, version: int | str | None, reason: str = ""
-    ) -> registry.AliasChange:
-        return registry.move_alias(
-            self.store, system, alias, version, actor=self.actor, reason=reason
-        )
-
-    def rollback(
-        self, system: str, reason: str = "", alias: str = "champion"
-    ) -> registry.AliasChange:
-        return registry.rollback(self.store, system, actor=self.actor, reason=reason, alias=alias)
-
-    def history(self, system: str, alias: str | None = None) -> list[registry.AliasChange]:
-        return registry.alias_history(self.store, system, alias)
-
-    def diff(self, system: str, a: int | str, b: int | str) -> list[registry.DiffRow]:
-        return registry.diff_versions(self.version(system, a), self.version(system, b))
+class Steward(Workspace):
+    """The workspace and every operation a user calls on it."""
 
     def card(
         self, system: str, version: int | str = "champion", card_file: Path | None = None
@@ -209,8 +31,6 @@ class Steward:
         return cards.build_card(
             self.system(system), self.version(system, version), self.history(system), card_file
         )
-
-    # Governance
 
     def verify_audit(self) -> audit.AuditCheck:
         return audit.verify(self.store)

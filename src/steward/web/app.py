@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,20 +19,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from steward import __version__
+from steward._util.times import retention_cutoff
 from steward.core import Steward
+from steward.data.events import EventLog
+from steward.delivery.serving import Service
 from steward.errors import NotFoundError
-from steward.events import EventLog
-from steward.loop import Scheduler
-from steward.serving import Service
+from steward.loop.tick import Scheduler
 from steward.web.dashboard import install_dashboard
-from steward.web.loop_routes import install_loop_routes
 from steward.web.metrics import Metrics
-from steward.web.oip import install_oip_routes
-from steward.web.playbook_routes import install_playbook_routes
 from steward.web.problems import BodyLimit, install_problem_handlers
-from steward.web.review_routes import install_review_routes
+from steward.web.routes.loop import install_loop_routes
+from steward.web.routes.oip import install_oip_routes
+from steward.web.routes.playbooks import install_playbook_routes
+from steward.web.routes.review import install_review_routes
 
-__all__ = ["create_app", "retention_cutoff"]
+__all__ = ["create_app"]
 
 MAX_RECORDS = 10_000
 MAX_LOGGED = 200_000
@@ -92,11 +93,7 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app over one workspace; ``events`` defaults to the workspace's event log."""
     owns_events = events is None
-    log = (
-        events
-        if events is not None
-        else EventLog(steward.settings.events_dir, fsync=steward.settings.events_fsync)
-    )
+    log = events if events is not None else steward.events
     service = Service(steward, log)
     metrics = Metrics()
     service.on_prediction = metrics.observe_prediction
@@ -186,11 +183,6 @@ class _Timed:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self._timed(scope, receive, send)
-
-
-def retention_cutoff(retention_days: int) -> datetime:
-    """Events dated before this moment are past the ``retention_days`` setting."""
-    return datetime.now(UTC) - timedelta(days=retention_days)
 
 
 def _check_prediction_ids(events: EventLog, system: str, outcomes: list[Outcome]) -> None:

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
+from steward._util.svg import bar_chart_svg, histogram_svg
 from steward.core import Steward
+from steward.data.profiles import ColumnProfile, merge_profiles
+from steward.data.profiles.store import ProfileStore
 from steward.errors import NotFoundError
-from steward.plots import bar_chart_svg, histogram_svg
-from steward.profile_store import ProfileStore
-from steward.profiles import ColumnProfile, merge_profiles
-from steward.web.dashboard.queries import profile_roots
+from steward.render.queries import profile_roots
 
 __all__ = ["drift_overlay"]
 

@@ -8,17 +8,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from steward._util.times import parse_window
 from steward.core import Steward
-from steward.monitor import parse_window
-from steward.store import AliasRow, MonitorResultRow
-from steward.systems import SystemInfo
-from steward.web.dashboard import queries
-from steward.web.dashboard.status import (
+from steward.render import queries
+from steward.render.status import (
     MonitorFact,
     SurfaceState,
     SystemFacts,
     surface_states,
 )
+from steward.store import AliasRow, MonitorResultRow
+from steward.workspace.systems import SystemInfo
 
 __all__ = ["gather_facts", "overview_rows"]
 

@@ -14,33 +14,20 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from steward import __version__
 from steward.core import Steward
 from steward.errors import StewardError
-from steward.registry import diff_versions
-from steward.web.dashboard import queries
+from steward.model.registry import diff_versions
+from steward.render import queries
+from steward.render.templates import environment
 from steward.web.dashboard.overlay import drift_overlay
 from steward.web.dashboard.overview import overview_rows
-from steward.web.dashboard.status import format_moment
 from steward.web.dashboard.system_page import system_context, window_bounds
 
-__all__ = ["environment", "install_dashboard"]
+__all__ = ["install_dashboard"]
 
 STATIC = Path(__file__).parent / "static"
-
-environment = Environment(
-    loader=PackageLoader("steward.web.dashboard", "templates"),
-    autoescape=select_autoescape(["html", "j2"]),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-environment.filters["moment"] = lambda value: format_moment(value)
-environment.filters["iso"] = lambda value: value.isoformat() if value else ""
-environment.filters["safe_svg"] = lambda value: Markup(value or "")
 
 
 def _render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from steward.core import Steward
+from steward.render import queries
+from steward.render.charts import HeatCell, Series, heatmap_svg, line_chart_svg
 from steward.store import MonitorResultRow
-from steward.web.dashboard import queries
-from steward.web.dashboard.charts import HeatCell, Series, heatmap_svg, line_chart_svg
 
 __all__ = ["drift_heatmap", "performance_panel", "system_context", "volume_panel"]
 

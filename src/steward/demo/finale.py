@@ -1,0 +1,148 @@
+"""The end of the demo's story: uplift against the holdout, v2 against v1 on labeled shadow traffic,
+a table per week, the audit chain, model cards, ``demo-summary.json`` and where to look next.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from rich.table import Table
+from sklearn.metrics import roc_auc_score
+
+from steward.monitoring.metrics import join_outcomes
+from steward.monitoring.runner import sync_profiles
+from steward.monitoring.uplift import UpliftResult, uplift
+
+if TYPE_CHECKING:
+    from steward.demo.story import DemoRun, Story, WeekFigures
+
+__all__ = ["finish", "labeled_predictions", "shadow_comparison"]
+
+SYSTEM = "churn"
+
+
+def labeled_predictions(story: Story) -> pd.DataFrame:
+    """Every logged prediction of the replay joined with its outcome (``labeled`` says which)."""
+    predictions = story.events.scan("prediction", SYSTEM).to_pandas()
+    outcomes = story.events.scan("outcome", SYSTEM).to_pandas()
+    return join_outcomes(predictions, outcomes, by="prediction_id")
+
+
+def shadow_comparison(story: Story, joined: pd.DataFrame) -> dict[str, Any] | None:
+    """ROC AUC of the champion's and the shadow's scores on the same labeled customers."""
+    shadows = story.events.scan("shadow", SYSTEM).to_pandas()
+    if shadows.empty:
+        return None
+    labeled = joined[joined["labeled"]][["id", "score", "model_version", "outcome_value"]]
+    both = labeled.merge(
+        shadows[["id", "score", "model_version"]], on="id", suffixes=("_served", "_shadow")
+    )
+    both = both[both["model_version_served"] != both["model_version_shadow"]]
+    if both.empty or both["outcome_value"].nunique() < 2:
+        return None
+    return {
+        "n": len(both),
+        "served_version": int(both["model_version_served"].iloc[0]),
+        "shadow_version": int(both["model_version_shadow"].iloc[0]),
+        "served_auc": float(roc_auc_score(both["outcome_value"], both["score_served"])),
+        "shadow_auc": float(roc_auc_score(both["outcome_value"], both["score_shadow"])),
+    }
+
+
+def finish(story: Story, run: DemoRun, *, elapsed: float) -> dict[str, Any]:
+    """Tell the end of the story and write ``demo-summary.json``; return the summary."""
+    say = story.say
+    _store_profiles(story)
+    joined = labeled_predictions(story)
+    frame = joined[joined["labeled"]].rename(columns={"outcome_value": "value"})
+    result = uplift(frame, action="contact")
+    _tell_uplift(story, result)
+    comparison = shadow_comparison(story, joined)
+    if comparison:
+        say.say(
+            f"on the {comparison['n']} shadowed customers whose outcomes are in, "
+            f"v{comparison['shadow_version']} ranks churners with ROC AUC "
+            f"{comparison['shadow_auc']:.3f} against v{comparison['served_version']}'s "
+            f"{comparison['served_auc']:.3f}"
+        )
+    say.console.print(_week_table(story.weeks))
+    versions = story.steward.versions(SYSTEM)
+    for version in versions:
+        story._write_card(version.version)
+    check = story.steward.verify_audit()
+    say.say(
+        f"audit log: {check.n_entries} entries, hash chain "
+        f"{'intact' if check.ok else 'BROKEN at entry ' + str(check.first_bad_id)}"
+    )
+    champion = story.steward.version(SYSTEM, "champion").version
+    summary = {
+        "seed": story.seed,
+        "customers_per_week": story.customers_per_week,
+        "elapsed_seconds": round(elapsed, 1),
+        "champion": champion,
+        "versions": [version.version for version in versions],
+        "uplift": result.to_dict(),
+        "shadow_comparison": comparison,
+        "weeks": [asdict(week) for week in story.weeks],
+        "audit": {"entries": check.n_entries, "ok": check.ok},
+    }
+    path = story.workspace / "demo-summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    say.say(
+        f"story told in {elapsed:.0f} s: {len(versions)} versions, champion v{champion}; "
+        f"figures in {path.name}, model cards in cards/"
+    )
+    return summary
+
+
+def _store_profiles(story: Story) -> None:
+    """Store the hourly profiles of every replayed event, for the dashboard's drift overlays.
+
+    A monitor run stores only events received more than 30 s ago (replicas may still be writing
+    newer ones) and profiles the rest in memory; a quick replay can finish inside that margin. The
+    demo's one in-process server has acknowledged everything, so nothing is in flight: settle 0.
+    """
+    sync_profiles(story.steward, story.events, SYSTEM, settle=timedelta(0))
+
+
+def _tell_uplift(story: Story, result: UpliftResult) -> None:
+    line = result.summary("calling the customers the model flagged", "churn")
+    if result.uplift is not None and result.uplift_interval is not None:
+        low, high = sorted(-bound * 100 for bound in result.uplift_interval)
+        line += (
+            f"; about {-result.uplift * 100:.0f} customers kept per 100 calls "
+            f"({low:.0f} to {high:.0f})"
+        )
+    story.say.say(line)
+
+
+def _week_table(weeks: list[WeekFigures]) -> Table:
+    table = Table(title="the twelve weeks", title_justify="left")
+    for name in ("week", "served by", "customers", "new product", "called", "held out"):
+        table.add_column(name, justify="right")
+    for name in ("flagged", "drift", "realized AUC (week)", "alerts / actions"):
+        table.add_column(name, justify="right" if name == "flagged" else "left")
+    for week in weeks:
+        auc = (
+            f"{week.realized_auc:.3f} (w{week.labeled_week})"
+            if week.realized_auc is not None
+            else "-"
+        )
+        shadow = " + shadow" if week.shadow_scored else ""
+        table.add_row(
+            str(week.week),
+            f"v{week.champion}{shadow}",
+            str(week.customers),
+            str(week.new_product),
+            str(week.contacted),
+            str(week.held_out),
+            str(week.flagged),
+            week.drift or "-",
+            auc,
+            ", ".join(week.alerts_fired + week.actions) or "",
+        )
+    return table

@@ -1,0 +1,403 @@
+"""The story ``steward demo`` tells, one simulated week at a time, through the real server and loop.
+
+``Story.tell()`` sets the workspace up, trains and registers v1, starts the HTTP API on a thread, and
+replays the weeks of ``steward.demo.simulation.Market``: customers scored through ``steward.Client``,
+their outcomes sent two simulated weeks later, and at each week's end one tick of the loop
+(``steward.loop.tick.tick(..., now=week_end)``: monitors, SLOs, alerts, playbooks). What the loop did is
+read back from the store and told, with its figures. The story's end (uplift against the holdout,
+a table per week, the audit check) is in ``steward.demo.finale``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sqlalchemy import select
+
+from steward._util.times import parse_window
+from steward.client import Client
+from steward.core import Steward
+from steward.data.contracts import infer_contract
+from steward.data.events import EventLog
+from steward.demo import (
+    FEATURES,
+    GOLDEN_SET,
+    POLICY,
+    TARGET,
+    TRAIN_FILE,
+    WINDOW,
+    Narrator,
+    demo_config,
+    evaluate,
+    load_telco,
+    prepare_workspace,
+    train_churn_model,
+)
+from steward.demo.simulation import (
+    InProcessServer,
+    Market,
+    Week,
+    customers_for_week,
+    launch_product,
+    observed_churn,
+)
+from steward.model.registry import find_system
+from steward.monitoring.runner import run_monitors
+from steward.settings import SETTINGS
+from steward.store import AliasRow
+
+# Held-out customers the playbook compares versions on: enough for the paired test to see a gain
+# of a few points of ROC AUC.
+GOLDEN_ROWS = 1200
+
+__all__ = ["APPROVER", "DemoRun", "Story", "WeekFigures"]
+
+SYSTEM = "churn"
+APPROVER = "Dana Ortiz (head of retention)"
+BATCH = 200
+
+
+@dataclass
+class WeekFigures:
+    """What one simulated week did, for the closing table and ``demo-summary.json``."""
+
+    week: int
+    start: str
+    end: str
+    customers: int = 0
+    new_product: int = 0
+    contacted: int = 0
+    held_out: int = 0
+    flagged: int = 0
+    champion: int | None = None
+    shadow_scored: int = 0
+    drift: str = ""
+    data_quality: str = ""
+    realized_auc: float | None = None
+    realized_auc_low: float | None = None
+    realized_auc_high: float | None = None
+    labeled_week: int | None = None
+    alerts_fired: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DemoRun:
+    """A told story: the open workspace, its event log, and the server still answering at ``url``."""
+
+    steward: Steward
+    events: EventLog
+    server: InProcessServer
+    client: Client
+    weeks: list[WeekFigures]
+    summary: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def serve_forever(self) -> None:
+        """Keep serving in the foreground until Ctrl-C, then close."""
+        try:
+            self.server.wait()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the server and close the log and the store."""
+        self.client.close()
+        self.server.stop()
+        self.events.close()
+        self.steward.close()
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """``name`` imported, or None while that part of Steward is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
+
+
+class Story:
+    """The state of one demo run; ``tell()`` runs it from an empty folder to the last week."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        seed: int,
+        customers_per_week: int,
+        narrator: Narrator,
+        overrides: dict[str, Any],
+        market: Market | None = None,
+    ) -> None:
+        self.workspace = workspace.resolve()
+        self.seed = seed
+        self.customers_per_week = customers_per_week
+        self.say = narrator
+        self.overrides = overrides
+        self.market = market or Market()
+        self.rng = np.random.default_rng(seed)
+        self.pending: list[pd.DataFrame] = []
+        self.seen: dict[str, int] = {}
+        self.open_alerts: dict[int, tuple[str, int]] = {}
+        self.approval_weeks: dict[int, int] = {}
+        self.weeks: list[WeekFigures] = []
+        self.shadow_expected = 0
+
+    # Setting up
+
+    def tell(self, port: int = 0) -> DemoRun:
+        """Tell the whole story; the server stays up in the returned ``DemoRun``."""
+        from steward.demo.finale import finish
+
+        started = time.monotonic()
+        train, pool, golden = self._set_up()
+        self._register_v1(train, golden)
+        self.golden = golden
+        self._write_golden_set(golden, pilot=False)
+        run = self._serve(port)
+        try:
+            self._replay(pool)
+            run.weeks = self.weeks
+            run.summary = finish(self, run, elapsed=time.monotonic() - started)
+        except BaseException:
+            run.close()
+            raise
+        return run
+
+    def _set_up(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        prepare_workspace(self.workspace)
+        frame, target = load_telco()
+        data = frame.assign(**{TARGET: target.to_numpy()})
+        train, rest = train_test_split(
+            data, train_size=0.4, stratify=target, random_state=self.seed
+        )
+        golden, pool = train_test_split(
+            rest, train_size=GOLDEN_ROWS, stratify=rest[TARGET], random_state=self.seed
+        )
+        contract = infer_contract(train[FEATURES], name=SYSTEM, on_violation="flag").to_dict()
+        config = demo_config(contract, window=WINDOW)
+        (self.workspace / "steward.yaml").write_text(config)
+        overrides = dict(self.overrides)
+        if any(setting.name == "loop_interval" for setting in SETTINGS):
+            overrides["loop_interval"] = 0  # the demo ticks the loop itself, at simulated times
+        overrides["workspace"] = str(self.workspace)
+        self.steward = Steward.open(**overrides)
+        self.steward.init()
+        self.steward.apply()
+        self.say.say(
+            f"workspace {self.workspace}: system 'churn' (risk tier high), contract of "
+            f"{len(contract['columns'])} columns inferred from {len(train):,} training customers, "
+            f"policy: contact at score >= 0.5, {POLICY['holdout']:.0%} holdout"
+        )
+        return train, pool, golden
+
+    def _register_v1(self, train: pd.DataFrame, golden: pd.DataFrame) -> None:
+        fit, test = train_test_split(
+            train, test_size=0.25, stratify=train[TARGET], random_state=self.seed
+        )
+        model = train_churn_model(fit[FEATURES], fit[TARGET], boosting=True)
+        data_dir = self.workspace / "data"
+        data_dir.mkdir(exist_ok=True)
+        train_file = self.workspace / TRAIN_FILE
+        fit.to_parquet(train_file, index=False)
+        # Measured on every held-out customer (the test split and the golden set, all before the
+        # launch), so the figure the monitors hold v1 to is not a lucky draw of a few hundred.
+        test = pd.concat([test, golden], ignore_index=True)
+        metrics = evaluate(model, test[FEATURES], test[TARGET])
+        version = self.steward.register_model(
+            model,
+            system=SYSTEM,
+            data=train_file,
+            metrics=metrics,
+            description="Gradient-boosted trees on the Telco customers before the launch",
+            code_dir=self.workspace,
+        ).version
+        self.steward.move_alias(SYSTEM, "champion", version.version, reason="first release")
+        self.registered_auc = float(metrics["roc_auc"])
+        self.say.say(
+            f"v{version.version} trained on {len(fit):,} customers and made champion: "
+            f"ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} on "
+            f"{len(test):,} held-out customers; model card written"
+        )
+        self._write_card(version.version)
+
+    def _write_card(self, version: int) -> None:
+        cards_dir = self.workspace / "cards"
+        cards_dir.mkdir(exist_ok=True)
+        card = self.steward.card(SYSTEM, version)
+        (cards_dir / f"churn-v{version}.md").write_text(card.to_markdown())
+        (cards_dir / f"churn-v{version}.html").write_text(card.to_html())
+
+    def _write_golden_set(self, golden: pd.DataFrame, *, pilot: bool) -> None:
+        frame = golden.drop(columns=["customerID"]).reset_index(drop=True)
+        if pilot:
+            features, churn, is_new = launch_product(
+                frame[FEATURES], frame[TARGET].to_numpy(), self.market, self.rng
+            )
+            frame = features.assign(**{TARGET: churn})
+            self.say.say(
+                f"the product team adds {int(is_new.sum())} labeled pilot customers of "
+                f"'{self.market.new_product}' to the golden set ({len(frame)} customers)"
+            )
+        frame.to_parquet(self.workspace / GOLDEN_SET, index=False)
+
+    def _serve(self, port: int) -> DemoRun:
+        from steward.web import create_app
+
+        self.events = self.steward.events
+        server = InProcessServer(create_app(self.steward, events=self.events), port=port).start()
+        self.client = Client(server.url)
+        self.say.say(f"serving v1 at {server.url} (the same HTTP API as `steward serve`)")
+        return DemoRun(self.steward, self.events, server, self.client, [], {})
+
+    # The weeks
+
+    def _replay(self, pool: pd.DataFrame) -> None:
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        start = end - timedelta(weeks=self.market.weeks)
+        total = self.market.weeks * self.customers_per_week
+        # The loop starts once v1 has served a full monitoring window: a window only partly
+        # covered by traffic is not comparable with the reference or with the windows after it.
+        self.window = parse_window(WINDOW)
+        self.say.say(
+            f"the loop ticks at each simulated week's end once v1 has served a full "
+            f"{WINDOW} window; outcomes arrive {self.market.label_delay.days} days "
+            "after each prediction"
+        )
+        with self.say.phase(f"replaying {self.market.weeks} weeks", total) as advance:
+            for number in range(1, self.market.weeks + 1):
+                week = Week(
+                    number,
+                    start + timedelta(weeks=number - 1),
+                    start + timedelta(weeks=number),
+                )
+                figures = WeekFigures(number, week.start.isoformat(), week.end.isoformat())
+                self.weeks.append(figures)
+                self._score_week(week, pool, figures, advance)
+                self._send_outcomes(week.end)
+                if week.end - start >= self.window:
+                    self._tick(week, figures)
+                    self._decide_approvals(week, figures)
+
+    def _score_week(
+        self, week: Week, pool: pd.DataFrame, figures: WeekFigures, advance: Any
+    ) -> None:
+        if week.number == self.market.launch_week:
+            self._write_golden_set(self.golden, pilot=True)
+        customers = pool.drop(columns=[TARGET])
+        frame, natural, is_new = customers_for_week(
+            customers, pool[TARGET], week, self.customers_per_week, self.market, self.rng
+        )
+        records = frame.to_dict("records")
+        results: list[dict[str, Any]] = []
+        for offset in range(0, len(records), BATCH):
+            results += self.client.predict(SYSTEM, records[offset : offset + BATCH])
+            advance(len(records[offset : offset + BATCH]))
+        scored = pd.DataFrame(results)
+        contacted = (scored["decision"].isin(["contact", "review"]) & ~scored["holdout"]).to_numpy()
+        churned = observed_churn(natural, contacted, self.market, self.rng)
+        due = pd.to_datetime(frame["event_time"], utc=True) + self.market.label_delay
+        self.pending.append(
+            pd.DataFrame({"prediction_id": scored["id"], "value": churned, "due": due})
+        )
+        figures.customers, figures.new_product = len(scored), int(is_new.sum())
+        figures.contacted = int(contacted.sum())
+        figures.held_out = int(scored["holdout"].sum())
+        figures.flagged = int(scored["violations"].map(bool).sum())
+        figures.champion = int(scored["model_version"].mode().iloc[0])
+        self._narrate_week(week, scored, figures)
+        figures.shadow_scored = self._wait_for_shadows(len(scored))
+
+    def _narrate_week(self, week: Week, scored: pd.DataFrame, figures: WeekFigures) -> None:
+        text = (
+            f"{week.label}: {figures.customers} customers scored by v{figures.champion}, "
+            f"{figures.contacted} called, {figures.held_out} held out"
+        )
+        if week.number == self.market.launch_week:
+            self.say.say(text)
+            self.say.warn(
+                f"product launch: {figures.new_product} of {figures.customers} customers on "
+                f"'{self.market.new_product}' with higher MonthlyCharges, and its new billing "
+                "pipeline sends TotalCharges in cents"
+            )
+        else:
+            self.say.say(text)
+        if figures.flagged > 0.05 * figures.customers:
+            rules = Counter(
+                f"{violation['column']} ({violation['rule']})"
+                for violations in scored["violations"]
+                for violation in violations
+            )
+            top = ", ".join(f"{name}: {count}" for name, count in rules.most_common(3))
+            self.say.warn(
+                f"the contract flagged {figures.flagged} of {figures.customers} records at the "
+                f"door: {top}"
+            )
+
+    def _wait_for_shadows(self, n_scored: int) -> int:
+        """Wait (briefly) until the shadow thread has logged this week's shadow scores."""
+        with self.steward.store.read() as session:
+            system = find_system(session, SYSTEM)
+            aliases = {
+                row.name: row.version
+                for row in session.scalars(select(AliasRow).where(AliasRow.system_id == system.id))
+            }
+        shadow = aliases.get("shadow")
+        if shadow is None or shadow == aliases.get("champion"):
+            return 0
+        self.shadow_expected += n_scored
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.events.count("shadow", SYSTEM) >= self.shadow_expected:
+                break
+            time.sleep(0.05)
+        return n_scored
+
+    def _send_outcomes(self, now: datetime) -> None:
+        if not self.pending:
+            return
+        pending = pd.concat(self.pending, ignore_index=True)
+        ready = pending[pending["due"] <= pd.Timestamp(now)]
+        self.pending = [pending[pending["due"] > pd.Timestamp(now)]]
+        records = [
+            {"prediction_id": pid, "value": float(value), "event_time": due.to_pydatetime()}
+            for pid, value, due in zip(
+                ready["prediction_id"], ready["value"], ready["due"], strict=True
+            )
+        ]
+        for offset in range(0, len(records), 5000):
+            self.client.log_outcomes(SYSTEM, records[offset : offset + 5000])
+
+    def _tick(self, week: Week, figures: WeekFigures) -> None:
+        loop = optional_module("steward.loop.tick")
+        if loop is not None:
+            loop.tick(self.steward, self.events, now=week.end, systems=[SYSTEM])
+        else:
+            window = parse_window(WINDOW)
+            run_monitors(self.steward, self.events, SYSTEM, window=window, at=week.end)
+        from steward.demo.narration import narrate_tick
+
+        if narrate_tick(self, week, figures):
+            time.sleep(1.2)  # the server re-reads aliases once a second
+
+    def _decide_approvals(self, week: Week, figures: WeekFigures) -> None:
+        """A person approves a promotion once the challenger has shadowed a week of traffic."""
+        from steward.demo.narration import approve_after_shadow
+
+        if approve_after_shadow(self, week, figures):
+            time.sleep(1.2)  # the server re-reads aliases once a second

@@ -1,0 +1,39 @@
+"""``MonitorResult``: one monitor's verdict over one window, and the thresholds monitors share."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+__all__ = ["AUC_TOLERANCE", "MIN_ROWS", "MonitorResult"]
+
+#: Fewer rows than this in a window and a monitor says "not enough data" instead of judging.
+MIN_ROWS: Final = 100
+#: How far below the registered ROC AUC a window's whole interval must lie to breach: a material
+#: drop, as drift's practical floor. Live outcomes of a model that acts are partly its own doing (a
+#: contacted churner who stays is labeled 0), so live AUC sits somewhat below the offline figure.
+AUC_TOLERANCE: Final = 0.05
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """One monitor's verdict over one window; ``status`` is ok, breach or not_enough_data."""
+
+    system: str
+    monitor: str
+    window_start: datetime
+    window_end: datetime
+    status: str  # ok | breach | not_enough_data
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def breach(self) -> bool:
+        return self.status == "breach"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["window_start"] = self.window_start.isoformat()
+        data["window_end"] = self.window_end.isoformat()
+        return data

@@ -1,0 +1,478 @@
+"""SLOs: an objective on an indicator, its error budget, and multiwindow burn-rate alerts.
+
+The error budget is ``1 - objective``; the burn rate over a window is the share of bad events in
+that window divided by the budget, so a burn rate of 1 spends the budget exactly over the SLO
+window. An alert pair fires when the burn rate reaches its threshold over both its long and its
+short window (the Google SRE workbook, ch. 5, "multiwindow, multi-burn-rate alerts"). The defaults,
+for a 30-day SLO window, page at 14.4x over 1h and 5m and at 6x over 6h and 30m, and open a ticket
+at 1x over 3d and 6h; for another SLO window the window lengths scale by ``window / 30d``.
+
+Events are counted two ways:
+
+- event indicators count each logged prediction (a DuckDB query over the event log that returns
+  counts, not rows): ``latency`` (good at or under ``threshold`` ms; predictions without a measured
+  latency are not counted) and ``violation_rate`` (good when the prediction broke no contract rule);
+- window indicators count each stored monitor result as one event: ``drift`` (bad on a breach),
+  ``roc_auc``, ``precision`` (good at or above ``threshold``), ``fnr`` (good at or under it),
+  ``estimated_roc_auc`` (at or above) and ``uplift`` (see ``_uplift_good``). Every result is
+  placed at its window's end, which is the loop's time when it ran: for label-based results, when
+  their outcomes had arrived, not the predictions' event time. (The loop's clock, not the wall
+  clock, so a fake clock in tests and the demo's simulated weeks count the same way.)
+
+``error_rate`` and ``cost`` are declared in the config but not measurable yet (failed requests and
+costs are not logged); evaluating them raises a ``ConfigError`` that says so.
+
+>>> from steward.workspace.config import SLOConfig
+>>> [(pair.long, pair.short, pair.burn_rate) for pair in alert_pairs(SLOConfig(
+...     name="fast", indicator="latency", objective=0.99, threshold=200, window="30d"))][:2]
+[('1h', '5m', 14.4), ('6h', '30m', 6.0)]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from steward._util.times import parse_window
+from steward.data.events import EventLog
+from steward.errors import ConfigError, NotFoundError
+from steward.model.registry import find_system
+from steward.store import MonitorResultRow, utcnow
+from steward.workspace import Workspace
+from steward.workspace.config import BurnRateAlert, SLOConfig
+
+__all__ = [
+    "DEFAULT_ALERTS",
+    "EVENT_INDICATORS",
+    "WINDOW_INDICATORS",
+    "BurnWindow",
+    "FiringAlert",
+    "SLOStatus",
+    "alert_pairs",
+    "evaluate",
+    "evaluate_all",
+    "format_duration",
+]
+
+BASE_WINDOW = timedelta(days=30)
+DEFAULT_ALERTS: tuple[BurnRateAlert, ...] = (
+    BurnRateAlert(long="1h", short="5m", burn_rate=14.4, severity="page"),
+    BurnRateAlert(long="6h", short="30m", burn_rate=6.0, severity="page"),
+    BurnRateAlert(long="3d", short="6h", burn_rate=1.0, severity="ticket"),
+)
+EVENT_INDICATORS = frozenset({"latency", "violation_rate", "error_rate"})
+# indicator -> (monitor whose stored results it reads, the result's time column)
+WINDOW_INDICATORS: dict[str, tuple[str, str]] = {
+    "drift": ("drift", "window_end"),
+    "roc_auc": ("performance", "window_end"),
+    "fnr": ("performance", "window_end"),
+    "precision": ("performance", "window_end"),
+    "estimated_roc_auc": ("estimated_performance", "window_end"),
+    "uplift": ("uplift", "window_end"),
+}
+_UNSUPPORTED = {
+    "error_rate": "failed requests are not recorded in the event log yet (a request the model "
+    "cannot score is refused with a 422 and never logged); watch the 5xx and 4xx counts of "
+    "steward_http_requests_total on /metrics, or declare a latency or violation_rate SLO",
+    "cost": "no cost is logged per prediction yet; declare the SLO when cost logging lands",
+}
+_TOLERANCE = 1e-9  # burn rates computed from exact ratios can land a hair under their threshold
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """Events in one window ending at the evaluation time, and the burn rate they give."""
+
+    window: str
+    n_events: int
+    n_bad: int
+    burn_rate: float | None
+    enough: bool
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """A burn-rate pair whose long and short windows both reached ``burn_rate``."""
+
+    long: str
+    short: str
+    burn_rate: float
+    severity: str
+    long_burn: float
+    short_burn: float
+
+
+@dataclass(frozen=True)
+class SLOStatus:
+    """One evaluation of one SLO at ``at``: its SLI, budget, burn rates and which alerts fire.
+
+    ``status`` is ``alerting`` (some pair fires), ``ok``, ``not_enough_data`` (the SLO window has
+    fewer than ``min_events`` events) or ``error`` (the SLO cannot be evaluated; ``reason`` says
+    why).
+    """
+
+    system: str
+    name: str
+    indicator: str
+    objective: float
+    window: str
+    at: datetime
+    status: str
+    sli: float | None
+    budget_remaining: float | None
+    n_events: int
+    burn_rates: dict[str, float | None] = field(default_factory=dict)
+    windows: list[BurnWindow] = field(default_factory=list)
+    alerting: list[FiringAlert] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def severity(self) -> str | None:
+        """The most urgent severity that fires (``page`` over ``ticket``), or None."""
+        severities = {alert.severity for alert in self.alerting}
+        return "page" if "page" in severities else ("ticket" if severities else None)
+
+    @property
+    def summary(self) -> str:
+        """One line a person reads."""
+        if self.status == "error":
+            return f"SLO {self.name!r} cannot be evaluated: {self.reason}"
+        if self.sli is None or self.budget_remaining is None:
+            return f"SLO {self.name!r}: {self.reason or 'no events'}"
+        text = (
+            f"SLO {self.name!r} ({self.indicator}): SLI {self.sli:.4%} against {self.objective:.4%} "
+            f"over {self.window}, {self.budget_remaining:.1%} of the error budget left"
+        )
+        for alert in self.alerting:
+            text += (
+                f"; burning {alert.long_burn:.1f}x over {alert.long} and {alert.short_burn:.1f}x "
+                f"over {alert.short} (alerts at {alert.burn_rate:g}x, {alert.severity})"
+            )
+        if self.reason:
+            text += f"; {self.reason}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (times as ISO 8601)."""
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data["severity"] = self.severity
+        data["summary"] = self.summary
+        return data
+
+
+def format_duration(duration: timedelta) -> str:
+    """The shortest exact ``w``/``d``/``h``/``m``/``s`` spelling of a duration.
+
+    >>> format_duration(timedelta(minutes=14))
+    '14m'
+    """
+    seconds = int(duration.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def alert_pairs(slo: SLOConfig) -> list[BurnRateAlert]:
+    """The SLO's burn-rate pairs: as declared, or the workbook's defaults scaled to its window."""
+    if slo.alerts is not None:
+        return list(slo.alerts)
+    scale = parse_window(slo.window) / BASE_WINDOW
+    return [
+        BurnRateAlert(
+            long=format_duration(_scaled(pair.long, scale)),
+            short=format_duration(_scaled(pair.short, scale)),
+            burn_rate=pair.burn_rate,
+            severity=pair.severity,
+        )
+        for pair in DEFAULT_ALERTS
+    ]
+
+
+def _scaled(text: str, scale: float) -> timedelta:
+    # Whole minutes, at least one: the config's durations are written in m, h, d and w.
+    return timedelta(minutes=max(1, round(parse_window(text).total_seconds() * scale / 60)))
+
+
+def evaluate(
+    steward: Workspace,
+    events: EventLog,
+    system: str,
+    slo: SLOConfig | str,
+    now: datetime | None = None,
+    *,
+    store: bool = True,
+) -> SLOStatus:
+    """Evaluate one SLO of ``system`` at ``now``; store it as monitor ``slo:NAME`` unless told not.
+
+    Raises ``ConfigError`` for an indicator that cannot be measured yet (``error_rate``, ``cost``)
+    or a window indicator declared without a ``threshold``.
+
+    Example::
+
+        status = evaluate(steward, events, "churn", "fast-answers", now=datetime.now(UTC))
+        status.alerting  # [FiringAlert(long='1h', short='5m', burn_rate=14.4, ...)]
+    """
+    at = now or utcnow()
+    declared = slo if isinstance(slo, SLOConfig) else _find_slo(steward, system, slo)
+    _check_measurable(system, declared)
+    pairs = alert_pairs(declared)
+    lengths = {format_duration(parse_window(declared.window)): parse_window(declared.window)}
+    for pair in pairs:
+        lengths.setdefault(pair.long, parse_window(pair.long))
+        lengths.setdefault(pair.short, parse_window(pair.short))
+    counts = _count(steward, events, system, declared, lengths, at)
+    status = _status(system, declared, pairs, lengths, counts, at)
+    if store:
+        _store(steward, status, at - parse_window(declared.window))
+    return status
+
+
+def evaluate_all(
+    steward: Workspace,
+    events: EventLog,
+    system: str,
+    now: datetime | None = None,
+    *,
+    store: bool = True,
+) -> list[SLOStatus]:
+    """Every SLO of ``system``; one that cannot be evaluated comes back with status ``error``."""
+    at = now or utcnow()
+    statuses = []
+    for slo in steward.system(system).declared.slos:
+        try:
+            statuses.append(evaluate(steward, events, system, slo, at, store=store))
+        except ConfigError as error:
+            statuses.append(
+                SLOStatus(
+                    system, slo.name, slo.indicator, slo.objective, slo.window, at, "error",
+                    None, None, 0, reason=str(error),
+                )
+            )  # fmt: skip
+    return statuses
+
+
+def _find_slo(steward: Workspace, system: str, name: str) -> SLOConfig:
+    declared = steward.system(system).declared.slos
+    for slo in declared:
+        if slo.name == name:
+            return slo
+    known = ", ".join(repr(slo.name) for slo in declared) or "none"
+    raise NotFoundError(
+        f"system {system!r} declares no SLO {name!r} (declared: {known}); add it under slos: in "
+        "steward.yaml and run `steward apply`"
+    )
+
+
+def _check_measurable(system: str, slo: SLOConfig) -> None:
+    if slo.indicator in _UNSUPPORTED:
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: indicator {slo.indicator!r} is not supported yet: "
+            f"{_UNSUPPORTED[slo.indicator]}"
+        )
+    needs_threshold = slo.indicator == "latency" or (
+        slo.indicator in WINDOW_INDICATORS and slo.indicator != "drift"
+    )
+    if needs_threshold and slo.threshold is None:
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: indicator {slo.indicator!r} needs a threshold "
+            "(e.g. threshold: 200 for latency in ms, 0.75 for roc_auc); add it in steward.yaml"
+        )
+    if slo.indicator == "uplift" and slo.threshold == 0:
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: an uplift threshold of 0 has no direction; write "
+            "a positive threshold (the action must raise the outcome by at least that much) or a "
+            "negative one (it must lower it by at least that much, e.g. -0.02 for churn)"
+        )
+
+
+# -- counting
+
+
+def _count(
+    steward: Workspace,
+    events: EventLog,
+    system: str,
+    slo: SLOConfig,
+    lengths: dict[str, timedelta],
+    at: datetime,
+) -> dict[str, tuple[int, int]]:
+    """(events, bad events) per window label, every window ending at ``at``."""
+    if slo.indicator in EVENT_INDICATORS:
+        return _count_predictions(events, system, slo, lengths, at)
+    return _count_results(steward, system, slo, lengths, at)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_time(moment: datetime) -> str:
+    return f"CAST({_sql_text(moment.isoformat())} AS TIMESTAMPTZ)"
+
+
+def _count_predictions(
+    events: EventLog,
+    system: str,
+    slo: SLOConfig,
+    lengths: dict[str, timedelta],
+    at: datetime,
+) -> dict[str, tuple[int, int]]:
+    """One aggregate query: counts per window come back, never the rows."""
+    if slo.indicator == "latency":
+        measured, bad = "latency_ms IS NOT NULL", f"latency_ms > {float(slo.threshold or 0)!r}"
+    else:
+        measured, bad = "true", "(violations IS NOT NULL AND violations NOT IN ('', '[]'))"
+    labels = list(lengths)
+    columns = []
+    for index, label in enumerate(labels):
+        since = f"event_time >= {_sql_time(at - lengths[label])}"
+        columns.append(f"count(*) FILTER (WHERE {since}) AS n_{index}")
+        columns.append(f"count(*) FILTER (WHERE {since} AND {bad}) AS bad_{index}")
+    longest = max(lengths.values())
+    table = events.query(
+        f"SELECT {', '.join(columns)} FROM predictions WHERE system = {_sql_text(system)} "
+        f"AND event_time >= {_sql_time(at - longest)} AND event_time < {_sql_time(at)} "
+        f"AND {measured}"
+    )
+    row = table.to_pylist()[0]
+    return {label: (int(row[f"n_{i}"]), int(row[f"bad_{i}"])) for i, label in enumerate(labels)}
+
+
+def _count_results(
+    steward: Workspace,
+    system: str,
+    slo: SLOConfig,
+    lengths: dict[str, timedelta],
+    at: datetime,
+) -> dict[str, tuple[int, int]]:
+    monitor, time_column = WINDOW_INDICATORS[slo.indicator]
+    moment = getattr(MonitorResultRow, time_column)
+    longest = max(lengths.values())
+    with steward.store.read() as session:
+        system_id = find_system(session, system).id
+        rows = session.execute(
+            select(moment, MonitorResultRow.status, MonitorResultRow.details).where(
+                MonitorResultRow.system_id == system_id,
+                MonitorResultRow.monitor == monitor,
+                moment >= at - longest,
+                moment < at,
+            )
+        ).all()
+    judged = [(when, _window_good(slo, status, details or {})) for when, status, details in rows]
+    counts = {}
+    for label, length in lengths.items():
+        inside = [good for when, good in judged if good is not None and when >= at - length]
+        counts[label] = (len(inside), sum(1 for good in inside if not good))
+    return counts
+
+
+def _window_good(slo: SLOConfig, status: str, details: dict[str, Any]) -> bool | None:
+    """Whether one stored monitor window met the SLO; None when it holds no event."""
+    if slo.indicator == "drift":
+        return None if status not in ("ok", "breach") else status == "ok"
+    threshold = float(slo.threshold or 0.0)
+    if slo.indicator == "estimated_roc_auc":
+        value = details.get("estimated_roc_auc")
+        return None if not isinstance(value, int | float) else value >= threshold
+    if slo.indicator == "uplift":
+        return _uplift_good(details, threshold)
+    values = [
+        record.get("value")
+        for record in details.get("metrics") or []
+        if record.get("metric") == slo.indicator and record.get("status") == "ok"
+    ]
+    values = [value for value in values if isinstance(value, int | float)]
+    if not values:
+        return None
+    # Several model versions in one window: the window is good only if each of them is.
+    if slo.indicator == "fnr":
+        return max(values) <= threshold
+    return min(values) >= threshold
+
+
+def _uplift_good(details: dict[str, Any], threshold: float) -> bool | None:
+    """A positive threshold asks the action to raise the outcome by at least that much; a
+    negative one to lower it by at least its size (churn). The estimate is judged, not its bound."""
+    value = details.get("uplift")
+    if not details.get("enough_data") or not isinstance(value, int | float):
+        return None
+    return value >= threshold if threshold > 0 else value <= threshold
+
+
+# -- judging
+
+
+def _status(
+    system: str,
+    slo: SLOConfig,
+    pairs: list[BurnRateAlert],
+    lengths: dict[str, timedelta],
+    counts: dict[str, tuple[int, int]],
+    at: datetime,
+) -> SLOStatus:
+    budget = 1.0 - slo.objective
+    windows = {}
+    for label in lengths:
+        n_events, n_bad = counts[label]
+        burn = (n_bad / n_events) / budget if n_events else None
+        windows[label] = BurnWindow(label, n_events, n_bad, burn, n_events >= slo.min_events)
+    firing = []
+    for pair in pairs:
+        long, short = windows[pair.long], windows[pair.short]
+        if _reaches(long, pair.burn_rate) and _reaches(short, pair.burn_rate):
+            firing.append(
+                FiringAlert(
+                    pair.long, pair.short, pair.burn_rate, pair.severity,
+                    float(long.burn_rate or 0.0), float(short.burn_rate or 0.0),
+                )
+            )  # fmt: skip
+    whole = windows[format_duration(parse_window(slo.window))]
+    sli = 1.0 - whole.n_bad / whole.n_events if whole.n_events else None
+    remaining = 1.0 - (whole.n_bad / whole.n_events) / budget if whole.n_events else None
+    short_of = [w for w in windows.values() if not w.enough]
+    reason = ""
+    if short_of:
+        reason = "not enough events: " + ", ".join(
+            f"{w.n_events} in {w.window}" for w in short_of
+        ) + f" (alerts need at least {slo.min_events} per window)"  # fmt: skip
+    if firing:
+        status = "alerting"
+    elif not whole.enough:
+        status = "not_enough_data"
+    else:
+        status = "ok"
+    return SLOStatus(
+        system, slo.name, slo.indicator, slo.objective, slo.window, at, status, sli, remaining,
+        whole.n_events, {label: w.burn_rate for label, w in windows.items()},
+        list(windows.values()), firing, reason,
+    )  # fmt: skip
+
+
+def _reaches(window: BurnWindow, threshold: float) -> bool:
+    """A window with fewer than ``min_events`` events never alerts."""
+    if not window.enough or window.burn_rate is None:
+        return False
+    return window.burn_rate >= threshold * (1 - _TOLERANCE)
+
+
+def _store(steward: Workspace, status: SLOStatus, start: datetime) -> None:
+    with steward.store.write() as session:
+        session.add(
+            MonitorResultRow(
+                system_id=find_system(session, status.system).id,
+                # The column holds 50 characters; SLO names may be longer.
+                monitor=f"slo:{status.name}"[:50],
+                window_start=start,
+                window_end=status.at,
+                status="breach" if status.status == "alerting" else status.status,
+                summary=status.summary,
+                details=json.loads(json.dumps(status.to_dict(), default=str)),
+                created_at=utcnow(),
+            )
+        )

@@ -1,0 +1,308 @@
+"""Inline SVG charts for the dashboard and the weekly report: lines with bands, heatmaps, sparklines.
+
+Like ``steward._util.svg``, each function returns one ``<svg>`` string with nothing to fetch, every label
+escaped. Series are capped: a caller passes at most ``MAX_POINTS`` points (the queries downsample),
+so a year of data draws as fast as a day.
+
+>>> svg = line_chart_svg([Series("auc", [(0.0, 0.8, 0.7, 0.9), (1.0, 0.82, 0.75, 0.88)])],
+...                      title="ROC AUC")
+>>> svg.startswith("<svg"), svg.count("<polyline"), svg.count("<polygon")
+(True, 1, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from markupsafe import escape
+
+from steward._util.svg import DEFAULT_COLORS
+from steward.errors import InvalidInputError
+
+__all__ = [
+    "MAX_POINTS",
+    "HeatCell",
+    "Series",
+    "heat_color",
+    "heatmap_svg",
+    "line_chart_svg",
+    "sparkline_svg",
+]
+
+#: The most points (or heatmap columns) a chart draws; queries downsample to this.
+MAX_POINTS = 400
+
+_LEFT, _TOP, _RIGHT, _BOTTOM = 52, 22, 12, 30
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: ``points`` are ``(x, y)`` or ``(x, y, lower, upper)``; x is a number (epoch seconds
+    for time). A point whose y is None breaks the line."""
+
+    name: str
+    points: Sequence[Sequence[float | None]]
+    dashed: bool = False
+
+    def normalized(self) -> list[tuple[float, float | None, float | None, float | None]]:
+        """Every point as ``(x, y, lower, upper)``, missing parts None."""
+        normalized = []
+        for point in self.points:
+            x, *rest = point
+            if x is None:
+                raise InvalidInputError(f"series {self.name!r} has a point without an x: {point}")
+            parts = [*rest, None, None, None][:3]
+            normalized.append((float(x), parts[0], parts[1], parts[2]))
+        return normalized
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    """One heatmap cell: ``value`` in [0, 1] picks the colour, ``alarm`` draws a mark on it."""
+
+    row: int
+    column: int
+    value: float | None
+    alarm: bool = False
+    title: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def heat_color(value: float | None) -> str:
+    """White (0) to orange to dark red (1); grey for a missing value.
+
+    >>> heat_color(0.0), heat_color(None)
+    ('#ffffff', '#e6e6e6')
+    """
+    if value is None or not math.isfinite(value):
+        return "#e6e6e6"
+    share = min(max(value, 0.0), 1.0)
+    stops = ((255, 255, 255), (253, 174, 97), (165, 15, 21))
+    low, high, local = (
+        (stops[0], stops[1], share * 2) if share < 0.5 else (stops[1], stops[2], (share - 0.5) * 2)
+    )
+    rgb = (round(a + (b - a) * local) for a, b in zip(low, high, strict=True))
+    return "#" + "".join(f"{channel:02x}" for channel in rgb)
+
+
+def line_chart_svg(
+    series: Sequence[Series],
+    *,
+    title: str,
+    width: int = 640,
+    height: int = 200,
+    y_format: str = ".3g",
+    y_range: tuple[float, float] | None = None,
+    time_axis: bool = True,
+) -> str:
+    """Lines over x (time when ``time_axis``), each with a shaded band where points carry bounds."""
+    points = [point for line in series for point in line.normalized()]
+    if len(points) > MAX_POINTS * max(1, len(series)):
+        raise InvalidInputError(
+            f"{len(points)} points is too many to draw; downsample to {MAX_POINTS} per series"
+        )
+    parts = [_open(width, height, title)]
+    values = [v for p in points for v in p[1:] if v is not None and math.isfinite(v)]
+    if not values:
+        parts.append(
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" font-size="12">'
+            "no data in this range</text></svg>"
+        )
+        return "".join(parts)
+    xs = [p[0] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = y_range or (min(values), max(values))
+    if y1 - y0 < 1e-12:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    inner_w, inner_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
+
+    def sx(x: float) -> float:
+        return _LEFT + (0.5 if x1 == x0 else (x - x0) / (x1 - x0)) * inner_w
+
+    def sy(y: float) -> float:
+        return _TOP + (1 - (y - y0) / (y1 - y0)) * inner_h
+
+    for index, line in enumerate(series):
+        color = DEFAULT_COLORS[index % len(DEFAULT_COLORS)]
+        parts += _band(line, sx, sy, color) + _polylines(line, sx, sy, color)
+    parts += _axes(width, height, x0, x1, y0, y1, y_format, time_axis)
+    parts += _legend(series)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _open(width: int, height: int, title: str, extra: str = "") -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" {extra}><title>{escape(title)}</title>'
+    )
+
+
+_Scale = Callable[[float], float]
+
+
+def _band(line: Series, sx: _Scale, sy: _Scale, color: str) -> list[str]:
+    bounded = [
+        (x, lower, upper)
+        for x, _, lower, upper in line.normalized()
+        if lower is not None and upper is not None
+    ]
+    if len(bounded) < 2:
+        return [
+            f'<line x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{sy(lower):.1f}" '
+            f'y2="{sy(upper):.1f}" stroke="{color}" stroke-opacity="0.5"/>'
+            for x, lower, upper in bounded
+        ]
+    upper = [f"{sx(x):.1f},{sy(high):.1f}" for x, _, high in bounded]
+    lower = [f"{sx(x):.1f},{sy(low):.1f}" for x, low, _ in reversed(bounded)]
+    return [f'<polygon points="{" ".join(upper + lower)}" fill="{color}" fill-opacity="0.18"/>']
+
+
+def _polylines(line: Series, sx: _Scale, sy: _Scale, color: str) -> list[str]:
+    runs: list[list[str]] = [[]]
+    for x, y, _, _ in line.normalized():
+        if y is None or not math.isfinite(y):
+            runs.append([])
+        else:
+            runs[-1].append(f"{sx(x):.1f},{sy(y):.1f}")
+    dash = ' stroke-dasharray="4 3"' if line.dashed else ""
+    parts = []
+    for run in runs:
+        if len(run) == 1:
+            cx, cy = run[0].split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
+        elif run:
+            parts.append(
+                f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" '
+                f'stroke-width="1.6"{dash}/>'
+            )
+    return parts
+
+
+def _axes(
+    width: int,
+    height: int,
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    y_format: str,
+    time_axis: bool,
+) -> list[str]:
+    base, right = height - _BOTTOM, width - _RIGHT
+    left_label = _x_label(x0, time_axis)
+    right_label = _x_label(x1, time_axis)
+    return [
+        f'<line x1="{_LEFT}" y1="{base}" x2="{right}" y2="{base}" stroke="#555"/>',
+        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{base}" stroke="#555"/>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end" font-size="10">'
+        f"{escape(format(y1, y_format))}</text>",
+        f'<text x="{_LEFT - 4}" y="{base}" text-anchor="end" font-size="10">'
+        f"{escape(format(y0, y_format))}</text>",
+        f'<text x="{_LEFT}" y="{base + 14}" font-size="10">{escape(left_label)}</text>',
+        f'<text x="{right}" y="{base + 14}" text-anchor="end" font-size="10">'
+        f"{escape(right_label)}</text>",
+    ]
+
+
+def _x_label(x: float, time_axis: bool) -> str:
+    if not time_axis:
+        return format(x, ".4g")
+    return datetime.fromtimestamp(x, UTC).strftime("%d %b %H:%M")
+
+
+def _legend(series: Sequence[Series]) -> list[str]:
+    parts, x = [], _LEFT
+    for index, line in enumerate(series):
+        color = DEFAULT_COLORS[index % len(DEFAULT_COLORS)]
+        parts.append(
+            f'<rect x="{x}" y="5" width="10" height="10" fill="{color}"/>'
+            f'<text x="{x + 14}" y="14" font-size="11">{escape(line.name)}</text>'
+        )
+        x += max(80, 26 + 7 * len(line.name))
+    return parts
+
+
+def heatmap_svg(
+    cells: Sequence[HeatCell],
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    *,
+    title: str,
+    cell_height: int = 16,
+    width: int = 900,
+    label_width: int = 150,
+) -> str:
+    """Rows (features) by columns (time buckets); a cell's ``data`` become ``data-*`` attributes
+    (the page's script reads them on click), alarmed cells get a dark border.
+
+    >>> svg = heatmap_svg([HeatCell(0, 0, 0.9, alarm=True, data={"column": "tenure"})],
+    ...                   ["tenure"], ["Mon"], title="drift")
+    >>> 'data-column="tenure"' in svg, 'class="cell alarm"' in svg
+    (True, True)
+    """
+    n_columns = max(1, len(column_labels))
+    if n_columns > MAX_POINTS:
+        raise InvalidInputError(
+            f"{n_columns} heatmap columns is too many; downsample to {MAX_POINTS}"
+        )
+    cell_width = max(1.0, (width - label_width - 8) / n_columns)
+    height = _TOP + cell_height * len(row_labels) + 24
+    parts = [_open(width, height, title, 'class="heatmap"')]
+    for index, label in enumerate(row_labels):
+        y = _TOP + index * cell_height + cell_height * 0.7
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y:.1f}" text-anchor="end" font-size="11">'
+            f"{escape(label)}</text>"
+        )
+    for cell in cells:
+        x = label_width + cell.column * cell_width
+        y = _TOP + cell.row * cell_height
+        data = "".join(f' data-{escape(k)}="{escape(v)}"' for k, v in cell.data.items())
+        css = "cell alarm" if cell.alarm else "cell"
+        stroke = ' stroke="#111" stroke-width="1.5"' if cell.alarm else ""
+        parts.append(
+            f'<rect class="{css}" x="{x:.2f}" y="{y}" width="{cell_width:.2f}" '
+            f'height="{cell_height - 1}" fill="{heat_color(cell.value)}"{stroke}{data}>'
+            f"<title>{escape(cell.title)}</title></rect>"
+        )
+    if column_labels:
+        base = _TOP + cell_height * len(row_labels) + 14
+        parts.append(
+            f'<text x="{label_width}" y="{base}" font-size="10">{escape(column_labels[0])}</text>'
+            f'<text x="{width - 8}" y="{base}" text-anchor="end" font-size="10">'
+            f"{escape(column_labels[-1])}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sparkline_svg(
+    values: Sequence[float | None], *, title: str, width: int = 120, height: int = 28
+) -> str:
+    """A small line of the last few values (None leaves a gap), the last point marked.
+
+    >>> sparkline_svg([0.8, None, 0.82, 0.79], title="auc").count("<circle")
+    1
+    """
+    known = [v for v in values if v is not None and math.isfinite(v)]
+    parts = [_open(width, height, title, 'class="spark"')]
+    if not known:
+        parts.append("</svg>")
+        return "".join(parts)
+    low, high = min(known), max(known)
+    span = high - low or 1.0
+    step = (width - 6) / max(1, len(values) - 1)
+    points = [
+        (3 + index * step, height - 3 - (value - low) / span * (height - 6))
+        for index, value in enumerate(values)
+        if value is not None and math.isfinite(value)
+    ]
+    text = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    parts.append(f'<polyline points="{text}" fill="none" stroke="#4c78a8" stroke-width="1.4"/>')
+    x, y = points[-1]
+    parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2" fill="#e45756"/></svg>')
+    return "".join(parts)

@@ -1,0 +1,300 @@
+"""What the dashboard reads: stored monitor results, profiles and the typed tables, never raw events.
+
+Every time series is capped at ``charts.MAX_POINTS`` points whatever the range: the ids and
+window ends of a monitor's results are read first (cheap columns only), split into at most that many
+groups, and only one result per group is loaded whole (the alarmed one when there is one, else the
+last), so a year of hourly results costs 400 detail rows, not 8,760. Volume comes from the hourly
+profiles, summed per time bucket inside DuckDB.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from steward.model.registry import find_system
+from steward.render.charts import MAX_POINTS
+from steward.render.history import HistoryEntry, history_page
+from steward.store import (
+    ActionRow,
+    AlertRow,
+    AliasMove,
+    AliasRow,
+    ApprovalRow,
+    MonitorResultRow,
+    ReviewDecisionRow,
+    SuspensionRow,
+)
+from steward.workspace import Workspace
+
+__all__ = [
+    "RANGES",
+    "HistoryEntry",
+    "latest_results",
+    "open_alerts",
+    "open_suspension",
+    "parse_range",
+    "pending_approvals",
+    "pending_review_count",
+    "profile_roots",
+    "recent_actions",
+    "recent_alerts",
+    "results_between",
+    "sampled_results",
+    "system_history",
+    "volume_series",
+]
+
+#: Range choices offered on the system page, and their durations.
+RANGES = {
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "365d": timedelta(days=365),
+}
+
+
+def parse_range(text: str | None, default: str = "7d") -> tuple[str, timedelta]:
+    """The range a page was asked for; an unknown one falls back to ``default``.
+
+    >>> parse_range("30d")
+    ('30d', datetime.timedelta(days=30))
+    >>> parse_range("bogus")[0]
+    '7d'
+    """
+    key = text if text in RANGES else default
+    return key, RANGES[key]
+
+
+def profile_roots(steward: Workspace) -> list[Path]:
+    """The profile stores of the workspace, newest first: the monitors keep one per champion
+    reference sample, under ``<events_dir>/profiles/reference-<key>/``."""
+    base = steward.settings.events_dir / "profiles"
+    if not base.is_dir():
+        return []
+    roots = [path for path in base.glob("reference-*") if path.is_dir()]
+    return sorted(roots, key=lambda path: path.stat().st_mtime, reverse=True)
+
+
+def latest_results(session: Session, system_id: int) -> dict[str, MonitorResultRow]:
+    """The newest stored result of each monitor of a system (SLOs are ``slo:<name>``)."""
+    newest = (
+        select(func.max(MonitorResultRow.id))
+        .where(MonitorResultRow.system_id == system_id)
+        .group_by(MonitorResultRow.monitor)
+    )
+    rows = session.scalars(select(MonitorResultRow).where(MonitorResultRow.id.in_(newest)))
+    return {row.monitor: row for row in rows}
+
+
+def last_window_end(session: Session, system_id: int, monitor: str) -> datetime | None:
+    """When the newest stored window of a monitor ended, or None."""
+    return session.scalar(
+        select(func.max(MonitorResultRow.window_end)).where(
+            MonitorResultRow.system_id == system_id, MonitorResultRow.monitor == monitor
+        )
+    )
+
+
+def results_between(
+    system_id: int, monitor: str, start: datetime, end: datetime
+) -> Select[MonitorResultRow]:
+    """The results of one monitor whose window ends in ``(start, end]``, oldest first."""
+    return (
+        select(MonitorResultRow)
+        .where(
+            MonitorResultRow.system_id == system_id,
+            MonitorResultRow.monitor == monitor,
+            MonitorResultRow.window_end > start,
+            MonitorResultRow.window_end <= end,
+        )
+        .order_by(MonitorResultRow.window_end, MonitorResultRow.id)
+    )
+
+
+def sampled_results(
+    session: Session,
+    system_id: int,
+    monitor: str,
+    start: datetime,
+    end: datetime,
+    limit: int = MAX_POINTS,
+) -> list[MonitorResultRow]:
+    """At most ``limit`` results of one monitor whose window ends in ``(start, end]``, oldest first.
+
+    Results are split into ``limit`` consecutive groups; each group is represented by its alarmed
+    result if it has one (so no breach disappears from a long range), else by its last.
+    """
+    keys = session.execute(
+        results_between(system_id, monitor, start, end).with_only_columns(
+            MonitorResultRow.id, MonitorResultRow.status
+        )
+    ).all()
+    if not keys:
+        return []
+    size = math.ceil(len(keys) / limit)
+    chosen = []
+    for offset in range(0, len(keys), size):
+        group = keys[offset : offset + size]
+        breaches = [key for key in group if key.status == "breach"]
+        chosen.append((breaches or group)[-1].id)
+    rows = session.scalars(select(MonitorResultRow).where(MonitorResultRow.id.in_(chosen)))
+    return sorted(rows, key=lambda row: (row.window_end, row.id))
+
+
+def volume_series(
+    roots: Sequence[Path], system: str, start: datetime, end: datetime, limit: int = MAX_POINTS
+) -> list[tuple[datetime, int]]:
+    """Predictions per time bucket from the stored profiles, at most ``limit`` buckets.
+
+    Every profiled column counts every prediction of its bucket, so the bucket's volume is the
+    largest per-column count (summed over the partial rows a bucket may have); stores of several
+    references may profile the same events, so the largest over stores is taken too.
+    """
+    files = [str(path) for root in roots for path in (root / f"system={system}").glob("*.parquet")]
+    if not files:
+        return []
+    step = max(3600, math.ceil((end - start).total_seconds() / limit / 3600) * 3600)
+    listed = ", ".join("'" + name.replace("'", "''") + "'" for name in files)
+    # One column's counts per bucket: the largest, then summed over the coarser step.
+    sql = f"""
+        SELECT epoch(time_bucket(to_seconds($step), b, TIMESTAMPTZ '1970-01-01 00:00:00+00')) AS t,
+               sum(n) AS n
+        FROM (
+            SELECT b, max(n) AS n FROM (
+                SELECT bucket_start AS b, parse_dirpath(parse_dirpath(filename)) AS store,
+                       "column", sum("count") AS n
+                FROM read_parquet([{listed}], filename = true, hive_partitioning = false)
+                WHERE bucket_start >= $start AND bucket_start < $end
+                GROUP BY 1, 2, 3
+            ) GROUP BY b
+        ) GROUP BY t ORDER BY t
+    """
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        rows = connection.execute(sql, {"step": step, "start": start, "end": end}).fetchall()
+    return [(datetime.fromtimestamp(seconds, UTC), int(count)) for seconds, count in rows]
+
+
+def open_alerts(session: Session, system_id: int | None = None) -> list[AlertRow]:
+    """Alerts not yet resolved (firing or acknowledged), newest first."""
+    query = select(AlertRow).where(AlertRow.state != "resolved")
+    if system_id is not None:
+        query = query.where(AlertRow.system_id == system_id)
+    return list(session.scalars(query.order_by(AlertRow.fired_at.desc(), AlertRow.id.desc())))
+
+
+def recent_alerts(session: Session, system_id: int, limit: int = 20) -> list[AlertRow]:
+    """The newest alerts of a system, whatever their state."""
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.system_id == system_id)
+            .order_by(AlertRow.fired_at.desc(), AlertRow.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def recent_actions(
+    session: Session, system_id: int, limit: int = 20, since: datetime | None = None
+) -> list[ActionRow]:
+    """The newest actions playbooks (or people) took on a system."""
+    query = select(ActionRow).where(ActionRow.system_id == system_id)
+    if since is not None:
+        query = query.where(ActionRow.created_at >= since)
+    return list(
+        session.scalars(
+            query.order_by(ActionRow.created_at.desc(), ActionRow.id.desc()).limit(limit)
+        )
+    )
+
+
+def pending_approvals(session: Session, system_id: int | None = None) -> list[ApprovalRow]:
+    """Approvals waiting for a person, oldest first."""
+    query = select(ApprovalRow).where(ApprovalRow.state == "pending")
+    if system_id is not None:
+        query = query.where(ApprovalRow.system_id == system_id)
+    return list(session.scalars(query.order_by(ApprovalRow.requested_at, ApprovalRow.id)))
+
+
+def open_suspension(session: Session, system_id: int) -> SuspensionRow | None:
+    """The system's open suspension (``ended_at`` null), if any."""
+    return session.scalars(
+        select(SuspensionRow)
+        .where(SuspensionRow.system_id == system_id, SuspensionRow.ended_at.is_(None))
+        .order_by(SuspensionRow.id.desc())
+    ).first()
+
+
+def aliases(session: Session, system_id: int) -> list[AliasRow]:
+    """Where each alias of a system points now."""
+    return list(
+        session.scalars(
+            select(AliasRow).where(AliasRow.system_id == system_id).order_by(AliasRow.name)
+        )
+    )
+
+
+def alias_moves(session: Session, system_id: int, limit: int = 50) -> list[AliasMove]:
+    """The newest alias moves of a system, newest first."""
+    return list(
+        session.scalars(
+            select(AliasMove)
+            .where(AliasMove.system_id == system_id)
+            .order_by(AliasMove.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def pending_review_count(
+    steward: Workspace, events: Any, system: str, limit: int = 100
+) -> int | None:
+    """How many predictions wait for review (up to ``limit``); None when no review queue exists."""
+    items = pending_review_items(steward, events, system, limit)
+    return None if items is None else len(items)
+
+
+def pending_review_items(steward: Workspace, events: Any, system: str, limit: int = 100) -> Any:
+    """The review queue (``steward.governance.review.pending_reviews``), or None when it is not installed."""
+    try:
+        from steward.governance import review  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None
+    if events is None:
+        return None
+    return review.pending_reviews(steward, events, system, limit=limit)
+
+
+def system_history(
+    session: Session, system: str | None, page: int, page_size: int = 50
+) -> tuple[list[HistoryEntry], bool]:
+    """One page of the merged history, newest first, and whether an older page exists."""
+    return history_page(session, system, page, page_size)
+
+
+def system_id_of(session: Session, name: str) -> int:
+    """The store id of a system, raising the usual unknown-system error."""
+    return find_system(session, name).id
+
+
+def review_decisions(
+    session: Session, system_id: int, since: datetime
+) -> Sequence[ReviewDecisionRow]:
+    """Review decisions made since ``since``, newest first."""
+    return list(
+        session.scalars(
+            select(ReviewDecisionRow)
+            .where(ReviewDecisionRow.system_id == system_id, ReviewDecisionRow.decided_at >= since)
+            .order_by(ReviewDecisionRow.decided_at.desc())
+        )
+    )

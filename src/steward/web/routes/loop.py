@@ -1,0 +1,78 @@
+"""HTTP for the loop: alerts (list, acknowledge, resolve) and SLO status.
+
+Errors are problem+json like the rest of the API: an unknown alert id is a 404 naming it,
+acknowledging or resolving a resolved alert a 409.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from steward.core import Steward
+from steward.data.events import EventLog
+from steward.store import MAX_ROW_ID
+
+__all__ = ["install_loop_routes"]
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+    actor: str | None = Field(default=None, max_length=200)
+
+
+class AcknowledgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str | None = Field(default=None, max_length=200)
+
+
+AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The alert's id.")]
+
+
+def install_loop_routes(app: FastAPI, steward: Steward, events: EventLog) -> None:
+    """Add ``/v1/alerts`` and ``/v1/systems/{system}/slos`` to ``app``."""
+    from steward.loop import alerts, notify
+    from steward.monitoring import slo
+
+    @app.get("/v1/alerts", tags=["alerts"])
+    def list_alerts(
+        system: str | None = None,
+        state: Literal["firing", "acknowledged", "resolved", "open"] | None = None,
+        limit: int = Query(default=200, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        """Alerts, newest first, each with its notifications (delivered or failed)."""
+        found = alerts.list_alerts(steward, system=system, state=state, limit=limit)
+        sent = notify.list_notifications(steward, alert_ids=[alert.id for alert in found])
+        return {
+            "alerts": [
+                {
+                    **alert.to_dict(),
+                    "notifications": [n.to_dict() for n in sent if n.alert_id == alert.id],
+                }
+                for alert in found
+            ]
+        }
+
+    @app.post("/v1/alerts/{alert_id}:acknowledge", tags=["alerts"])
+    def acknowledge(alert_id: AlertId, body: AcknowledgeRequest | None = None) -> dict[str, Any]:
+        """Someone is on it; the alert stays open until its rule stops breaching."""
+        actor = (body.actor if body else None) or steward.actor
+        return alerts.acknowledge(steward, alert_id, actor).to_dict()
+
+    @app.post("/v1/alerts/{alert_id}:resolve", tags=["alerts"])
+    def resolve(alert_id: AlertId, body: ResolveRequest | None = None) -> dict[str, Any]:
+        """Close an alert by hand, with a note for the record."""
+        actor = (body.actor if body else None) or steward.actor
+        return alerts.resolve(steward, alert_id, actor, body.note if body else "").to_dict()
+
+    @app.get("/v1/systems/{system}/slos", tags=["alerts"])
+    def slo_status(system: str) -> dict[str, Any]:
+        """Every SLO of the system evaluated now (not stored): SLI, budget, burn rates, alerts."""
+        steward.system(system)
+        statuses = slo.evaluate_all(steward, events, system, store=False)
+        return {"system": system, "slos": [status.to_dict() for status in statuses]}

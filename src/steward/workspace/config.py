@@ -1,0 +1,323 @@
+"""``steward.yaml``: the workspace's configuration as code.
+
+The file lives in the user's git. ``load_config`` parses and validates it and, when it is wrong, says
+where (file, line, column) and why; ``steward apply`` then loads it into the store.
+
+>>> config = parse_config("systems:\\n  - {name: churn, task: binary}\\n")
+>>> config.systems[0].task
+'binary'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steward.errors import ConfigError, StewardError
+
+__all__ = [
+    "CARD_FIELDS",
+    "TEMPLATE",
+    "BurnRateAlert",
+    "CardConfig",
+    "MonitorsConfig",
+    "NotifyConfig",
+    "PlaybookConfig",
+    "RetrainConfig",
+    "SLOConfig",
+    "StewardConfig",
+    "SystemConfig",
+    "TrafficConfig",
+    "load_config",
+    "parse_config",
+]
+
+Task = Literal["binary", "multiclass", "regression", "llm"]
+RiskTier = Literal["minimal", "low", "medium", "high"]
+
+
+class CardConfig(BaseModel):
+    """The narrative parts of a model card: what the registry cannot know and a person must write."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    factors: str | None = None
+    evaluation_data: str | None = None
+    training_data: str | None = None
+    quantitative_analyses: str | None = None
+    ethical_considerations: str | None = None
+    caveats: str | None = None
+
+
+CARD_FIELDS = tuple(CardConfig.model_fields)
+
+
+class TrafficConfig(BaseModel):
+    """How live traffic is split: the share of entities (sticky by entity key) sent to ``canary``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    canary_share: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+Indicator = Literal[
+    "latency",
+    "error_rate",
+    "violation_rate",
+    "drift",
+    "roc_auc",
+    "fnr",
+    "precision",
+    "estimated_roc_auc",
+    "uplift",
+    "cost",
+]
+
+
+class BurnRateAlert(BaseModel):
+    """Alert when the burn rate over both windows exceeds ``burn_rate`` (the SRE workbook's pairs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    long: str = Field(pattern=r"^[0-9]+[mhdw]$")
+    short: str = Field(pattern=r"^[0-9]+[mhdw]$")
+    burn_rate: float = Field(gt=0)
+    severity: Literal["page", "ticket"] = "page"
+
+
+class SLOConfig(BaseModel):
+    """An objective on an indicator over a window, with an error budget and burn-rate alerts.
+
+    Event indicators (``latency``, ``error_rate``, ``violation_rate``) count each prediction as good
+    or bad (``latency`` is good at or under ``threshold`` milliseconds). Window indicators (the
+    others) count each monitor window as good when its value meets ``threshold``. ``alerts`` left
+    out means the SRE workbook's defaults scaled to ``window``: 14.4 over 1h/5m and 6 over 6h/30m
+    (page), 1 over 3d/6h (ticket), for a 30-day window.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Stored as the monitor "slo:NAME" in a 50-character column.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,45}$")
+    indicator: Indicator
+    objective: float = Field(gt=0, lt=1)
+    threshold: float | None = None
+    window: str = Field(default="30d", pattern=r"^[0-9]+[mhdw]$")
+    min_events: int = Field(default=100, ge=1)
+    alerts: list[BurnRateAlert] | None = None
+
+
+class NotifyConfig(BaseModel):
+    """Where alerts go: a webhook (JSON, Slack-compatible), email addresses, or just the log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str | None = None
+    email: list[str] = Field(default_factory=list)
+    retries: int = Field(default=3, ge=0, le=10)
+
+
+class PlaybookConfig(BaseModel):
+    """What to do when an alert fires on a rule matching ``when``: ``slo:NAME``, ``monitor:NAME``, ``*``.
+
+    (Not ``on:``: YAML 1.1 reads a bare ``on`` as the boolean true.)
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: str
+    do: list[Literal["notify", "rollback", "suspend", "retrain", "promote_if_better"]]
+    suspend_mode: Literal["review", "fallback"] = "review"
+    fallback_action: str | None = None
+
+
+class RetrainConfig(BaseModel):
+    """The user's training command; ``{data}`` and ``{output}`` are filled in when it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str
+    window: str = Field(default="28d", pattern=r"^[0-9]+[mhdw]$")
+    golden_set: str | None = None
+    min_margin: float = Field(default=0.01, ge=0)
+    timeout_seconds: int = Field(default=3600, ge=1)
+
+
+class MonitorsConfig(BaseModel):
+    """How often ``steward serve`` runs the monitors, and over which window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: str = Field(default="7d", pattern=r"^[0-9]+[mhdw]$")
+    every: str = Field(default="1h", pattern=r"^[0-9]+[mhdw]$")
+    segments: list[str] = Field(default_factory=list)
+
+
+class SystemConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    task: Task
+    owner: str = ""
+    risk_tier: RiskTier = "medium"
+    intended_use: str = ""
+    target: str = ""
+    entity_key: str = ""
+    card: CardConfig = Field(default_factory=CardConfig)
+    contract: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    monitors: MonitorsConfig = Field(default_factory=MonitorsConfig)
+    slos: list[SLOConfig] = Field(default_factory=list)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    playbooks: list[PlaybookConfig] = Field(default_factory=list)
+    retrain: RetrainConfig | None = None
+
+
+class StewardConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    systems: list[SystemConfig] = Field(default_factory=list)
+
+
+TEMPLATE = """\
+# steward.yaml: the systems Steward looks after, kept in git with your code.
+# `steward apply` loads this file into the store and records each change in the audit log.
+version: 1
+
+systems:
+  - name: churn                      # letters, digits, '.', '_' or '-'
+    task: binary                     # binary | multiclass | regression | llm
+    owner: you@example.com           # who answers for this system
+    risk_tier: medium                # minimal | low | medium | high
+    intended_use: >-
+      Rank customers by their risk of leaving, so that the retention team calls the riskiest first.
+    target: Churn                    # the column that holds the truth in training data
+    entity_key: customerID           # the id that ties a prediction to its later outcome
+
+    # The narrative of the model card. The registry fills in the facts (versions, lineage,
+    # metrics); these are the parts only a person can write. Left out, they show as missing.
+    card:
+      factors: Customer tenure, contract type and payment method.
+      # evaluation_data: ...
+      # training_data: ...
+      # quantitative_analyses: ...
+      # ethical_considerations: ...
+      # caveats: ...
+"""
+
+
+def load_config(path: Path) -> StewardConfig:
+    """Read and validate ``path``; errors name the file, line and column."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} does not exist; run `steward init` to create one, or pass --workspace"
+        ) from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "steward.yaml") -> StewardConfig:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"{where}: invalid YAML: {error.problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1:1: expected a mapping with a 'systems' list at the top")
+    try:
+        config = StewardConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = tuple(first["loc"])
+        raise ConfigError(
+            f"{_where(source, node, location)}: {_dotted(location)}: {_reason(first)}"
+        ) from None
+    _check_unique_names(config, source, node)
+    _check_contracts_and_policies(config, source, node)
+    return config
+
+
+def _check_contracts_and_policies(
+    config: StewardConfig, source: str, node: yaml.Node | None
+) -> None:
+    """Validate each ``contract:`` and ``policy:`` with their own modules, located in the file."""
+    from steward.data.contracts import Contract
+    from steward.model.policy import Policy
+
+    for index, system in enumerate(config.systems):
+        for key, build in (
+            ("contract", lambda data, name: Contract.from_dict(data, name=name)),
+            ("policy", lambda data, name: Policy.from_dict(data)),
+        ):
+            data = getattr(system, key)
+            if data is None:
+                continue
+            try:
+                build(data, system.name)
+            except StewardError as error:
+                location = ("systems", index, key)
+                raise ConfigError(
+                    f"{_where(source, node, location)}: {_dotted(location)}: {error}"
+                ) from None
+
+
+def _check_unique_names(config: StewardConfig, source: str, node: yaml.Node | None) -> None:
+    seen: dict[str, int] = {}
+    for index, system in enumerate(config.systems):
+        if system.name in seen:
+            location = ("systems", index, "name")
+            raise ConfigError(
+                f"{_where(source, node, location)}: {_dotted(location)}: system {system.name!r} is "
+                f"declared twice (first as systems[{seen[system.name]}]); names must be unique"
+            )
+        seen[system.name] = index
+
+
+def _reason(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key; check the spelling against the commented template from `steward init`"
+    if error["type"] == "missing":
+        return "required, but missing"
+    return f"{error['msg']} (got {error.get('input')!r})"
+
+
+def _dotted(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _where(source: str, node: yaml.Node | None, location: tuple[Any, ...]) -> str:
+    """The file:line:column of the deepest YAML node on ``location`` that exists."""
+    found = node
+    for part in location:
+        child = _child(found, part)
+        if child is None:
+            break
+        found = child
+    if found is None:
+        return source
+    mark = found.start_mark
+    return f"{source}:{mark.line + 1}:{mark.column + 1}"
+
+
+def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == part:
+                return value
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None

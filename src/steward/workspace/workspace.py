@@ -1,0 +1,222 @@
+"""``Workspace``: settings, the metadata store, the artifact store and the event log, built once.
+
+Every domain module takes a ``Workspace``; ``steward.Steward`` is the façade over it that the CLI,
+the server and the tests build. Its operations delegate to the domain modules below it
+(``registry``, ``systems``, ``lineage``, ``flavors``), so it stays thin.
+
+>>> import tempfile
+>>> workspace = Workspace.open(tempfile.mkdtemp())
+>>> _ = workspace.init()
+>>> [change.kind for change in workspace.apply()]
+['created']
+>>> workspace.close()
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Self
+
+import pandas as pd
+
+from steward.data.events import EventLog
+from steward.errors import NotFoundError
+from steward.model import registry
+from steward.model.artifacts import ArtifactStore
+from steward.model.flavors import LoadedModel, inspect_artifact, load_model, save_sklearn
+from steward.model.lineage import (
+    code_version,
+    fingerprint_frame,
+    library_versions,
+    read_table,
+    reference_sample,
+)
+from steward.settings import Settings
+from steward.store import Store, open_store
+from steward.workspace import systems
+from steward.workspace.config import TEMPLATE, load_config
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """Settings, the metadata store, the artifact store and the event log of one workspace."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.artifacts = ArtifactStore(settings.artifacts_dir)
+        self._store: Store | None = None
+        self._events: EventLog | None = None
+
+    @classmethod
+    def open(cls, workspace: str | Path | None = None, **overrides: Any) -> Self:
+        """Build from settings: ``overrides``, then ``STEWARD_*`` variables, then defaults."""
+        if workspace is not None:
+            overrides["workspace"] = str(workspace)
+        return cls(Settings.load(overrides))
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            if self.settings.database_url.startswith("sqlite"):
+                self.settings.store_dir.mkdir(parents=True, exist_ok=True)
+            self._store = open_store(self.settings.database_url)
+        return self._store
+
+    @property
+    def events(self) -> EventLog:
+        """The event log (predictions, outcomes), built once from the settings.
+
+        ``close()`` rolls what this process wrote into Parquet; the next use opens it again.
+        """
+        if self._events is None or self._events.closed:
+            self._events = EventLog(self.settings.events_dir, fsync=self.settings.events_fsync)
+        return self._events
+
+    @property
+    def actor(self) -> str:
+        return self.settings.user
+
+    def close(self) -> None:
+        """Close the event log (rolling its segments into Parquet) and the store's connections."""
+        events, self._events = self._events, None
+        if events is not None:
+            events.close()
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # Workspace and config as code
+
+    def init(self) -> list[Path]:
+        """Create ``steward.yaml`` (commented) and ``.steward/`` where missing; return what was made."""
+        made = []
+        if not self.settings.config_path.exists():
+            self.settings.workspace.mkdir(parents=True, exist_ok=True)
+            self.settings.config_path.write_text(TEMPLATE)
+            made.append(self.settings.config_path)
+        if not self.settings.store_dir.exists():
+            self.settings.store_dir.mkdir(parents=True)
+            made.append(self.settings.store_dir)
+        _ = self.store  # creates and migrates the database
+        return made
+
+    def apply(self, path: Path | None = None) -> list[systems.SystemChange]:
+        """Load ``steward.yaml`` into the store; each change goes to the audit log."""
+        config = load_config(path or self.settings.config_path)
+        return systems.apply_config(self.store, config, actor=self.actor)
+
+    def system(self, name: str) -> systems.SystemInfo:
+        return systems.get_system(self.store, name)
+
+    def systems(self) -> list[systems.SystemInfo]:
+        return systems.list_systems(self.store)
+
+    # Registry
+
+    def register_model(
+        self,
+        artifact: Any,
+        *,
+        system: str,
+        flavor: str | None = None,
+        trust: bool = False,
+        data: pd.DataFrame | str | Path | None = None,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        description: str = "",
+        code_dir: str | Path = ".",
+    ) -> registry.Registration:
+        """Register ``artifact`` (a file path, ``module:function``, or a fitted scikit-learn model).
+
+        >>> registration = steward.register_model(pipeline, system="churn", data=train_frame,
+        ...                                       metrics={"roc_auc": 0.84})  # doctest: +SKIP
+        """
+        self.system(system)  # fail early, before any file work, on an unknown system
+        with tempfile.TemporaryDirectory() as scratch:
+            if not isinstance(artifact, str | Path):
+                artifact = save_sklearn(artifact, Path(scratch) / "model.skops")
+            prepared = inspect_artifact(str(artifact), flavor, trust=trust)
+            digest = self.artifacts.put_file(prepared.path)
+        return registry.register_version(
+            self.store,
+            system=system,
+            actor=self.actor,
+            flavor=prepared.flavor,
+            artifact_sha256=digest,
+            artifact_name=prepared.name,
+            artifact_size=self.artifacts.path_for(digest).stat().st_size,
+            trusted_types=prepared.trusted_types,
+            params={**prepared.params, **(params or {})},
+            metrics=metrics or {},
+            data=self._data_lineage(data),
+            code=code_version(code_dir),
+            libraries=library_versions(),
+            description=description,
+        )
+
+    def _data_lineage(self, data: pd.DataFrame | str | Path | None) -> dict[str, Any]:
+        if data is None:
+            return {}
+        source = None if isinstance(data, pd.DataFrame) else str(data)
+        frame = data if isinstance(data, pd.DataFrame) else read_table(data)
+        lineage = fingerprint_frame(frame)
+        sample = reference_sample(frame, self.settings.reference_sample_rows)
+        lineage["reference_sha256"] = self.artifacts.put_bytes(sample)
+        lineage["reference_rows"] = min(len(frame), self.settings.reference_sample_rows)
+        if source:
+            lineage["source"] = source
+        return lineage
+
+    def version(self, system: str, reference: int | str = "champion") -> registry.ModelVersion:
+        return registry.get_version(self.store, system, reference)
+
+    def versions(self, system: str) -> list[registry.ModelVersion]:
+        return registry.list_versions(self.store, system)
+
+    def load_model(self, system: str, reference: int | str = "champion") -> LoadedModel:
+        version = self.version(system, reference)
+        path = self.artifacts.open_path(version.artifact_sha256)
+        return load_model(
+            version.flavor,
+            path,
+            version.artifact_name,
+            version.trusted_types,
+            expected_sha256=version.artifact_sha256,
+        )
+
+    def reference_data(self, system: str, reference: int | str = "champion") -> pd.DataFrame:
+        """The training sample stored with a version, for drift checks."""
+        version = self.version(system, reference)
+        digest = version.data.get("reference_sha256")
+        if not digest:
+            raise NotFoundError(
+                f"{system} v{version.version} was registered without training data; "
+                "register with --data FILE to keep a reference sample"
+            )
+        return pd.read_parquet(self.artifacts.open_path(digest))
+
+    def move_alias(
+        self, system: str, alias: str, version: int | str | None, reason: str = ""
+    ) -> registry.AliasChange:
+        return registry.move_alias(
+            self.store, system, alias, version, actor=self.actor, reason=reason
+        )
+
+    def rollback(
+        self, system: str, reason: str = "", alias: str = "champion"
+    ) -> registry.AliasChange:
+        return registry.rollback(self.store, system, actor=self.actor, reason=reason, alias=alias)
+
+    def history(self, system: str, alias: str | None = None) -> list[registry.AliasChange]:
+        return registry.alias_history(self.store, system, alias)
+
+    def diff(self, system: str, a: int | str, b: int | str) -> list[registry.DiffRow]:
+        return registry.diff_versions(self.version(system, a), self.version(system, b))
