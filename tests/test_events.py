@@ -26,9 +26,11 @@ from steward.data.events import (
     EventLog,
     schema_for,
 )
+from steward.data.events.tombstones import record_erasure
 from steward.errors import ConflictError, InvalidInputError, StoreError
 
 DAY = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 BATCH_SIZE = 20
 
 # Child processes import the real steward.events without running steward/__init__.py, which
@@ -576,3 +578,187 @@ def test_without_fsync_acknowledged_events_still_survive_sigkill(tmp_path: Path)
     with EventLog(root) as log:
         ids = set(log.scan("prediction", "churn")["id"].to_pylist())
     assert {f"{batch}-{i}" for batch in acknowledged for i in range(5)} <= ids
+
+
+# -- reads by receive time, and by id, that do not read the history
+
+
+def received_window(log: EventLog, kind: str, after: dt.datetime) -> list[dict[str, Any]]:
+    """What a whole-log scan holds received after ``after``: the reference for scan_received."""
+    rows = log.scan(kind, "churn").to_pylist()
+    return [row for row in rows if row["received_at"] > after]
+
+
+def test_a_read_by_receive_time_opens_only_the_files_received_after_the_watermark(
+    log: EventLog,
+) -> None:
+    for day in range(10):  # a history of ten days, one roll each
+        log.append(
+            [prediction(f"h{day}-{i}", event_time=DAY + dt.timedelta(days=day)) for i in range(5)]
+        )
+        log.flush()
+    history = set(log.root.rglob("*.parquet"))
+    watermark = max(log.scan("prediction", "churn")["received_at"].to_pylist())
+    time.sleep(0.002)
+    late = DAY + dt.timedelta(days=2, hours=3)  # received now, happened in the history
+    log.append(
+        [
+            prediction("n1", event_time=late),
+            prediction("n2", event_time=DAY + dt.timedelta(days=11)),
+        ]
+    )
+    log.flush()
+    log.append([prediction("n3", event_time=DAY + dt.timedelta(days=11))])  # still a segment
+    new_files = set(log.root.rglob("*.parquet")) - history
+    assert len(new_files) == 2
+    assert set(log.files_received_after("prediction", "churn", watermark)) == new_files
+    assert len(log.files_received_after("prediction", "churn")) == len(history) + 2
+    table = log.scan_received("prediction", "churn", after=watermark)
+    assert table["id"].to_pylist() == ["n1", "n2", "n3"]
+    assert table.schema == PREDICTION_SCHEMA
+    until = table["received_at"][0].as_py()  # n1 and n2 came in one append
+    assert log.scan_received("prediction", "churn", watermark, until)["id"].to_pylist() == [
+        "n1",
+        "n2",
+    ]
+    assert log.scan_received("prediction", "churn").num_rows == 53
+
+
+def test_a_read_by_receive_time_applies_every_rule_of_a_whole_scan(log: EventLog) -> None:
+    log.append([prediction(f"p{i}", entity_key=f"c{i}", score=0.1) for i in range(6)])
+    log.append([outcome("o1", value=0.0), outcome("o2", value=0.0)])
+    log.flush()
+    watermark = max(log.scan("prediction", "churn")["received_at"].to_pylist())
+    watermark = max(watermark, *log.scan("outcome", "churn")["received_at"].to_pylist())
+    time.sleep(0.002)
+    log.append([prediction("p1", score=0.9), prediction("p7", entity_key="c7")])  # p1: a retry
+    log.append([outcome("o1", value=1.0), outcome("o3", value=3.0)])  # o1: a correction
+    log.append([prediction("p8", entity_key="c2")])
+    log.flush()
+    # p2 retried, left in a segment; p9 erased
+    log.append([prediction("p2", score=0.5), prediction("p9", entity_key="c9")])
+    log.erase("churn", "c9")
+    for kind in ("prediction", "outcome"):
+        fresh = log.scan_received(kind, "churn", after=watermark).to_pylist()
+        assert fresh == received_window(log, kind, watermark)
+    fresh_ids = log.scan_received("prediction", "churn", after=watermark)["id"].to_pylist()
+    assert fresh_ids == ["p7", "p8"]
+    assert log.scan_received("outcome", "churn", after=watermark)["value"].to_pylist() == [1.0, 3.0]
+    log.compact("prediction", "churn", DAY.date())  # one file reaching from before to after
+    fresh = log.scan_received("prediction", "churn", after=watermark).to_pylist()
+    assert fresh == received_window(log, "prediction", watermark)
+
+
+def test_a_retried_shadow_score_keeps_its_first_copy_in_a_read_by_receive_time(
+    log: EventLog,
+) -> None:
+    shadow = {"kind": "shadow", "system": "churn", "id": "p1", "event_time": DAY}
+    log.append([{**shadow, "model_version": 4, "score": 0.3}])
+    log.flush()
+    watermark = log.scan("shadow", "churn")["received_at"][0].as_py()
+    time.sleep(0.002)
+    log.append([{**shadow, "model_version": 4, "score": 0.9}, {**shadow, "model_version": 5}])
+    log.flush()
+    rows = log.scan_received("shadow", "churn", after=watermark).to_pylist()
+    assert [(row["model_version"], row["score"]) for row in rows] == [(5, None)]
+
+
+def test_existing_ids_answers_from_the_indexes_without_opening_parquet(log: EventLog) -> None:
+    for day in range(3):
+        log.append(
+            [
+                prediction(
+                    f"d{day}-{i}", entity_key=f"c{i}", event_time=DAY + dt.timedelta(days=day)
+                )
+                for i in range(4)
+            ]
+        )
+        log.flush()
+    log.append([prediction("tail-1")])  # still in a segment
+    assert len(list(log.root.rglob("_*.ids"))) == 3
+    for path in log.root.rglob("*.parquet"):
+        path.write_bytes(b"not parquet")  # any read of a Parquet file would now fail
+    wanted = ["d0-1", "d2-3", "tail-1", "d9-9", "other"]
+    assert log.existing_ids("prediction", "churn", wanted) == {"d0-1", "d2-3", "tail-1"}
+    assert log.existing_ids("outcome", "churn", wanted) == set()
+
+
+def test_existing_ids_follows_erasure_compaction_retention_and_older_files(log: EventLog) -> None:
+    for day in range(3):
+        log.append(
+            [
+                prediction(
+                    f"d{day}-{i}", entity_key=f"c{i}", event_time=DAY + dt.timedelta(days=day)
+                )
+                for i in range(4)
+            ]
+        )
+        log.flush()
+    every = [f"d{day}-{i}" for day in range(3) for i in range(4)]
+    record_erasure(log.root, "churn", "c1", events_module.durable.now_us())  # tombstone only
+    assert log.existing_ids("prediction", "churn", every) == {
+        i for i in every if not i.endswith("-1")
+    }
+    assert log.erase("churn", "c2") == 3  # tombstone, then files and indexes rewritten
+    left = {i for i in every if not i.endswith(("-1", "-2"))}
+    assert log.existing_ids("prediction", "churn", every) == left
+    log.append([prediction("d0-9", entity_key="c1")])  # after the erasure: kept
+    log.flush()
+    assert log.compact("prediction", "churn", DAY.date()) == 2
+    assert log.existing_ids("prediction", "churn", [*every, "d0-9"]) == left | {"d0-9"}
+    assert log.delete_before(DAY + dt.timedelta(days=1)) == 1
+    assert log.existing_ids("prediction", "churn", every) == {
+        i for i in left if not i.startswith("d0")
+    }
+    for index in log.root.rglob("_*.ids"):
+        index.unlink()  # files written before indexes existed are read themselves
+    assert log.existing_ids("prediction", "churn", every) == {
+        i for i in left if not i.startswith("d0")
+    }
+    assert log.scan_received("prediction", "churn", after=LONG_AGO)["id"].to_pylist() == sorted(
+        i for i in left if not i.startswith("d0")
+    )
+
+
+def test_a_profile_sync_reads_by_receive_time_after_its_watermark(
+    log: EventLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from steward.data.profiles import Binning, ProfileStore
+
+    store = ProfileStore(tmp_path / "profiles")
+    binnings = {"score": Binning().fit([0.0, 1.0])}
+    log.append([prediction(f"p{i}", score=i / 10) for i in range(10)])
+    log.flush()
+    first = store.sync(log, "churn", binnings, settle=dt.timedelta(0))
+    assert sum(row.profile.count for row in first) == 0  # everything was stored, nothing settling
+    watermark = store.watermark("churn")
+    asked: list[dt.datetime | None] = []
+    scan_received = log.scan_received
+
+    def spy(kind: str, system: str, after: Any = None, until: Any = None) -> Any:
+        asked.append(after)
+        return scan_received(kind, system, after, until)
+
+    monkeypatch.setattr(log, "scan_received", spy)
+    monkeypatch.setattr(log, "scan", None)  # a sync never reads the whole log
+    time.sleep(0.002)
+    log.append([prediction("p10", score=0.5)])
+    store.sync(log, "churn", binnings, settle=dt.timedelta(0))
+    assert asked == [watermark]
+    window = store.read("churn", DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
+    assert window["score"].count == 11
+
+
+def test_a_read_by_receive_time_looks_for_older_copies_on_the_dates_it_returns(
+    log: EventLog,
+) -> None:
+    log.append([prediction("p1"), prediction("p2", event_time=DAY + dt.timedelta(days=1))])
+    log.flush()
+    watermark = max(log.scan("prediction", "churn")["received_at"].to_pylist())
+    time.sleep(0.002)
+    # Sent again: p1 with its own event time (a retry), p2 under another date.
+    log.append([prediction("p1"), prediction("p2", event_time=DAY + dt.timedelta(days=5))])
+    log.flush()
+    fresh = log.scan_received("prediction", "churn", after=watermark)["id"].to_pylist()
+    assert fresh == ["p2"]  # documented: the copy of 2026-11-23 is not looked for
+    assert received_window(log, "prediction", watermark) == []

@@ -9,7 +9,8 @@ Pure numpy and scipy, no data frames: ``steward.data.drift`` runs these on the c
 - Bins: ``quantile_edges`` (at the reference quantiles) and ``bin_counts``.
 - Resampled nulls, for the statistics whose null depends on the sample sizes (PSI, Jensen–Shannon,
   Hellinger, Wasserstein): multinomial bin counts drawn from the reference alone
-  (``resampled_tests_from_counts``), each test giving a ``TwoSampleResult``.
+  (``resampled_tests_from_counts``), each test giving a ``TwoSampleResult``; the draws themselves
+  (``null_counts``) and the p-value of an observed statistic against them (``empirical_p_value``).
 - A reference prepared once and tested against many current samples, every method at once:
   ``NumericReference`` (sorted, binned, gridded) and ``CategoricalReference``.
 - Many tests at once: ``adjust_p_values`` (Benjamini–Hochberg, Bonferroni); reproducible draws:
@@ -54,10 +55,12 @@ __all__ = [
     "adjust_p_values",
     "bin_counts",
     "chi_square_from_counts",
+    "empirical_p_value",
     "hellinger_from_counts",
     "jensen_shannon_from_counts",
     "keyed_rng",
     "ks_from_sorted",
+    "null_counts",
     "psi_from_counts",
     "quantile_edges",
     "resampled_tests_from_counts",
@@ -477,7 +480,7 @@ def _binned_tests(
     wanted = [method for method in methods if method in _BINNED_STATISTICS]
     if not wanted:
         return {}
-    null_reference, null_current = _null_counts(
+    null_reference, null_current = null_counts(
         reference_counts, round(float(current_counts.sum())), rng, n_resamples
     )
     results: dict[str, TwoSampleResult] = {}
@@ -485,7 +488,7 @@ def _binned_tests(
         statistic = _BINNED_STATISTICS[method]
         observed = float(statistic(reference_counts, current_counts))
         null = statistic(null_reference, null_current)
-        results[method] = TwoSampleResult(observed, _empirical_p_value(null, observed))
+        results[method] = TwoSampleResult(observed, empirical_p_value(null, observed))
     return results
 
 
@@ -503,10 +506,11 @@ def _checked_resamples(n_resamples: int) -> int:
     return n_resamples
 
 
-def _null_counts(
+def null_counts(
     reference_counts: FloatArray, n_current: int, rng: np.random.Generator, n_resamples: int
 ) -> tuple[FloatArray, FloatArray]:
-    """Bin counts of a reference and a current sample both drawn from the reference bin frequencies."""
+    """Bin counts of ``n_resamples`` pairs of a reference and a current sample (of the reference's
+    size and ``n_current``) both drawn from the reference bin frequencies, one pair per row."""
     shares = reference_counts / reference_counts.sum()
     n_reference = round(float(reference_counts.sum()))
     null_reference = rng.multinomial(n_reference, shares, size=n_resamples).astype(np.float64)
@@ -514,7 +518,12 @@ def _null_counts(
     return null_reference, null_current
 
 
-def _empirical_p_value(null: FloatArray, observed: float) -> float:
+def empirical_p_value(null: FloatArray, observed: float) -> float:
+    """The share of a resampled null at least as large as ``observed``, as ``(1 + k) / (1 + B)``.
+
+    >>> empirical_p_value(np.array([0.1, 0.2, 0.3]), 0.25)
+    0.5
+    """
     # (1 + #exceed) / (1 + B) is never 0, and stays valid for a finite number of resamples.
     tolerance = 1e-12 * max(1.0, abs(observed))
     exceed = int(np.count_nonzero(null >= observed - tolerance))
@@ -621,11 +630,9 @@ class NumericReference:
             support[used],
         )
         observed = float(_wasserstein_batch(reference_counts, current_counts, support))
-        null_reference, null_current = _null_counts(
-            reference_counts, current.size, rng, n_resamples
-        )
+        null_reference, null_current = null_counts(reference_counts, current.size, rng, n_resamples)
         null = _wasserstein_batch(null_reference, null_current, support)
-        return _empirical_p_value(null, observed)
+        return empirical_p_value(null, observed)
 
 
 @dataclass(frozen=True)

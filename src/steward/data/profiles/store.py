@@ -38,16 +38,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from steward.data.profiles import (
-    _SKETCH_FIELDS,
-    _SKETCH_TYPES,
-    Binning,
-    ColumnProfile,
-    DatasetProfile,
-    _check_columns_present,
-    _profile_groups,
-    _to_table,
-)
+from steward._util.frames import to_arrow_table as _to_table
+from steward.data.profiles.binning import Binning
+from steward.data.profiles.binning import check_columns_present as _check_columns_present
+from steward.data.profiles.column import SKETCH_FIELDS as _SKETCH_FIELDS
+from steward.data.profiles.column import SKETCH_TYPES as _SKETCH_TYPES
+from steward.data.profiles.column import ColumnProfile
+from steward.data.profiles.column import profile_groups as _profile_groups
+from steward.data.profiles.dataset import DatasetProfile
 from steward.errors import InvalidInputError, StoreError
 
 __all__ = [
@@ -476,7 +474,8 @@ class ProfileStore:
         until = (now or dt.datetime.now(dt.UTC)) - settle
         if watermark is not None and until <= watermark:
             return 0
-        events = log.scan("prediction", system)
+        # Only the files that can hold events received after the watermark are read.
+        events = log.scan_received("prediction", system, after=watermark, until=until)
         rows, new_watermark = build_profiles(
             events, binnings, watermark, bucket=bucket, until=until
         )
@@ -504,7 +503,9 @@ class ProfileStore:
         """
         watermark = self.watermark(system)
         until = (now or dt.datetime.now(dt.UTC)) - settle
-        events = log.scan("prediction", system)
+        # Everything received after the stored watermark, settling events included; only the
+        # files that can hold such events are read, not the history.
+        events = log.scan_received("prediction", system, after=watermark)
         if watermark is None or until > watermark:
             rows, watermark = build_profiles(
                 events, binnings, watermark, bucket=bucket, until=until

@@ -1,0 +1,306 @@
+"""``EventLog``: the public object of the event log, a thin front over its modules.
+
+Appends go through ``schemas`` (checks, encoding) to this process's ``wal.Writer``; the writer
+rolls segments with ``rollup``; reads are in ``read``; retention and erasure in ``retention``.
+
+Example::
+
+    with EventLog("/tmp/steward-events") as log:
+        log.append([{"kind": "prediction", "system": "churn", "id": "p1", "score": 0.8}])
+        log.count("prediction", "churn")  # 1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+
+from steward.data.events import read, retention, rollup
+from steward.data.events.durable import CrashPoint
+from steward.data.events.schemas import check_kind, check_name, encode_kind
+from steward.data.events.wal import Writer, encode_record, new_writer_id
+from steward.errors import InvalidInputError, StoreError
+
+__all__ = ["EventLog"]
+
+_DEFAULT_SEGMENT_BYTES: Final = 64 * 2**20
+_DEFAULT_SEGMENT_SECONDS: Final = 60.0
+
+
+class EventLog:
+    """The append-only, durable log of predictions, shadow scores and outcomes under one root.
+
+    ``append`` returns once its events survive ``kill -9``; ``scan``, ``count`` and ``query``
+    see every acknowledged event exactly once (by the rules in ``docs/events.md``). Each process
+    writes only its own files, so API replicas can share a root. Reading needs no writer: an
+    ``EventLog`` that never appends creates nothing on disk.
+
+    Example::
+
+        with EventLog(tmp_path / "events") as log:
+            log.append([{"kind": "prediction", "system": "churn", "id": "p1", "score": 0.9}])
+            log.append([{"kind": "outcome", "system": "churn", "id": "o1",
+                         "prediction_id": "p1", "value": 1.0}])
+            table = log.scan("prediction", "churn")   # pyarrow.Table, PREDICTION_SCHEMA
+            log.query("SELECT count(*) AS n FROM outcomes")
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        writer_id: str | None = None,
+        segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
+        segment_seconds: float = _DEFAULT_SEGMENT_SECONDS,
+        fsync: bool = True,
+    ) -> None:
+        # fsync=False acknowledges once the bytes are written to the operating system: that still
+        # survives kill -9 of the process, but not a crash of the machine (see docs/events.md).
+        self._fsync = fsync
+        if segment_bytes <= 0 or segment_seconds <= 0:
+            raise InvalidInputError(
+                f"segment_bytes ({segment_bytes}) and segment_seconds ({segment_seconds}) must "
+                "be positive; they say when a write-ahead segment rolls into Parquet"
+            )
+        self.root = Path(root)
+        self._writer_id = None if writer_id is None else check_name(writer_id, "writer_id")
+        self._segment_bytes, self._segment_seconds = segment_bytes, segment_seconds
+        self._writer: Writer | None = None
+        self._writer_lock = threading.Lock()
+        self._crash = CrashPoint.from_environment()
+        self._closed = False
+
+    @property
+    def writer_id(self) -> str | None:
+        """This process's writer id (it names its files), or None before the first append.
+
+        Example::
+
+            log.writer_id  # 'web-1-4242-a1b2c3'
+        """
+        return None if self._writer is None else self._writer.writer_id
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` ran: appends are refused, reads still work."""
+        return self._closed
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open_writer(self) -> Writer:
+        with self._writer_lock:
+            if self._closed:
+                raise StoreError(f"the event log at {self.root} is closed; open a new EventLog")
+            if self._writer is None:
+                writer_id = self._writer_id or new_writer_id()
+                root, crash = self.root, self._crash
+
+                def roll(number: int, path: Path, recovering: bool) -> None:
+                    rollup.roll_segment(root, writer_id, number, path, crash, recovering=recovering)
+
+                def adopt() -> int:
+                    return rollup.adopt_orphans(root, writer_id, crash)
+
+                self._writer = Writer(
+                    root,
+                    writer_id,
+                    self._segment_bytes,
+                    self._segment_seconds,
+                    crash,
+                    self._fsync,
+                    roll,
+                    adopt,
+                )
+            return self._writer
+
+    def append(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Append events durably and atomically: all of them are stored, or (on error) none.
+
+        Returns once the events are fsynced; concurrent callers share one fsync. ``kind``,
+        ``system`` and ``id`` are required; ``event_time`` defaults to now; ``received_at``,
+        ``writer`` and ``sequence`` are stamped here.
+
+        Example::
+
+            log.append([{"kind": "prediction", "system": "churn", "id": "p1",
+                         "entity_key": "c42", "model_version": 3, "inputs": {"tenure": 4},
+                         "score": 0.81, "decision": "call", "holdout": False}])
+        """
+        batch = events if isinstance(events, list) else list(events)
+        if not batch:
+            return
+        by_kind: dict[str, list[Mapping[str, Any]]] = {}
+        for index, event in enumerate(batch):
+            if not isinstance(event, Mapping):
+                raise InvalidInputError(
+                    f"event {index} of the append is a {type(event).__name__}, not a mapping; "
+                    "pass dicts with 'kind', 'system' and 'id'"
+                )
+            by_kind.setdefault(check_kind(event.get("kind")), []).append(event)
+        writer = self._open_writer()
+        received_us, sequence = writer.stamp(len(batch))
+        parts = []
+        for kind, of_kind in by_kind.items():
+            parts.append(
+                (kind, encode_kind(kind, of_kind, received_us, writer.writer_id, sequence))
+            )
+            sequence += len(of_kind)
+        writer.submit(encode_record(parts))
+
+    def flush(self) -> None:
+        """Roll this process's segments into Parquet now, and those of writers that died.
+
+        Example::
+
+            log.flush()  # afterwards every event this process acknowledged is in Parquet
+        """
+        writer = self._writer
+        if writer is not None:
+            writer.seal()
+            writer.roll_sealed()
+        rollup.adopt_orphans(self.root, None if writer is None else writer.writer_id, self._crash)
+
+    def close(self) -> None:
+        """Roll everything this process wrote into Parquet and release its writer directory.
+
+        Example::
+
+            log.close()  # safe to call twice
+        """
+        with self._writer_lock:
+            self._closed, writer, self._writer = True, self._writer, None
+        if writer is not None:
+            writer.close()
+
+    # -- reading
+
+    def scan(
+        self,
+        kind: str,
+        system: str,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> pa.Table:
+        """Events of one kind and system with ``start <= event_time < end``, in event-time order.
+
+        Example::
+
+            log.scan("outcome", "churn", start=datetime(2026, 11, 1, tzinfo=timezone.utc))
+        """
+        kind, system = check_kind(kind), check_name(system, "system")
+        return read.scan(self.root, kind, system, start, end)
+
+    def scan_received(
+        self,
+        kind: str,
+        system: str,
+        after: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> pa.Table:
+        """The events received in ``(after, until]``, deduplicated as ``scan`` does, in its order.
+
+        It opens only the files that can hold events received after ``after``: a sync behind a
+        watermark reads what is new, not the history. An event kept by its first copy (a
+        prediction, a shadow score) whose older copy is stored on one of the event dates returned
+        is left out, as ``scan`` leaves it out; a copy under another event date is not looked
+        for (see "Reads by receive time and by id" in docs/events.md).
+
+        Example::
+
+            log.scan_received("prediction", "churn", after=watermark)
+        """
+        kind, system = check_kind(kind), check_name(system, "system")
+        return read.scan_received(self.root, kind, system, after, until)
+
+    def files_received_after(
+        self, kind: str, system: str, after: dt.datetime | None = None
+    ) -> list[Path]:
+        """The Parquet files ``scan_received(kind, system, after)`` opens, from the listing alone.
+
+        Example::
+
+            log.files_received_after("prediction", "churn", watermark)  # only the new files
+        """
+        kind, system = check_kind(kind), check_name(system, "system")
+        after_us = read.micros(after, "after")
+        return read.files_received_after(self.root, kind, system, after_us)[0]
+
+    def count(self, kind: str, system: str) -> int:
+        """How many distinct events of a kind a system has (after deduplication and erasure).
+
+        Example::
+
+            log.count("prediction", "churn")  # 1
+        """
+        kind, system = check_kind(kind), check_name(system, "system")
+        return read.count(self.root, kind, system)
+
+    def existing_ids(self, kind: str, system: str, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` a system has logged as events of ``kind`` (erased ones excluded).
+
+        Answers from the id indexes beside the Parquet files, not from the files themselves.
+
+        Example::
+
+            log.existing_ids("prediction", "churn", ["p1", "nope"])  # {"p1"}
+        """
+        kind, system = check_kind(kind), check_name(system, "system")
+        return read.existing_ids(self.root, kind, system, ids)
+
+    def query(self, sql: str) -> pa.Table:
+        """Run DuckDB SQL over the views ``predictions``, ``shadows`` and ``outcomes``.
+
+        The views carry every column of the kind's schema, deduplicated and with erasures applied.
+
+        Example::
+
+            log.query("SELECT decision, count(*) AS n FROM predictions GROUP BY decision")
+        """
+        return read.query(self.root, sql)
+
+    # -- retention, erasure, compaction
+
+    def delete_before(self, cutoff: dt.date | dt.datetime) -> int:
+        """Drop every date partition strictly before ``cutoff``'s UTC day; return how many.
+
+        Example::
+
+            log.delete_before(datetime.now(timezone.utc) - timedelta(days=180))
+        """
+        return retention.delete_before(self.root, cutoff)
+
+    def erase(self, system: str, entity_key: str) -> int:
+        """Remove every event of one entity in a system (GDPR erasure); return rows rewritten away.
+
+        Readers stop seeing the entity's rows the moment its tombstone is stored; the files are
+        then rewritten without them, one atomic rename each. Running it again finishes an
+        interrupted erasure.
+
+        Example::
+
+            log.erase("churn", "customer-42")
+        """
+        system = check_name(system, "system")
+        if not isinstance(entity_key, str) or not entity_key:
+            raise InvalidInputError(f"entity_key {entity_key!r} must be a non-empty string")
+        return retention.erase(self.root, system, entity_key, self._crash)
+
+    def compact(self, kind: str, system: str, date: dt.date | str) -> int:
+        """Merge the Parquet files of one partition into one; return how many files were merged.
+
+        Example::
+
+            log.compact("prediction", "churn", date(2026, 11, 22))
+        """
+        kind, system = check_kind(kind), check_name(system, "system")
+        return rollup.compact(self.root, kind, system, retention.as_day(date, "date"), self._crash)

@@ -1,0 +1,484 @@
+"""Column profiles: the mergeable summary of one column's rows, and how profiles merge.
+
+A :class:`ColumnProfile` holds counts, bin counts on its :class:`Binning`, moments, extremes and
+sketches; :func:`merge_profiles` combines profiles of the same column and binning exactly (counts,
+bins, extremes), by Chan et al.'s formula (moments) or as the sketch library defines (sketches).
+:func:`profile_groups` profiles many groups of rows of one column at once, in vectorized passes:
+what ``ColumnProfile.from_values``, ``DatasetProfile.from_frame`` and
+``steward.data.profiles.store.profile_frame`` all run.
+
+Example::
+
+    >>> binning = Binning().fit([0.0, 1.0, 2.0])
+    >>> first = ColumnProfile.from_values([0.0, 1.0], binning)
+    >>> merge_profiles([first, ColumnProfile.from_values([2.0], binning)]).count
+    3
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import datasketches
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from steward.data.profiles.binning import Binning, as_chunked, category_codes, float_values
+from steward.errors import InvalidInputError
+
+__all__ = [
+    "SKETCH_FIELDS",
+    "SKETCH_TYPES",
+    "ColumnProfile",
+    "check_same_binning",
+    "merge_profiles",
+    "profile_groups",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_FORMAT: Final = 1
+# The frequent-items sketch of unseen categories tracks up to 0.75 * 2**7 = 96 values.
+_UNSEEN_SKETCH_LG_SIZE: Final = 7
+# Feeding every distinct unseen value would cost a Python call per value for an id-like column;
+# the most frequent ones per bucket are what a reader wants to see.
+_UNSEEN_FED_PER_BUCKET: Final = 256
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ColumnProfile:
+    """Mergeable summary of one column's rows: counts, bin counts, moments, extremes and sketches.
+
+    ``count`` counts every row; ``null_count`` the missing ones (null or NaN); ``violation_count``
+    the contract violations the caller reported. Numeric profiles count infinite values in
+    ``infinite_count`` and summarize the finite ones: ``bin_counts`` on the binning's bins,
+    ``finite_count``, ``finite_mean`` and ``finite_m2`` (the sum of squared deviations),
+    ``minimum``, ``maximum`` and a KLL ``sketch``. Categorical profiles hold ``bin_counts`` per
+    known category, ``unseen_count`` and a frequent-items ``unseen_sketch`` of unseen values.
+
+    >>> binning = Binning("categorical").fit(["a", "b", "b"])
+    >>> profile = ColumnProfile.from_values(["a", "c", None], binning)
+    >>> profile.category_counts, profile.unseen_count, profile.null_count
+    ({'b': 0, 'a': 1}, 1, 1)
+    """
+
+    binning: Binning
+    count: int
+    null_count: int
+    violation_count: int
+    bin_counts: IntArray
+    unseen_count: int = 0
+    infinite_count: int = 0
+    finite_count: int = 0
+    finite_mean: float = 0.0
+    finite_m2: float = 0.0
+    minimum: float | None = None
+    maximum: float | None = None
+    sketch: Any = None
+    unseen_sketch: Any = None
+
+    @classmethod
+    def from_values(
+        cls, values: object, binning: Binning, *, violation_count: int = 0
+    ) -> ColumnProfile:
+        """Profile one batch of values; ``violation_count`` is the batch's contract violations.
+
+        >>> binning = Binning().fit([1.0, 2.0, 3.0])
+        >>> ColumnProfile.from_values([1.0, None, float("inf")], binning).infinite_count
+        1
+        """
+        array = as_chunked(values, "the values")
+        groups = np.zeros(len(array), dtype=np.int64)
+        violations = np.zeros(len(array), dtype=np.float64)
+        if len(array):
+            violations[0] = violation_count
+        elif violation_count:
+            raise InvalidInputError(
+                f"violation_count={violation_count} for an empty batch; pass 0 or the batch's rows"
+            )
+        return profile_groups(array, binning, groups, 1, violations, "the column")[0]
+
+    @property
+    def kind(self) -> str:
+        """``"numeric"`` or ``"categorical"``, as the binning says."""
+        return str(self.binning.kind_)
+
+    @property
+    def mean(self) -> float:
+        """Mean of the finite values (NaN when there are none)."""
+        return self.finite_mean if self.finite_count else math.nan
+
+    @property
+    def variance(self) -> float:
+        """Population variance of the finite values, as ``numpy.var`` (ddof=0)."""
+        return self.finite_m2 / self.finite_count if self.finite_count else math.nan
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the finite values, as ``numpy.std`` (ddof=0)."""
+        return math.sqrt(self.variance)
+
+    @property
+    def category_counts(self) -> dict[str, int]:
+        """Count per known category, in the binning's order (unseen values are not in it)."""
+        self.require_kind("categorical", "category_counts")
+        return dict(zip(self.binning.categories_, self.bin_counts.tolist(), strict=True))
+
+    @property
+    def quantile_rank_error(self) -> float:
+        """The KLL sketch's normalized rank error for one quantile (99% confidence)."""
+        self.require_kind("numeric", "quantile_rank_error")
+        return float(self.sketch.normalized_rank_error(False))
+
+    def merge(self, other: ColumnProfile) -> ColumnProfile:
+        """A new profile of both profiles' rows; see :func:`merge_profiles`.
+
+        >>> binning = Binning().fit([0.0, 1.0, 2.0])
+        >>> first = ColumnProfile.from_values([0.0, 1.0], binning)
+        >>> first.merge(ColumnProfile.from_values([5.0], binning)).maximum
+        5.0
+        """
+        return merge_profiles([self, other])
+
+    def quantile(self, q: float) -> float:
+        """Approximate quantile of the finite values from the KLL sketch.
+
+        Its rank is within ``quantile_rank_error`` of ``q`` (with 99% confidence).
+
+        >>> binning = Binning().fit([0.0, 1.0])
+        >>> ColumnProfile.from_values([1.0, 2.0, 3.0], binning).quantile(0.5)
+        2.0
+        """
+        self.require_kind("numeric", "quantile")
+        if not 0.0 <= q <= 1.0:
+            raise InvalidInputError(f"quantile q={q} is outside [0, 1]; pass a share such as 0.5")
+        if not self.finite_count:
+            raise InvalidInputError("this profile has no finite values; a quantile needs some")
+        if q in (0.0, 1.0):  # the extremes are known exactly; the sketch may have dropped them
+            return float(self.minimum if q == 0.0 else self.maximum)  # type: ignore[arg-type]
+        return float(self.sketch.get_quantile(q))
+
+    def histogram(self) -> tuple[npt.NDArray[Any], IntArray]:
+        """Bin edges (with -inf and +inf at the ends) and counts; for a categorical profile, the
+        known categories and their counts (``unseen_count`` holds the rest).
+
+        >>> binning = Binning(bins=2).fit([0.0, 1.0, 2.0])
+        >>> edges, counts = ColumnProfile.from_values([0.5, 1.5, 3.0], binning).histogram()
+        >>> edges.tolist(), counts.tolist()
+        ([-inf, 1.0, inf], [1, 2])
+        """
+        if self.kind == "categorical":
+            return np.array(self.binning.categories_, dtype=object), self.bin_counts.copy()
+        edges = np.concatenate([[-np.inf], self.binning.edges_, [np.inf]])
+        return edges, self.bin_counts.copy()
+
+    def unseen_values(self) -> list[tuple[str, int]]:
+        """The most frequent unseen categories and their estimated counts, most frequent first.
+
+        >>> binning = Binning("categorical").fit(["a"])
+        >>> ColumnProfile.from_values(["x", "y", "x"], binning).unseen_values()
+        [('x', 2), ('y', 1)]
+        """
+        self.require_kind("categorical", "unseen_values")
+        error_type = datasketches.frequent_items_error_type.NO_FALSE_NEGATIVES
+        items = self.unseen_sketch.get_frequent_items(error_type)
+        return sorted(((item, int(estimate)) for item, estimate, *_ in items), key=_by_count)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (sketches as base64) that :meth:`from_dict` reads back.
+
+        >>> import json
+        >>> binning = Binning().fit([0.0, 1.0])
+        >>> saved = json.dumps(ColumnProfile.from_values([0.5], binning).to_dict())
+        >>> ColumnProfile.from_dict(json.loads(saved)).mean
+        0.5
+        """
+        return {
+            "format": _FORMAT,
+            "binning": self.binning.to_dict(),
+            "count": self.count,
+            "null_count": self.null_count,
+            "violation_count": self.violation_count,
+            "bin_counts": self.bin_counts.tolist(),
+            "unseen_count": self.unseen_count,
+            "infinite_count": self.infinite_count,
+            "finite_count": self.finite_count,
+            "finite_mean": self.finite_mean,
+            "finite_m2": self.finite_m2,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "sketch": _encode_sketch(self.sketch),
+            "unseen_sketch": _encode_sketch(self.unseen_sketch),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], binning: Binning | None = None) -> ColumnProfile:
+        """Rebuild a profile from :meth:`to_dict` output; ``binning`` replaces a left-out one."""
+        try:
+            if data["format"] != _FORMAT:
+                raise ValueError(f"format {data['format']!r} is not {_FORMAT}")
+            binning = binning or Binning.from_dict(data["binning"])
+            field = SKETCH_FIELDS[binning.kind_]
+            sketch = SKETCH_TYPES[binning.kind_].deserialize(_decode_sketch(data[field]))
+            profile = cls(
+                binning=binning,
+                count=int(data["count"]),
+                null_count=int(data["null_count"]),
+                violation_count=int(data["violation_count"]),
+                bin_counts=np.asarray(data["bin_counts"], dtype=np.int64),
+                unseen_count=int(data["unseen_count"]),
+                infinite_count=int(data["infinite_count"]),
+                finite_count=int(data["finite_count"]),
+                finite_mean=float(data["finite_mean"]),
+                finite_m2=float(data["finite_m2"]),
+                minimum=None if data["minimum"] is None else float(data["minimum"]),
+                maximum=None if data["maximum"] is None else float(data["maximum"]),
+                **{field: sketch},
+            )
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise InvalidInputError(
+                f"profile dict is malformed ({error!r}); pass what ColumnProfile.to_dict returned"
+            ) from error
+        if profile.bin_counts.shape != (binning.n_bins,):
+            raise InvalidInputError(
+                f"profile dict holds {profile.bin_counts.size} bin counts for a binning of "
+                f"{binning.n_bins} bins; pass what ColumnProfile.to_dict returned"
+            )
+        return profile
+
+    def __repr__(self) -> str:
+        return (
+            f"ColumnProfile({self.kind}, count={self.count}, nulls={self.null_count}, "
+            f"violations={self.violation_count}, binning {self.binning.fingerprint_})"
+        )
+
+    def require_kind(self, kind: str, what: str) -> None:
+        """Refuse to run ``what`` unless this profile is of ``kind`` ("numeric" or "categorical")."""
+        if self.kind != kind:
+            raise InvalidInputError(
+                f"{what} needs a {kind} profile, but this one is {self.kind}; use it on a "
+                f"{kind} column"
+            )
+
+
+#: The field of a profile that holds its sketch, per binning kind.
+SKETCH_FIELDS: Final = {"numeric": "sketch", "categorical": "unseen_sketch"}
+#: The datasketches class of that sketch, per binning kind (its ``deserialize`` reads it back).
+SKETCH_TYPES: Final = {
+    "numeric": datasketches.kll_doubles_sketch,
+    "categorical": datasketches.frequent_strings_sketch,
+}
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
+def _encode_sketch(sketch: Any) -> str | None:
+    return None if sketch is None else base64.b64encode(sketch.serialize()).decode("ascii")
+
+
+def _decode_sketch(encoded: str | bytes) -> bytes:
+    # ProfileStore keeps sketches as Parquet binary; to_dict gives them as base64 text.
+    if isinstance(encoded, bytes):
+        return encoded
+    return base64.b64decode(encoded.encode("ascii"), validate=True)
+
+
+def merge_profiles(profiles: Iterable[ColumnProfile]) -> ColumnProfile:
+    """One profile of all the rows of several profiles of the same column and binning.
+
+    Counts, bin counts, minima and maxima combine exactly; the mean and the sum of squared
+    deviations combine by Chan et al.'s parallel formula; the sketches merge (KLL stays within its
+    rank error). The result does not depend on the order of the profiles, up to rounding.
+
+    >>> binning = Binning().fit([0.0, 1.0, 2.0, 3.0])
+    >>> parts = [ColumnProfile.from_values(part, binning) for part in ([0.0, 1.0], [2.0, 3.0])]
+    >>> merge_profiles(parts).variance
+    1.25
+    """
+    parts = list(profiles)
+    if not parts:
+        raise InvalidInputError("merge_profiles got no profiles; pass at least one")
+    first = parts[0]
+    for other in parts[1:]:
+        check_same_binning(first, other, "merge")
+    finite = np.array([part.finite_count for part in parts], dtype=np.float64)
+    means = np.array([part.finite_mean for part in parts], dtype=np.float64)
+    total = float(finite.sum())
+    mean = float(np.dot(finite, means) / total) if total else 0.0
+    # Chan et al.: M2 = Σ M2_i + Σ n_i (mean_i − mean)²; each term is a difference of means, so
+    # nothing cancels catastrophically.
+    m2 = sum(part.finite_m2 for part in parts) + float(np.dot(finite, (means - mean) ** 2))
+    minima = [part.minimum for part in parts if part.minimum is not None]
+    maxima = [part.maximum for part in parts if part.maximum is not None]
+    return ColumnProfile(
+        binning=first.binning,
+        count=sum(part.count for part in parts),
+        null_count=sum(part.null_count for part in parts),
+        violation_count=sum(part.violation_count for part in parts),
+        bin_counts=np.sum([part.bin_counts for part in parts], axis=0, dtype=np.int64),
+        unseen_count=sum(part.unseen_count for part in parts),
+        infinite_count=sum(part.infinite_count for part in parts),
+        finite_count=int(total),
+        finite_mean=mean,
+        finite_m2=m2,
+        minimum=min(minima) if minima else None,
+        maximum=max(maxima) if maxima else None,
+        sketch=_merged_sketches([part.sketch for part in parts], first.binning),
+        unseen_sketch=_merged_sketches([part.unseen_sketch for part in parts], first.binning),
+    )
+
+
+def _merged_sketches(sketches: Sequence[Any], binning: Binning) -> Any:
+    if sketches[0] is None:
+        return None
+    merged = _new_sketch(binning)
+    for sketch in sketches:
+        merged.merge(sketch)
+    return merged
+
+
+def _new_sketch(binning: Binning) -> Any:
+    if binning.kind_ == "numeric":
+        return datasketches.kll_doubles_sketch(binning.sketch_k)
+    return datasketches.frequent_strings_sketch(_UNSEEN_SKETCH_LG_SIZE)
+
+
+def check_same_binning(first: ColumnProfile, other: ColumnProfile, action: str) -> None:
+    """Refuse to ``action`` ("merge", "compare") two profiles of different binnings, saying
+    where the binnings differ."""
+    if first.binning.fingerprint_ == other.binning.fingerprint_:
+        return
+    mine, theirs = first.binning, other.binning
+    detail = f"{mine.kind_} with {mine.n_bins} bins vs {theirs.kind_} with {theirs.n_bins} bins"
+    if mine.kind_ == theirs.kind_ == "numeric" and mine.n_bins == theirs.n_bins:
+        index = int(np.argmax(mine.edges_ != theirs.edges_))
+        detail += (
+            f", first differing edge #{index}: {mine.edges_[index]!r} vs {theirs.edges_[index]!r}"
+        )
+    raise InvalidInputError(
+        f"cannot {action} profiles with different binnings ({mine.fingerprint_} vs "
+        f"{theirs.fingerprint_}: {detail}); profile both sides with the same fitted Binning"
+    )
+
+
+# --- profiling many groups at once -----------------------------------------------------------------
+
+
+def profile_groups(
+    array: pa.ChunkedArray,
+    binning: Binning,
+    groups: IntArray,
+    n_groups: int,
+    violations: FloatArray,
+    what: str,
+    order: IntArray | None = None,
+) -> list[ColumnProfile]:
+    """One profile per group. Row ``order[i]`` of ``array`` belongs to group ``groups[i]``, and
+    ``groups`` is sorted ascending, so each group's rows form one contiguous run.
+
+    ``violations`` holds each row's contract violations (summed per group); ``what`` names the
+    column in errors; ``order`` defaults to the rows as they are."""
+    order = np.arange(len(array)) if order is None else order
+    binning.check_fitted()
+    counts = np.bincount(groups, minlength=n_groups)
+    broken = np.rint(np.bincount(groups, weights=violations, minlength=n_groups)).astype(np.int64)
+    if binning.kind_ == "numeric":
+        fields = _numeric_fields(float_values(array, what)[order], binning, groups, n_groups)
+    else:
+        fields = _categorical_fields(array, order, binning, groups, n_groups)
+    return [
+        ColumnProfile(
+            binning=binning,
+            count=int(counts[group]),
+            violation_count=int(broken[group]),
+            **{name: values[group] for name, values in fields.items()},
+        )
+        for group in range(n_groups)
+    ]
+
+
+def _numeric_fields(
+    values: FloatArray, binning: Binning, groups: IntArray, n_groups: int
+) -> dict[str, list[Any]]:
+    finite = np.isfinite(values)
+    kept, kept_groups = values[finite], groups[finite]
+    n = np.bincount(kept_groups, minlength=n_groups)
+    safe_n = np.maximum(n, 1)
+    mean = np.bincount(kept_groups, weights=kept, minlength=n_groups) / safe_n
+    # A second pass over the deviations corrects the rounding of the first sum (numpy's mean sums
+    # pairwise, so a single sequential pass would trail it on long groups).
+    mean += np.bincount(kept_groups, weights=kept - mean[kept_groups], minlength=n_groups) / safe_n
+    m2 = np.bincount(kept_groups, weights=(kept - mean[kept_groups]) ** 2, minlength=n_groups)
+    n_bins = binning.n_bins
+    # side="left" puts a value equal to an edge in the bin that edge closes: bins are (e[i-1], e[i]].
+    codes = kept_groups * n_bins + np.searchsorted(binning.edges_, kept, side="left")
+    bin_counts = np.bincount(codes, minlength=n_groups * n_bins).reshape(n_groups, n_bins)
+    starts = np.concatenate([[0], np.cumsum(n)])
+    filled = np.flatnonzero(n)
+    minimum: list[float | None] = [None] * n_groups
+    maximum: list[float | None] = [None] * n_groups
+    if filled.size:  # rows are sorted by group, so each group's values are one contiguous run
+        for group, low, high in zip(
+            filled.tolist(),
+            np.minimum.reduceat(kept, starts[filled]).tolist(),
+            np.maximum.reduceat(kept, starts[filled]).tolist(),
+            strict=True,
+        ):
+            minimum[group], maximum[group] = low, high
+    sketches = []
+    for group in range(n_groups):
+        sketch = _new_sketch(binning)
+        if n[group]:
+            sketch.update(kept[starts[group] : starts[group + 1]])
+        sketches.append(sketch)
+    return {
+        "null_count": np.bincount(groups[np.isnan(values)], minlength=n_groups).tolist(),
+        "infinite_count": np.bincount(groups[np.isinf(values)], minlength=n_groups).tolist(),
+        "bin_counts": list(bin_counts),
+        "finite_count": n.tolist(),
+        "finite_mean": mean.tolist(),
+        "finite_m2": m2.tolist(),
+        "minimum": minimum,
+        "maximum": maximum,
+        "sketch": sketches,
+    }
+
+
+def _categorical_fields(
+    array: pa.ChunkedArray, order: IntArray, binning: Binning, groups: IntArray, n_groups: int
+) -> dict[str, list[Any]]:
+    codes, indices, distinct = category_codes(array, binning.categories_)
+    codes, indices = codes[order], indices[order]
+    known = len(binning.categories_)
+    table = np.bincount(groups * (known + 2) + codes, minlength=n_groups * (known + 2))
+    table = table.reshape(n_groups, known + 2)
+    sketches = [_new_sketch(binning) for _ in range(n_groups)]
+    unseen = codes == known
+    if unseen.any():
+        pairs, counts = np.unique(
+            groups[unseen] * len(distinct) + indices[unseen], return_counts=True
+        )
+        pair_groups, values = pairs // len(distinct), pairs % len(distinct)
+        ranked = np.lexsort((-counts, pair_groups))  # by group, most frequent first
+        sorted_groups = pair_groups[ranked]
+        rank = np.arange(ranked.size) - np.searchsorted(sorted_groups, sorted_groups)
+        chosen = ranked[rank < _UNSEEN_FED_PER_BUCKET]
+        names = distinct.take(pa.array(values[chosen])).to_pylist()
+        for group, name, count in zip(
+            pair_groups[chosen].tolist(), names, counts[chosen].tolist(), strict=True
+        ):
+            sketches[group].update(name, count)
+    return {
+        "null_count": table[:, known + 1].tolist(),
+        "unseen_count": table[:, known].tolist(),
+        "bin_counts": list(table[:, :known]),
+        "unseen_sketch": sketches,
+    }
