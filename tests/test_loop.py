@@ -21,7 +21,8 @@ from steward.cli.main import cli
 from steward.data.events import EventLog
 from steward.demo import train_churn_model
 from steward.loop.notify import list_notifications
-from steward.loop.tick import Scheduler, monitors_due, tick
+from steward.loop.scheduler import Scheduler
+from steward.loop.tick import monitors_due, tick
 from steward.store import ActionRow, AuditRow
 from tests.conftest import Server
 

@@ -581,3 +581,80 @@ def test_usual_volume_ignores_windows_from_before_the_system_went_live(
             assert later.details["usual_volume"] == 21 * 50
             assert f"volume {21 * 5} against a usual {21 * 50}" in later.summary
     steward.close()
+
+
+def _scored_window(
+    workspace: Steward, *, model_version: int, by_entity: set[int], seed: int
+) -> tuple[MonitorResult, float]:
+    """400 scored predictions over a week and their outcomes a day later, keyed by prediction id
+    (by entity key alone for the indexes in ``by_entity``); the performance result and its AUC."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    scores = rng.random(n)
+    labels = (rng.random(n) < scores).astype(float)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    times = [start + timedelta(minutes=15 * i) for i in range(n)]
+    predictions = [
+        {
+            "kind": "prediction",
+            "system": "churn",
+            "id": f"p{i}",
+            "event_time": times[i],
+            "entity_key": f"c{i}",
+            "model_version": model_version,
+            "score": float(scores[i]),
+            "inputs": "{}",
+        }
+        for i in range(n)
+    ]
+    outcomes = [
+        {
+            "kind": "outcome",
+            "system": "churn",
+            "id": f"o{i}",
+            # as clients send them: a prediction id alone, or an entity key alone
+            "prediction_id": None if i in by_entity else f"p{i}",
+            "entity_key": f"c{i}" if i in by_entity else None,
+            "event_time": times[i] + timedelta(days=1),
+            "value": float(labels[i]),
+        }
+        for i in range(n)
+    ]
+    with EventLog(workspace.settings.events_dir) as events:
+        events.append(predictions)
+        events.append(outcomes)
+        results = by_monitor(
+            run_monitors(
+                workspace, events, "churn", window=timedelta(days=7), at=start + timedelta(days=7)
+            )
+        )
+    return results["performance"], float(roc_auc_score(labels, scores))
+
+
+def test_one_outcome_keyed_by_entity_leaves_the_others_joined_by_prediction_id(
+    workspace: Steward, telco_model: object
+) -> None:
+    """One outcome without a prediction id switched every join to entity keys: no labels at all."""
+    workspace.register_model(telco_model, system="churn", metrics={"roc_auc": 0.7})
+    workspace.move_alias("churn", "champion", 1)
+    performance, realized = _scored_window(workspace, model_version=1, by_entity={0}, seed=11)
+    assert performance.status != "not_enough_data", performance.summary
+    assert f"ROC AUC {realized:.3f}" in performance.summary
+
+
+def test_a_versions_realized_auc_is_held_to_the_figure_it_was_registered_with(
+    workspace: Steward, telco_model: object, telco: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """The alert compared v1's window with v2's registered figure (and named the wrong one)."""
+    from steward.demo import train_churn_model
+
+    workspace.register_model(telco_model, system="churn", metrics={"roc_auc": 0.95})
+    workspace.register_model(
+        train_churn_model(*telco, C=0.05), system="churn", metrics={"roc_auc": 0.6}
+    )
+    workspace.move_alias("churn", "champion", 2)
+    # served by v1 before v2 became champion
+    performance, _ = _scored_window(workspace, model_version=1, by_entity=set(), seed=5)
+    assert performance.status == "breach", performance.summary
+    assert "for v1 over" in performance.summary
+    assert "below the 0.950 it was registered with" in performance.summary

@@ -288,11 +288,11 @@ def test_weighted_row_metrics_equal_scikit_learn_on_the_resamples_they_stand_for
     # A resample is how often each row was drawn; scikit-learn gets the rows repeated that often.
     weights = np.random.default_rng(seed).multinomial(300, np.full(300, 1 / 300), size=4) * 1.0
     checks: dict[str, tuple[Callable[..., np.ndarray], Callable[..., float]]] = {
-        "ap": (performance._average_precision_rows, average_precision_score),
-        "brier": (performance._brier_rows, lambda y, s: brier_score_loss(y, s)),
-        "ece": (performance._calibration_error_rows, calibration_error_from_sklearn),
+        "ap": (performance.average_precision_rows, average_precision_score),
+        "brier": (performance.brier_rows, lambda y, s: brier_score_loss(y, s)),
+        "ece": (performance.calibration_error_rows, calibration_error_from_sklearn),
         "f1": (
-            lambda s, y, w: performance._f1_rows(s, y, w, 0.5),
+            lambda s, y, w: performance.f1_rows(s, y, w, 0.5),
             lambda y, s: f1_score(y, (s >= 0.5).astype(int)),
         ),
     }
@@ -309,10 +309,10 @@ def test_weighted_regression_metrics_equal_scikit_learn_on_the_resamples() -> No
     predicted = observed + rng.normal(size=200)
     weights = rng.multinomial(200, np.full(200, 1 / 200), size=4) * 1.0
     checks = {
-        "mae": (performance._mae_rows, mean_absolute_error),
-        "rmse": (performance._rmse_rows, lambda y, p: np.sqrt(mean_squared_error(y, p))),
-        "mape": (performance._mape_rows, mean_absolute_percentage_error),
-        "r2": (performance._r2_rows, r2_score),
+        "mae": (performance.mae_rows, mean_absolute_error),
+        "rmse": (performance.rmse_rows, lambda y, p: np.sqrt(mean_squared_error(y, p))),
+        "mape": (performance.mape_rows, mean_absolute_percentage_error),
+        "r2": (performance.r2_rows, r2_score),
     }
     for name, (ours, sklearns) in checks.items():
         values = ours(predicted, observed, weights)
@@ -372,7 +372,7 @@ def test_roc_auc_interval_covers_the_true_auc_about_95_percent_of_the_time() -> 
     for _ in range(trials):
         labels = (rng.uniform(size=n) < 0.4).astype(float)
         scores = rng.normal(labels, 1.0)
-        interval = performance._delong(scores, labels, 0.95)
+        interval = performance.delong(scores, labels, 0.95)
         covered += interval.lower <= true_auc <= interval.upper
     # 95% nominal coverage, allowing four binomial standard errors either side.
     assert abs(covered / trials - 0.95) <= 4 * np.sqrt(0.95 * 0.05 / trials)
@@ -723,3 +723,20 @@ def test_every_public_name_is_exported() -> None:
     }
     assert defined <= set(performance.__all__)
     assert all(hasattr(performance, name) for name in performance.__all__)
+
+
+def test_the_monitors_cbpe_cache_is_bounded_and_safe_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from steward.monitoring.performance import FittedCBPECache
+
+    cache = FittedCBPECache(size=4)
+    keys = [("sha", version % 6, "ref", 0.5) for version in range(600)]
+    with ThreadPoolExecutor(8) as pool:
+        fitted = list(pool.map(lambda key: cache.get_or_fit(key, CBPE), keys))
+    assert all(isinstance(cbpe, CBPE) for cbpe in fitted)
+    assert len(cache) == 4
+    kept = cache.get_or_fit(keys[-1], CBPE)
+    assert cache.get_or_fit(keys[-1], CBPE) is kept
+    with pytest.raises(InvalidInputError, match="size 0 is too small"):
+        FittedCBPECache(size=0)

@@ -25,7 +25,7 @@ from steward.data.events import EventLog
 from steward.demo import train_churn_model
 from steward.errors import ConflictError, InvalidInputError, NotFoundError
 from steward.loop import playbooks, promotion
-from steward.monitoring.metrics import _delong
+from steward.monitoring.metrics import delong as _delong
 
 from .conftest import CONFIG
 

@@ -16,8 +16,8 @@ from steward import Steward
 from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
 from steward.model.registry import find_system
-from steward.monitoring.slo import alert_pairs, evaluate, evaluate_all
-from steward.store import MonitorResultRow
+from steward.monitoring.slo import alert_pairs, evaluate, evaluate_all, evaluation_history
+from steward.store import MonitorResultRow, SLOEvaluationRow
 from steward.workspace.config import SLOConfig
 from tests.conftest import CONFIG
 
@@ -108,7 +108,7 @@ def test_constant_14x_burn_pages_within_an_hour_and_one_step(
         assert expected == pytest.approx(14.4)
     with workspace.store.read() as session:
         stored = session.scalars(
-            select(MonitorResultRow).where(MonitorResultRow.monitor == "slo:fast")
+            select(SLOEvaluationRow).where(SLOEvaluationRow.name == "fast")
         ).all()
     assert any(row.status == "breach" for row in stored)
     assert stored[-1].details["alerting"][0]["burn_rate"] == 14.4
@@ -322,3 +322,47 @@ def test_window_results_count_at_the_loops_time_not_the_wall_clocks(workspace: S
     with EventLog(workspace.settings.events_dir) as events:
         status = evaluate(workspace, events, "churn", "auc", now=T0)
     assert status.n_events == 1 and status.sli == 0.0
+
+
+def test_stored_evaluations_have_their_own_table_and_feed_the_system_page(
+    workspace: Steward,
+) -> None:
+    from steward.loop.tick import monitors_due
+    from steward.web.dashboard.system_page import system_context
+
+    declare_slos(
+        workspace,
+        [{"name": "fast", "indicator": "latency", "objective": 0.9, "threshold": 100,
+          "min_events": 1}],
+    )  # fmt: skip
+    with EventLog(workspace.settings.events_dir, fsync=False) as events:
+        # Every fourth prediction is slow: a quarter bad against a tenth of budget.
+        log_latencies(
+            events, T0 - timedelta(hours=2), timedelta(minutes=1), np.tile([500, 1, 1, 1], 30)
+        )
+        first = evaluate(workspace, events, "churn", "fast", now=T0 - timedelta(minutes=1))
+        last = evaluate(workspace, events, "churn", "fast", now=T0)
+    with workspace.store.read() as session:
+        stored = session.scalars(select(SLOEvaluationRow).order_by(SLOEvaluationRow.id)).all()
+        results = session.scalars(select(MonitorResultRow)).all()
+        context = system_context(workspace, None, session, "churn", "1d")
+    assert results == []  # an evaluation is not a monitor result
+    assert monitors_due(workspace, "churn", timedelta(hours=1), T0)
+    assert [(row.name, row.indicator, row.window_end) for row in stored] == [
+        ("fast", "latency", first.at),
+        ("fast", "latency", last.at),
+    ]
+    row = stored[-1]
+    assert row.status == ("breach" if last.status == "alerting" else last.status)
+    assert (row.sli, row.budget_remaining) == (last.sli, last.budget_remaining)
+    assert row.burn_rates == last.burn_rates and row.details["status"] == last.status
+    assert row.window_start == T0 - timedelta(days=30)
+    # The system page: the newest evaluation per SLO, and the range ends at it.
+    assert list(context["slos"]) == ["slo:fast"] and context["slos"]["slo:fast"].id == row.id
+    assert context["end"] == T0
+    assert "fast: share within threshold" in context["latency"]
+    history = evaluation_history(workspace, "churn")
+    assert [(r.monitor, r.window_end, r.status) for r in history] == [
+        ("slo:fast", last.at, row.status),
+        ("slo:fast", first.at, stored[0].status),
+    ]

@@ -4,6 +4,7 @@ A notifier is anything with a ``channel``, a ``target`` and ``send(message) -> N
 failure. Three ship: ``WebhookNotifier`` (an HTTP POST of JSON with a Slack-compatible ``text``
 field and the structured alerts), ``EmailNotifier`` (SMTP; the ``smtp_*`` settings say where,
 ``notify.email`` in ``steward.yaml`` says to whom) and ``LogNotifier`` (Python logging, always on).
+They are registered through the ``steward_notifiers`` hook (``steward.plugins``), as a plugin's are.
 
 ``deliver`` retries each channel with exponential backoff (``notify.retries`` retries after the
 first attempt) and writes one ``NotificationRow`` per alert and channel: ``delivered`` or
@@ -29,6 +30,7 @@ import httpx
 from sqlalchemy import select
 
 from steward.loop.alerts import Alert
+from steward.plugins import hookimpl, plugin_manager
 from steward.store import NotificationRow, utcnow
 from steward.workspace import Workspace
 from steward.workspace.config import NotifyConfig
@@ -45,9 +47,10 @@ __all__ = [
     "list_notifications",
     "notifiers_for",
     "notify",
+    "steward_notifiers",
 ]
 
-logger = logging.getLogger("steward.loop.alerts")
+logger = logging.getLogger("steward.alerts")
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,10 @@ class EmailNotifier:
 
 
 class LogNotifier:
-    """Write the message to the ``steward.loop.alerts`` logger: warning when fired, info otherwise."""
+    """Write the message to the ``steward.alerts`` logger: warning when fired, info otherwise."""
 
     channel = "log"
-    target = "steward.loop.alerts"
+    target = "steward.alerts"
 
     def send(self, message: Message) -> None:
         level = logging.WARNING if message.event == "fired" else logging.INFO
@@ -169,19 +172,26 @@ class Notification:
         return dict(self.__dict__)
 
 
-def notifiers_for(steward: Workspace, config: NotifyConfig) -> list[Notifier]:
-    """The log always; a webhook and email when the system's ``notify`` declares them."""
+@hookimpl
+def steward_notifiers(workspace: Workspace, config: NotifyConfig) -> list[Notifier]:
+    """The built-in channels: the log always; a webhook and email when ``notify`` declares them."""
     notifiers: list[Notifier] = [LogNotifier()]
     if config.webhook:
         notifiers.append(WebhookNotifier(config.webhook))
     if config.email:
-        settings = steward.settings
+        settings = workspace.settings
         notifiers.append(
             EmailNotifier(
                 settings.smtp_host, settings.smtp_port, settings.smtp_sender, config.email
             )
         )
     return notifiers
+
+
+def notifiers_for(steward: Workspace, config: NotifyConfig) -> list[Notifier]:
+    """Every registered plugin's notifiers for this config, the built-ins first."""
+    found = plugin_manager().hook.steward_notifiers(workspace=steward, config=config)
+    return [notifier for notifiers in reversed(found) for notifier in notifiers]
 
 
 def deliver(

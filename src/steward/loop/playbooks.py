@@ -43,6 +43,7 @@ from steward.data.events import EventLog
 from steward.errors import ConflictError, InvalidInputError, StewardError, UnknownAliasError
 from steward.loop import promotion, retrain
 from steward.model import registry
+from steward.plugins import hookimpl, plugin_manager
 from steward.store import ActionRow, AliasMove, AliasRow, audit, utcnow
 from steward.workspace import Workspace
 from steward.workspace.config import PlaybookConfig, SystemConfig
@@ -52,15 +53,22 @@ __all__ = [
     "STEPS",
     "Action",
     "AlertLike",
+    "FunctionStep",
+    "Step",
+    "StepContext",
+    "StepOutcome",
+    "available_steps",
     "list_actions",
     "matching_playbooks",
     "respond",
     "rollback_to_last_good",
     "run_step",
+    "steward_playbook_steps",
 ]
 
 logger = logging.getLogger(__name__)
 
+#: The steps that ship; plugins add more through the ``steward_playbook_steps`` hook.
 STEPS: Final = ("notify", "rollback", "suspend", "retrain", "promote_if_better")
 ACTION_STATUSES: Final = ("done", "failed", "skipped", "pending_approval")
 PLAYBOOK_ACTOR: Final = "steward"
@@ -98,14 +106,18 @@ class Action:
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class StepOutcome:
+    """What a step did: a status from ``ACTION_STATUSES``, why, and the figures behind it."""
+
     status: str
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class _Context:
+class StepContext:
+    """What a step runs with: the workspace, the event log, the system, who acts and why."""
+
     steward: Workspace
     events: EventLog
     system: str
@@ -145,11 +157,11 @@ def respond(steward: Workspace, events: EventLog, alert: AlertLike) -> list[Acti
     config = steward.system(alert.system).declared
     actions: list[Action] = []
     for playbook in matching_playbooks(config, alert.rule):
-        context = _Context(steward, events, alert.system, PLAYBOOK_ACTOR, playbook, alert)
+        context = StepContext(steward, events, alert.system, PLAYBOOK_ACTOR, playbook, alert)
         blocked: str | None = None
         for kind in playbook.do:
             if kind == "promote_if_better" and blocked is not None:
-                outcome = _Outcome("skipped", blocked)
+                outcome = StepOutcome("skipped", blocked)
             else:
                 outcome = _safely(kind, context)
             if kind == "retrain" and outcome.status != "done":
@@ -175,10 +187,11 @@ def run_step(
     >>> run_step(steward, events, "churn", "retrain").status  # doctest: +SKIP
     'done'
     """
-    if kind not in STEPS:
-        raise InvalidInputError(f"unknown step {kind!r}; steps are {', '.join(STEPS)}")
+    steps = available_steps()
+    if kind not in steps:
+        raise InvalidInputError(f"unknown step {kind!r}; steps are {', '.join(steps)}")
     steward.system(system)  # an unknown system is the caller's mistake, raised, not recorded
-    context = _Context(steward, events, system, actor or steward.actor, playbook, None)
+    context = StepContext(steward, events, system, actor or steward.actor, playbook, None)
     return _record(context, kind, _safely(kind, context))
 
 
@@ -232,7 +245,7 @@ def rollback_to_last_good(
             target = stack[-1 - step]
             note = reason if step == pops else f"{reason} (passing v{target}: rolled back before)"
             changes.append(
-                registry._apply_move(
+                registry.apply_move(
                     session, system_row, "champion", target, "rollback", actor, note
                 )
             )
@@ -253,19 +266,19 @@ def _pops_to_good(stack: list[int | None], current: int | None, bad: set[int | N
 # Steps
 
 
-def _safely(kind: str, context: _Context) -> _Outcome:
+def _safely(kind: str, context: StepContext) -> StepOutcome:
     """Run a step; an error becomes a ``failed`` outcome so the playbook (and the loop) goes on."""
     try:
-        return _STEPS[kind](context)
+        return available_steps()[kind].run(context)
     except StewardError as error:
-        return _Outcome("failed", f"{kind} failed: {error}", {"error": str(error)})
+        return StepOutcome("failed", f"{kind} failed: {error}", {"error": str(error)})
     except Exception as error:  # a bug in one step must not stop the others or the loop
         logger.exception("playbook step %s on %s failed", kind, context.system)
         text = f"{type(error).__name__}: {error}"
-        return _Outcome("failed", f"{kind} failed unexpectedly ({text})", {"error": text})
+        return StepOutcome("failed", f"{kind} failed unexpectedly ({text})", {"error": text})
 
 
-def _notify(context: _Context) -> _Outcome:
+def _notify(context: StepContext) -> StepOutcome:
     notify = context.steward.system(context.system).declared.notify
     channels = []
     if notify.webhook:
@@ -273,7 +286,7 @@ def _notify(context: _Context) -> _Outcome:
     if notify.email:
         channels.append("email to " + ", ".join(notify.email))
     where = " and ".join(channels) or "the log (no webhook or email is configured)"
-    return _Outcome(
+    return StepOutcome(
         "done",
         f"people are told through the alert's notifiers, {where}; the playbook sends no second "
         "message",
@@ -281,14 +294,14 @@ def _notify(context: _Context) -> _Outcome:
     )
 
 
-def _rollback(context: _Context) -> _Outcome:
+def _rollback(context: StepContext) -> StepOutcome:
     reason = f"rollback by playbook: {context.why}"
     changes = rollback_to_last_good(
         context.steward, context.system, actor=context.actor, reason=reason
     )
     if not changes:
         holder = _champion(context)
-        return _Outcome(
+        return StepOutcome(
             "skipped",
             f"nothing to roll back to: champion ({holder}) has no earlier known good version in "
             f"its history; see `steward models history {context.system}`",
@@ -301,7 +314,7 @@ def _rollback(context: _Context) -> _Outcome:
         if passed
         else ""
     )
-    return _Outcome(
+    return StepOutcome(
         "done",
         f"champion moved back from v{start} to v{end}, its last known good version{also}; "
         f"undo with `steward models alias {context.system} champion {start}`",
@@ -309,14 +322,14 @@ def _rollback(context: _Context) -> _Outcome:
     )
 
 
-def _champion(context: _Context) -> str:
+def _champion(context: StepContext) -> str:
     try:
         return f"v{context.steward.version(context.system, 'champion').version}"
     except StewardError:
         return "not set"
 
 
-def _suspend(context: _Context) -> _Outcome:
+def _suspend(context: StepContext) -> StepOutcome:
     from steward.delivery.suspension import suspend
 
     playbook = context.playbook
@@ -332,8 +345,8 @@ def _suspend(context: _Context) -> _Outcome:
             actor=context.actor,
         )
     except ConflictError as error:
-        return _Outcome("skipped", f"already suspended, left as it is: {error}")
-    return _Outcome(
+        return StepOutcome("skipped", f"already suspended, left as it is: {error}")
+    return StepOutcome(
         "done",
         f"automation suspended: {suspension.describe()}; resume with "
         f"`steward resume {context.system}` once the cause is fixed",
@@ -341,20 +354,20 @@ def _suspend(context: _Context) -> _Outcome:
     )
 
 
-def _retrain(context: _Context) -> _Outcome:
+def _retrain(context: StepContext) -> StepOutcome:
     result = retrain.run_retrain(context.steward, context.events, context.system, at=context.at)
-    return _Outcome(result.status, result.reason, result.details)
+    return StepOutcome(result.status, result.reason, result.details)
 
 
-def _promote_if_better(context: _Context) -> _Outcome:
+def _promote_if_better(context: StepContext) -> StepOutcome:
     steward, system = context.steward, context.system
     try:
         challenger = steward.version(system, "challenger").version
         champion = steward.version(system, "champion").version
     except UnknownAliasError as error:
-        return _Outcome("skipped", f"nothing to compare: {error}")
+        return StepOutcome("skipped", f"nothing to compare: {error}")
     if challenger == champion:
-        return _Outcome(
+        return StepOutcome(
             "skipped", f"nothing to compare: challenger and champion are both v{champion}"
         )
     comparison = promotion.compare_models(
@@ -362,13 +375,13 @@ def _promote_if_better(context: _Context) -> _Outcome:
     )
     figures = comparison.to_dict()
     if not comparison.better:
-        return _Outcome("skipped", f"kept the champion: {comparison.summary()}", figures)
+        return StepOutcome("skipped", f"kept the champion: {comparison.summary()}", figures)
     if steward.system(system).risk_tier == "high":
         alert_id = context.alert.id if context.alert else None
         approval = promotion.find_pending(steward, comparison) or promotion.request_promotion(
             steward, comparison, actor=context.actor, alert_id=alert_id
         )
-        return _Outcome(
+        return StepOutcome(
             "pending_approval",
             f"{comparison.summary()}; {system!r} is high-risk, so a person decides: "
             f"`steward approvals approve {approval.id}` (or reject)",
@@ -377,7 +390,7 @@ def _promote_if_better(context: _Context) -> _Outcome:
     change = promotion.promote(
         steward, comparison, actor=context.actor, reason=f"promoted: {comparison.summary()}"
     )
-    return _Outcome(
+    return StepOutcome(
         "done",
         f"champion moved from v{change.from_version} to v{change.to_version}: "
         f"{comparison.summary()}",
@@ -385,20 +398,52 @@ def _promote_if_better(context: _Context) -> _Outcome:
     )
 
 
-_STEPS: Final[dict[str, Callable[[_Context], _Outcome]]] = {
-    "notify": _notify,
-    "rollback": _rollback,
-    "suspend": _suspend,
-    "retrain": _retrain,
-    "promote_if_better": _promote_if_better,
-}
+class Step(Protocol):
+    """A playbook step: ``name`` (as written under ``do:``) and ``run(context)``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, context: StepContext) -> StepOutcome: ...
+
+
+@dataclass(frozen=True)
+class FunctionStep:
+    """A step made of a name and a function of the context."""
+
+    name: str
+    function: Callable[[StepContext], StepOutcome]
+
+    def run(self, context: StepContext) -> StepOutcome:
+        return self.function(context)
+
+
+@hookimpl
+def steward_playbook_steps() -> list[Step]:
+    """The built-in steps, registered through the same hook as a plugin's."""
+    return [
+        FunctionStep("notify", _notify),
+        FunctionStep("rollback", _rollback),
+        FunctionStep("suspend", _suspend),
+        FunctionStep("retrain", _retrain),
+        FunctionStep("promote_if_better", _promote_if_better),
+    ]
+
+
+def available_steps() -> dict[str, Step]:
+    """Every registered step by name, built-ins first (a plugin may not replace one)."""
+    found: dict[str, Step] = {}
+    for steps in reversed(plugin_manager().hook.steward_playbook_steps()):
+        for step in steps:
+            found.setdefault(step.name, step)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
 # Recording
 
 
-def _record(context: _Context, kind: str, outcome: _Outcome) -> Action:
+def _record(context: StepContext, kind: str, outcome: StepOutcome) -> Action:
     details = promotion.json_safe(outcome.details)
     alert_id = context.alert.id if context.alert else None
     with context.steward.store.write() as session:

@@ -391,8 +391,7 @@ def _shadow_source(
     if outcomes.empty:
         labeled = paired.iloc[0:0].assign(outcome_value=np.nan)
     else:
-        by = "prediction_id" if outcomes["prediction_id"].notna().all() else "entity_key"
-        joined = join_outcomes(paired, outcomes, by=by)
+        joined = join_outcomes(paired, outcomes, by="each")
         labeled = joined[joined["labeled"]]
     labeled = labeled[labeled["score"].notna() & labeled["challenger_score"].notna()]
     if labeled.empty:
@@ -561,7 +560,7 @@ def approve(steward: Workspace, approval_id: int, actor: str, note: str = "") ->
             )
         target = int(row.subject["challenger"])
         reason = f"approved by {actor} (approval #{approval_id})" + (f": {note}" if note else "")
-        registry._apply_move(session, system_row, "champion", target, "move", actor, reason)
+        registry.apply_move(session, system_row, "champion", target, "move", actor, reason)
         _decide(session, row, "approved", actor, note)
         session.add(
             ActionRow(

@@ -104,8 +104,7 @@ def export_training_data(
     outcomes = events.scan("outcome", system, start=start).to_pandas()
     if outcomes.empty:
         return pd.DataFrame()
-    by = "prediction_id" if outcomes["prediction_id"].notna().all() else "entity_key"
-    joined = join_outcomes(predictions, outcomes, by=by)
+    joined = join_outcomes(predictions, outcomes, by="each")
     labeled = joined[joined["labeled"]].reset_index(drop=True)
     inputs = pd.DataFrame.from_records(
         [json.loads(text) if isinstance(text, str) else {} for text in labeled["inputs"]]

@@ -4,7 +4,7 @@
 
 1. run the monitors when they are due (no stored result in the last ``monitors.every``), over
    ``monitors.window`` ending at ``now``;
-2. evaluate every SLO and store each evaluation (monitor ``slo:NAME``);
+2. evaluate every SLO and store each evaluation (``steward.store.SLOEvaluationRow``);
 3. sync alerts: a monitor breach becomes rule ``monitor:NAME`` (severity ``ticket``), a firing
    burn-rate pair becomes ``slo:NAME`` (the pair's severity); a rule checked this tick that no
    longer breaches resolves its alert;
@@ -13,7 +13,7 @@
 
 A failure in one system is logged and reported, and the tick goes on with the next. ``steward monitor
 run`` runs one tick (for cron); ``steward serve`` runs one every ``loop_interval`` seconds on a
-background ``Scheduler`` thread.
+background thread (``steward.loop.scheduler.Scheduler``).
 
 Example::
 
@@ -24,7 +24,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from steward._util.times import parse_window
 from steward.data.events import EventLog
 from steward.loop.alerts import Alert, Breach, surface_of, sync_alerts
 from steward.loop.notify import Delivery, notify
+from steward.loop.playbooks import respond
 from steward.model.registry import find_system
 from steward.monitoring.result import MonitorResult
 from steward.monitoring.runner import run_monitors
@@ -44,7 +44,7 @@ from steward.store import MonitorResultRow, utcnow
 from steward.workspace import Workspace
 from steward.workspace.config import SystemConfig
 
-__all__ = ["Scheduler", "SystemTick", "TickReport", "monitors_due", "tick"]
+__all__ = ["SystemTick", "TickReport", "monitors_due", "tick"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,11 @@ class TickReport:
         return [action for system in self.systems for action in system.actions]
 
     def checks(self) -> list[MonitorResult]:
-        """Monitor results, then each SLO evaluation shaped as one (monitor ``slo:NAME``)."""
+        """Monitor results, then each SLO evaluation shaped as one (monitor ``slo:NAME``).
+
+        Only the report is shaped so (``steward loop tick`` prints it); the store keeps SLO
+        evaluations in their own table.
+        """
         checks = list(self.monitor_results)
         for system in self.systems:
             for status in system.slos:
@@ -147,14 +151,16 @@ def _plain(action: Any) -> Any:
 
 
 def monitors_due(steward: Workspace, system: str, every: timedelta, now: datetime) -> bool:
-    """No monitor result of ``system`` (SLO evaluations aside) ends within ``every`` before ``now``."""
+    """No monitor result of ``system`` ends within ``every`` before ``now``.
+
+    SLO evaluations are stored apart (``SLOEvaluationRow``): they never make the monitors look run.
+    """
     with steward.store.read() as session:
         system_id = find_system(session, system).id
         recent = session.scalars(
             select(MonitorResultRow.id)
             .where(
                 MonitorResultRow.system_id == system_id,
-                ~MonitorResultRow.monitor.startswith("slo:"),
                 MonitorResultRow.window_end > now - every,
                 MonitorResultRow.window_end <= now,
             )
@@ -176,7 +182,7 @@ def tick(
     """Run the loop once at ``now`` over ``systems`` (default: every system).
 
     ``window`` overrides each system's ``monitors.window``; ``force_monitors`` runs the monitors
-    whether due or not (``steward monitor run`` does, for cron).
+    whether due or not (``steward loop tick`` does, for cron).
     """
     at = now or utcnow()
     names = list(systems) if systems is not None else [info.name for info in steward.systems()]
@@ -250,48 +256,7 @@ def _respond(
     if not declared.playbooks:
         return
     try:
-        from steward.loop.playbooks import respond
-    except ImportError:  # the playbooks module is not installed in this build
-        done.errors.append("playbooks are declared but steward.playbooks is not available")
-        return
-    try:
         done.actions += list(respond(steward, events, alert))
     except Exception as error:  # a failing playbook is reported; the loop goes on
         logger.exception("playbooks failed on alert %s of %s", alert.id, alert.system)
         done.errors.append(f"playbooks on alert {alert.id}: {type(error).__name__}: {error}")
-
-
-class Scheduler:
-    """Runs ``tick`` every ``interval`` seconds on a background thread until ``stop``.
-
-    A failing tick is logged and the next one runs on time: the loop never takes the server down.
-    """
-
-    def __init__(self, steward: Workspace, events: EventLog, interval: float) -> None:
-        self.steward, self.events, self.interval = steward, events, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.ticks = 0
-
-    def start(self) -> None:
-        """Start the thread (the first tick runs one interval from now)."""
-        if self._thread is None and self.interval > 0:
-            self._thread = threading.Thread(target=self._run, name="steward-loop", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                report = tick(self.steward, self.events)
-                for error in report.errors:
-                    logger.warning("loop: %s", error)
-            except Exception:  # e.g. the store is unreachable for a moment
-                logger.exception("the loop's tick failed; the next runs in %ss", self.interval)
-            self.ticks += 1
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """Ask the thread to stop and wait for a running tick to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

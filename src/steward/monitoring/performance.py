@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
@@ -45,23 +47,80 @@ from steward.monitoring.metrics import (
     realized_performance,
 )
 from steward.monitoring.result import AUC_TOLERANCE, MIN_ROWS, MonitorResult
-from steward.monitoring.uplift import uplift
+from steward.monitoring.uplift import UpliftResult, uplift
 from steward.monitoring.why import rank_drift_by_importance
 from steward.workspace import Workspace
 from steward.workspace.systems import SystemInfo
 
-__all__ = ["MAX_SEGMENT_VALUES", "WHY_TOP", "performance_monitors"]
+__all__ = [
+    "MAX_SEGMENT_VALUES",
+    "WHY_TOP",
+    "FittedCBPECache",
+    "performance_monitors",
+    "uplift_between",
+]
 
 #: A numeric segment column with more distinct values is cut at its quartiles.
 MAX_SEGMENT_VALUES: Final = 10
 #: How many drifted features ``details["why"]`` lists.
 WHY_TOP: Final = 5
-# Fitted CBPEs per (artifact, version, reference, threshold): scoring the reference once per
-# champion version, not once per run. Small: a process watches a few systems.
-_CBPE_CACHE: dict[tuple[str, int, str, float], CBPE] = {}
-_CBPE_CACHE_SIZE: Final = 16
 
 Window = tuple[datetime, datetime]
+CBPEKey = tuple[str, int, str, float]
+
+
+class FittedCBPECache:
+    """Fitted CBPEs by key, at most ``size`` of them (the oldest goes first), safe across threads.
+
+    The loop's thread and a request's thread may both run the monitors: a lock guards the dict.
+    A fit runs outside the lock, so one system's slow fit never holds up another's lookup; two
+    threads fitting the same key at once both fit, and the first stored is kept.
+
+    >>> cache = FittedCBPECache(size=1)
+    >>> fitted = cache.get_or_fit(("sha", 1, "ref", 0.5), lambda: CBPE())
+    >>> cache.get_or_fit(("sha", 1, "ref", 0.5), lambda: CBPE()) is fitted
+    True
+    >>> _ = cache.get_or_fit(("sha", 2, "ref", 0.5), lambda: CBPE())
+    >>> len(cache)
+    1
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise InvalidInputError(
+                f"FittedCBPECache size {size} is too small; pass size=1 or more"
+            )
+        self.size = size
+        self._fitted: dict[CBPEKey, CBPE] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._fitted)
+
+    def get_or_fit(self, key: CBPEKey, fit: Callable[[], CBPE]) -> CBPE:
+        """The CBPE stored under ``key``, or ``fit()``'s, stored first (evicting the oldest)."""
+        with self._lock:
+            found = self._fitted.get(key)
+        if found is not None:
+            return found
+        fitted = fit()
+        with self._lock:
+            if key not in self._fitted:
+                while len(self._fitted) >= self.size:
+                    self._fitted.pop(next(iter(self._fitted)))
+                self._fitted[key] = fitted
+            return self._fitted[key]
+
+    def clear(self) -> None:
+        """Forget every fitted CBPE."""
+        with self._lock:
+            self._fitted.clear()
+
+
+# Fitted CBPEs per (artifact, version, reference, threshold): scoring the reference once per
+# champion version, not once per run. Small: a process watches a few systems.
+_CBPE_CACHE: Final = FittedCBPECache(size=16)
 
 
 def performance_monitors(
@@ -85,7 +144,8 @@ def performance_monitors(
     registered = None if registered is None else float(registered)
     threshold = _threshold(info.config)
     segments = list(info.declared.monitors.segments)
-    results = [_performance(info.name, window, joined, threshold, registered, segments)]
+    figures = _registered_aucs(steward, info.name)
+    results = [_performance(info.name, window, joined, threshold, figures, segments)]
     results.append(
         _estimated(steward, info, window, predictions, reference, champion, threshold, registered)
     )
@@ -102,9 +162,7 @@ def performance_monitors(
 def _join(predictions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     if outcomes.empty:
         return predictions.assign(outcome_value=np.nan, labeled=False)
-    if outcomes["prediction_id"].notna().all():
-        return join_outcomes(predictions, outcomes, by="prediction_id")
-    return join_outcomes(predictions, outcomes, by="entity_key")
+    return join_outcomes(predictions, outcomes, by="each")  # each outcome by its own key
 
 
 def _first_action(config: dict[str, Any]) -> str | None:
@@ -128,9 +186,11 @@ def _performance(
     window: Window,
     joined: pd.DataFrame,
     threshold: float,
-    registered: float | None,
+    registered: dict[int, float],
     segments: list[str],
 ) -> MonitorResult:
+    """Realized ROC AUC per model version, each judged against the figure *it* was registered
+    with (a v1 window is never held to v2's figure)."""
     labeled = joined[joined["labeled"]]
     if labeled.empty:
         text = f"no outcomes yet for the window's {len(joined)} predictions"
@@ -146,15 +206,29 @@ def _performance(
     if auc.empty:
         text = f"{len(labeled)} labeled predictions: " + str(table["status"].iloc[0])
         return MonitorResult(system, "performance", *window, "not_enough_data", text, details)
-    worst = auc.sort_values("upper").iloc[0]
+    own = [registered.get(int(version)) for version in auc["model_version"]]
+    below = [_below(float(upper), figure) for upper, figure in zip(auc["upper"], own, strict=True)]
+    breaching = auc[below]
+    worst = (breaching if not breaching.empty else auc).sort_values("upper").iloc[0]
+    version = int(worst["model_version"])
     text = (
         f"ROC AUC {worst['value']:.3f} ({worst['lower']:.3f} to {worst['upper']:.3f}) for "
-        f"v{int(worst['model_version'])} over {int(worst['n_labeled'])} labeled predictions"
+        f"v{version} over {int(worst['n_labeled'])} labeled predictions"
     )
-    if _below(float(worst["upper"]), registered):
-        text += f", below the {registered:.3f} it was registered with"
+    if not breaching.empty:
+        text += f", below the {registered[version]:.3f} it was registered with"
         return MonitorResult(system, "performance", *window, "breach", text, details)
     return MonitorResult(system, "performance", *window, "ok", text, details)
+
+
+def _registered_aucs(steward: Workspace, system: str) -> dict[int, float]:
+    """The ROC AUC each version was registered with, by version number (numbers only)."""
+    figures = {}
+    for version in steward.versions(system):
+        value = version.metrics.get("roc_auc")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            figures[version.version] = float(value)
+    return figures
 
 
 def _segments(
@@ -276,14 +350,14 @@ def _cbpe(
         str(champion.data.get("reference_sha256")),
         threshold,
     )
-    if key not in _CBPE_CACHE:
+
+    def fit() -> CBPE:
         model = steward.load_model(info.name, champion.version)
         scores = np.asarray(model.predict(_features(info, reference), "binary"), dtype=np.float64)
         labels = _positive_labels(reference[info.target], model, scores)
-        if len(_CBPE_CACHE) >= _CBPE_CACHE_SIZE:
-            _CBPE_CACHE.pop(next(iter(_CBPE_CACHE)))
-        _CBPE_CACHE[key] = CBPE(threshold=threshold).fit(scores, labels)
-    return _CBPE_CACHE[key]
+        return CBPE(threshold=threshold).fit(scores, labels)
+
+    return _CBPE_CACHE.get_or_fit(key, fit)
 
 
 def _positive_labels(target: pd.Series, model: LoadedModel, scores: np.ndarray) -> np.ndarray:
@@ -328,6 +402,33 @@ def _uplift(system: str, window: Window, joined: pd.DataFrame, action: str) -> M
     # Reported, not judged: whether a lower outcome rate is good (churn) or bad (retention) is
     # not declared anywhere yet, so the uplift monitor never breaches on its own.
     return MonitorResult(system, "uplift", *window, "ok", result.summary(), result.to_dict())
+
+
+def uplift_between(
+    steward: Workspace, events: EventLog, system: str, start: datetime, end: datetime
+) -> UpliftResult | str:
+    """The uplift of the policy's first action over every labeled prediction made in
+    ``[start, end)``: what the dashboard's range and the weekly report show. A string says why
+    there is none (no policy action, no labeled prediction yet).
+
+    A monitor's uplift covers one window, whose latest weeks wait for their late labels; a claim
+    about the calls' effect wants every labeled prediction of the period, so this reads them all.
+    """
+    info = steward.system(system)
+    action = _first_action(info.config)
+    if action is None:
+        return "no uplift: the system's policy has no action to compare against its holdout"
+    predictions = events.scan("prediction", system, start=start, end=end).to_pandas()
+    if predictions.empty:
+        return "no predictions in this range yet"
+    joined = _join(predictions, events.scan("outcome", system, start=start).to_pandas())
+    frame = joined[joined["labeled"]].rename(columns={"outcome_value": "value"})
+    if frame.empty:
+        return f"none of the range's {len(predictions):,} predictions has an outcome yet"
+    try:
+        return uplift(frame, action=action)
+    except InvalidInputError as error:
+        return f"no uplift for this range: {error}"
 
 
 def _why(

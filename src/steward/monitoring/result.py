@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-__all__ = ["AUC_TOLERANCE", "MIN_ROWS", "MonitorResult"]
+__all__ = ["AUC_TOLERANCE", "MIN_ROWS", "MonitorResult", "not_enough_data"]
 
 #: Fewer rows than this in a window and a monitor says "not enough data" instead of judging.
 MIN_ROWS: Final = 100
@@ -37,3 +37,10 @@ class MonitorResult:
         data["window_start"] = self.window_start.isoformat()
         data["window_end"] = self.window_end.isoformat()
         return data
+
+
+def not_enough_data(
+    system: str, monitor: str, start: datetime, end: datetime, summary: str
+) -> MonitorResult:
+    """A result that says why the monitor could not judge the window (too few rows, no reference)."""
+    return MonitorResult(system, monitor, start, end, "not_enough_data", summary)

@@ -19,6 +19,9 @@ Events are counted two ways:
   their outcomes had arrived, not the predictions' event time. (The loop's clock, not the wall
   clock, so a fake clock in tests and the demo's simulated weeks count the same way.)
 
+``evaluate`` stores each evaluation as one ``steward.store.SLOEvaluationRow`` (table
+``slo_evaluations``), which the dashboard reads; the alert rule of an SLO stays ``slo:NAME``.
+
 ``error_rate`` and ``cost`` are declared in the config but not measurable yet (failed requests and
 costs are not logged); evaluating them raises a ``ConfigError`` that says so.
 
@@ -37,11 +40,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from steward._util.times import parse_window
+from steward._util.times import format_span, parse_window
 from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
 from steward.model.registry import find_system
-from steward.store import MonitorResultRow, utcnow
+from steward.monitoring.result import MonitorResult
+from steward.store import MonitorResultRow, SLOEvaluationRow, utcnow
 from steward.workspace import Workspace
 from steward.workspace.config import BurnRateAlert, SLOConfig
 
@@ -55,6 +59,7 @@ __all__ = [
     "alert_pairs",
     "evaluate",
     "evaluate_all",
+    "evaluation_history",
     "format_duration",
 ]
 
@@ -145,12 +150,13 @@ class SLOStatus:
             return f"SLO {self.name!r}: {self.reason or 'no events'}"
         text = (
             f"SLO {self.name!r} ({self.indicator}): SLI {self.sli:.4%} against {self.objective:.4%} "
-            f"over {self.window}, {self.budget_remaining:.1%} of the error budget left"
+            f"over {self.window}, {_budget_words(self.budget_remaining)}"
         )
         for alert in self.alerting:
             text += (
-                f"; burning {alert.long_burn:.1f}x over {alert.long} and {alert.short_burn:.1f}x "
-                f"over {alert.short} (alerts at {alert.burn_rate:g}x, {alert.severity})"
+                f"; burning {alert.long_burn:.1f}x over {format_span(alert.long)} and "
+                f"{alert.short_burn:.1f}x over {format_span(alert.short)} "
+                f"(alerts at {alert.burn_rate:g}x, {alert.severity})"
             )
         if self.reason:
             text += f"; {self.reason}"
@@ -163,6 +169,17 @@ class SLOStatus:
         data["severity"] = self.severity
         data["summary"] = self.summary
         return data
+
+
+def _budget_words(remaining: float) -> str:
+    """Budget left as a share of it, or how many times over it was spent (never a share < 0).
+
+    >>> _budget_words(0.25), _budget_words(-2.0)
+    ('25.0% of the error budget left', 'error budget spent 3.0 times over')
+    """
+    if remaining < 0:
+        return f"error budget spent {1 - remaining:.1f} times over"
+    return f"{remaining:.1%} of the error budget left"
 
 
 def format_duration(duration: timedelta) -> str:
@@ -208,7 +225,7 @@ def evaluate(
     *,
     store: bool = True,
 ) -> SLOStatus:
-    """Evaluate one SLO of ``system`` at ``now``; store it as monitor ``slo:NAME`` unless told not.
+    """Evaluate one SLO of ``system`` at ``now``; store it (``SLOEvaluationRow``) unless told not.
 
     Raises ``ConfigError`` for an indicator that cannot be measured yet (``error_rate``, ``cost``)
     or a window indicator declared without a ``threshold``.
@@ -255,6 +272,34 @@ def evaluate_all(
                 )
             )  # fmt: skip
     return statuses
+
+
+def evaluation_history(steward: Workspace, system: str, limit: int = 50) -> list[MonitorResult]:
+    """The newest stored evaluations of ``system``'s SLOs, newest first, as monitor results.
+
+    Each reads as the monitor ``slo:NAME`` (status ``breach`` when a burn-rate pair fired), the
+    shape ``steward monitor run`` prints them in, so they can be listed among monitor results.
+    """
+    with steward.store.read() as session:
+        system_id = find_system(session, system).id
+        rows = session.scalars(
+            select(SLOEvaluationRow)
+            .where(SLOEvaluationRow.system_id == system_id)
+            .order_by(SLOEvaluationRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            MonitorResult(
+                system,
+                f"slo:{row.name}",
+                row.window_start,
+                row.window_end,
+                row.status,
+                row.summary,
+                dict(row.details),
+            )
+            for row in rows
+        ]
 
 
 def _find_slo(steward: Workspace, system: str, name: str) -> SLOConfig:
@@ -464,13 +509,17 @@ def _reaches(window: BurnWindow, threshold: float) -> bool:
 def _store(steward: Workspace, status: SLOStatus, start: datetime) -> None:
     with steward.store.write() as session:
         session.add(
-            MonitorResultRow(
+            SLOEvaluationRow(
                 system_id=find_system(session, status.system).id,
-                # The column holds 50 characters; SLO names may be longer.
-                monitor=f"slo:{status.name}"[:50],
+                name=status.name,
+                indicator=status.indicator,
                 window_start=start,
                 window_end=status.at,
+                # As a monitor result reads: an alerting SLO is a breach.
                 status="breach" if status.status == "alerting" else status.status,
+                sli=status.sli,
+                budget_remaining=status.budget_remaining,
+                burn_rates=dict(status.burn_rates),
                 summary=status.summary,
                 details=json.loads(json.dumps(status.to_dict(), default=str)),
                 created_at=utcnow(),

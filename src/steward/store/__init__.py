@@ -17,9 +17,11 @@ an alias history whose links do not meet.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -27,6 +29,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -58,9 +61,11 @@ __all__ = [
     "MonitorResultRow",
     "NotificationRow",
     "ReviewDecisionRow",
+    "SLOEvaluationRow",
     "Store",
     "SuspensionRow",
     "System",
+    "clock_at",
     "open_store",
     "select",
     "utcnow",
@@ -71,8 +76,36 @@ __all__ = [
 MAX_ROW_ID: Final = 2**31 - 1
 
 
+_CLOCK: ContextVar[Callable[[], datetime] | None] = ContextVar("steward_clock", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: the wall clock, unless ``clock_at`` set another for this context.
+
+    Every row and audit entry Steward writes is stamped with this, so a replay (the demo's
+    simulated weeks) writes one consistent history.
+    """
+    clock = _CLOCK.get()
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Within the block (in this thread or task), ``utcnow()`` reads ``moment`` plus the time
+    elapsed since the block began, so what is written inside keeps its order.
+
+    >>> with clock_at(datetime(2026, 3, 2, tzinfo=UTC)):
+    ...     utcnow().date().isoformat()
+    '2026-03-02'
+    """
+    if moment.tzinfo is None:
+        raise ValueError(f"clock_at needs a timezone-aware moment, got {moment!r}")
+    began = time.monotonic()
+    token = _CLOCK.set(lambda: moment + timedelta(seconds=time.monotonic() - began))
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -189,6 +222,31 @@ class MonitorResultRow(Base):
     window_start: Mapped[datetime] = mapped_column()
     window_end: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(30))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SLOEvaluationRow(Base):
+    """One evaluation of one SLO: its SLO window, ending when the loop evaluated it.
+
+    ``status`` reads as a monitor result's does: ``ok``, ``breach`` (a burn-rate pair fires, the
+    SLO's own status ``alerting``), ``not_enough_data`` or ``error``. ``details`` keeps the whole
+    evaluation (``steward.monitoring.slo.SLOStatus.to_dict``), the SLO's own status included.
+    """
+
+    __tablename__ = "slo_evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    indicator: Mapped[str] = mapped_column(String(50), default="")
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()  # the evaluation time
+    status: Mapped[str] = mapped_column(String(30))
+    sli: Mapped[float | None] = mapped_column(Float, nullable=True)
+    budget_remaining: Mapped[float | None] = mapped_column(Float, nullable=True)
+    burn_rates: Mapped[dict[str, Any]] = mapped_column(default=dict)  # window -> rate or None
     summary: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
