@@ -236,3 +236,28 @@ def test_report_rejects_a_bad_date_in_one_line(reported: Steward) -> None:
     )
     assert result.exit_code == 1
     assert "--at 'soon' is not a date" in result.output
+
+
+def test_an_alert_still_firing_from_an_earlier_week_is_in_this_weeks_report(
+    reported: Steward,
+) -> None:
+    """The report said "No alert fired" while alerts that fired weeks before were still open."""
+    with reported.store.write() as session:
+        system_id = session.scalars(select(SystemRow.id)).one()
+        for rule, resolved in (("slo:latency", None), ("monitor:volume", AT - timedelta(days=15))):
+            session.add(
+                AlertRow(
+                    system_id=system_id,
+                    rule=rule,
+                    summary=rule,
+                    fired_at=AT - timedelta(days=20),
+                    last_seen_at=AT - timedelta(days=2),
+                    state="firing" if resolved is None else "resolved",
+                    resolved_at=resolved,
+                )
+            )
+    with _events(reported) as events:
+        report = weekly_report(reported, events, "churn", at=AT)
+    assert [alert.rule for alert in report.alerts] == ["slo:latency", "monitor:drift"]
+    html = report.to_html()
+    assert "(before this week)" in html and "No alert fired" not in html

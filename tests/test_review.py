@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -661,3 +662,31 @@ def test_end_to_end_suspend_review_decide_resume_over_a_real_server(
         assert workspace.verify_audit().ok
     server.stop()
     events.close()
+
+
+def test_the_overview_counts_every_pending_review_not_the_first_hundred(
+    workspace: Steward,
+) -> None:
+    """The overview said "100 reviews pending" when 129 were: a cap that did not say so."""
+    from .test_web import Api
+
+    moment = datetime(2026, 3, 2, tzinfo=UTC)
+    workspace.events.append(
+        [
+            {
+                "kind": "prediction",
+                "system": "churn",
+                "id": f"p{index}",
+                "event_time": moment + timedelta(minutes=index),
+                "decision": "review",
+                "intended_action": "call",
+                "score": 0.5,
+                "inputs": "{}",
+            }
+            for index in range(129)
+        ]
+    )
+    assert review.count_pending_reviews(workspace, workspace.events, "churn") == 129
+    assert len(review.pending_reviews(workspace, workspace.events, "churn")) == 100  # a page
+    page = Api(workspace, workspace.events).request("GET", "/").text
+    assert "129 reviews" in page

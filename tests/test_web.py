@@ -345,3 +345,13 @@ def test_records_the_model_cannot_score_are_a_422_not_a_500(
     assert response.status_code == 422, response.text
     assert "model v1 of 'churn' could not score the records" in response.json()["detail"]
     assert "contract" in response.json()["detail"]
+
+
+def test_a_version_number_too_large_to_store_is_a_404_page_not_a_500(
+    workspace: Steward, tmp_path: Path
+) -> None:
+    with EventLog(tmp_path / "events") as events:
+        response = Api(workspace, events).request(
+            "GET", "/ui/systems/churn/versions/99999999999999999999999"
+        )
+    assert response.status_code == 404, response.text

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from steward._util.text import check_text
 from steward.data.contracts import Contract, Violation, check_record
 from steward.data.events import EventLog
 from steward.delivery.suspension import Suspension, open_suspension, suspension_marker
@@ -48,6 +49,8 @@ __all__ = ["PredictionResult", "Runtime", "Service"]
 logger = logging.getLogger(__name__)
 
 RESERVED = ("id", "entity_key", "event_time")
+#: The longest prediction id or entity key accepted (the same cap as outcome ids).
+MAX_KEY = 200
 
 
 @dataclass(frozen=True)
@@ -308,11 +311,34 @@ def _score(model: LoadedModel, frame: pd.DataFrame, runtime: Runtime, version: i
         return model.predict(frame, runtime.task)
     except (ValueError, KeyError, TypeError) as error:
         hint = "" if runtime.contract else "; a contract on the system would catch this at the door"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = _column_mismatch(model, frame) or (
+            str(error).splitlines()[0] if str(error) else type(error).__name__
+        )
         raise InvalidInputError(
             f"model v{version} of {runtime.name!r} could not score the records: {reason}; "
             f"check the input columns and types{hint}"
         ) from None
+
+
+def _column_mismatch(model: LoadedModel, frame: pd.DataFrame) -> str | None:
+    """Every missing and unexpected column, by name, when the model says which columns it takes."""
+    expected = getattr(model.model, "feature_names_in_", None)
+    if expected is None:
+        return None
+    wanted, given = [str(name) for name in expected], [str(name) for name in frame.columns]
+    missing = [name for name in wanted if name not in set(given)]
+    unexpected = [name for name in given if name not in set(wanted)]
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)} column(s) the model takes: {_names(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} column(s) the model does not take: {_names(unexpected)}")
+    return "; ".join(parts) or None
+
+
+def _names(names: list[str], shown: int = 30) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(repr(name) for name in names[:shown]) + more
 
 
 def _split(
@@ -322,19 +348,37 @@ def _split(
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise InvalidInputError(f"records[{index}] must be an object of input columns")
+        check_text(dict(record), f"records[{index}]")
         values = {key: value for key, value in record.items() if key not in RESERVED}
         entity_key = record.get("entity_key")
+        field = "entity_key"
         if entity_key is None and entity_key_column:
-            entity_key = record.get(entity_key_column)
+            entity_key, field = record.get(entity_key_column), entity_key_column
         envelopes.append(
             {
-                "id": str(record.get("id") or uuid.uuid4().hex),
-                "entity_key": "" if entity_key is None else str(entity_key),
+                "id": _key(record.get("id"), f"records[{index}].id") or uuid.uuid4().hex,
+                "entity_key": _key(entity_key, f"records[{index}].{field}"),
                 "event_time": _event_time(record.get("event_time"), index),
             }
         )
         inputs.append(values)
     return envelopes, inputs
+
+
+def _key(value: Any, where: str) -> str:
+    """An id or entity key as text: a string or a whole number, of at most ``MAX_KEY`` characters."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInputError(
+            f"{where} must be text or a whole number, got {type(value).__name__} {value!r:.60}"
+        )
+    text = str(value)
+    if len(text) > MAX_KEY:
+        raise InvalidInputError(
+            f"{where} has {len(text)} characters; at most {MAX_KEY} are allowed, as for outcome ids"
+        )
+    return text
 
 
 def _event_time(value: Any, index: int) -> datetime | None:

@@ -46,6 +46,7 @@ __all__ = [
     "OUTCOME_PREFIX",
     "ReviewDecision",
     "ReviewItem",
+    "count_pending_reviews",
     "decide_review",
     "pending_reviews",
 ]
@@ -137,6 +138,19 @@ def pending_reviews(
     """
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit {limit!r} must be a whole number from 1 to {MAX_LIMIT}")
+    return [_item(row) for row in _pending_rows(steward, events, system)[:limit]]
+
+
+def count_pending_reviews(steward: Workspace, events: EventLog, system: str) -> int:
+    """How many predictions wait for review, all of them (the queue's pages are capped, this is not).
+
+    >>> count_pending_reviews(steward, events, "churn")  # doctest: +SKIP
+    129
+    """
+    return len(_pending_rows(steward, events, system))
+
+
+def _pending_rows(steward: Workspace, events: EventLog, system: str) -> list[dict[str, Any]]:
     with steward.store.read() as session:
         system_row = find_system(session, system)
         decided = set(
@@ -153,8 +167,7 @@ def pending_reviews(
         f"WHERE o.system = p.system AND o.id = {_text(OUTCOME_PREFIX)} || p.id) "
         "ORDER BY p.event_time, p.received_at, p.writer, p.sequence"
     ).to_pylist()
-    pending = [row for row in rows if row["id"] not in decided][:limit]
-    return [_item(row) for row in pending]
+    return [row for row in rows if row["id"] not in decided]
 
 
 def decide_review(
@@ -176,19 +189,7 @@ def decide_review(
     """
     steward.system(system)
     row = _prediction(events, system, prediction_id)
-    if row["decision"] != REVIEW_ACTION:
-        raise InvalidInputError(
-            f"prediction {prediction_id!r} of {system!r} was not sent to review (its decision is "
-            f"{row['decision']!r}); only predictions whose decision is 'review' can be approved "
-            f"or overridden; `steward review list {system}` shows them"
-        )
-    proposed = row["intended_action"]
-    if action is None and proposed is None:
-        raise InvalidInputError(
-            f"prediction {prediction_id!r} of {system!r} has no proposed action to approve (it "
-            "was made without a policy); pass the action to take"
-        )
-    chosen = proposed if action is None else checked_action(action, "action")
+    proposed, chosen = _proposed_and_chosen(row, system, prediction_id, action)
     who = actor or steward.actor
     with steward.store.write() as session:
         system_row = find_system(session, system)
@@ -218,6 +219,25 @@ def decide_review(
         # Should the commit fail, a retry rewrites the same outcome id (the log keeps the last).
         events.append([_outcome_event(decision, row["entity_key"])])
     return decision
+
+
+def _proposed_and_chosen(
+    row: dict[str, Any], system: str, prediction_id: str, action: str | None
+) -> tuple[str | None, str]:
+    """The action the policy proposed for a reviewed prediction, and the one the reviewer chose."""
+    if row["decision"] != REVIEW_ACTION:
+        raise InvalidInputError(
+            f"prediction {prediction_id!r} of {system!r} was not sent to review (its decision is "
+            f"{row['decision']!r}); only predictions whose decision is 'review' can be approved "
+            f"or overridden; `steward review list {system}` shows them"
+        )
+    proposed = row["intended_action"]
+    if action is None and proposed is None:
+        raise InvalidInputError(
+            f"prediction {prediction_id!r} of {system!r} has no proposed action to approve (it "
+            "was made without a policy); pass the action to take"
+        )
+    return proposed, proposed if action is None else checked_action(action, "action")
 
 
 def _refuse_second_decision(

@@ -114,9 +114,7 @@ def line_chart_svg(
         return "".join(parts)
     xs = [p[0] for p in points]
     x0, x1 = min(xs), max(xs)
-    y0, y1 = y_range or (min(values), max(values))
-    if y1 - y0 < 1e-12:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    y0, y1 = y_range or _y_domain(values, share=y_format.endswith("%"))
     inner_w, inner_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
 
     def sx(x: float) -> float:
@@ -180,6 +178,25 @@ def _polylines(line: Series, sx: _Scale, sy: _Scale, color: str) -> list[str]:
                 f'stroke-width="1.6"{dash}/>'
             )
     return parts
+
+
+def _y_domain(values: list[float], *, share: bool) -> tuple[float, float]:
+    """The y axis: the values' range, widened when flat; a share (a ``%`` format) stays in 0-100%.
+
+    >>> _y_domain([1.0, 1.0], share=True), _y_domain([0.0], share=True)
+    ((0.95, 1.0), (0.0, 0.05))
+    >>> _y_domain([120.0, 120.0], share=False)
+    (119.5, 120.5)
+    """
+    low, high = min(values), max(values)
+    if high - low < 1e-12:
+        pad = 0.05 if share else 0.5
+        low, high = low - pad, high + pad
+    if share:
+        low, high = max(low, 0.0), min(high, 1.0)
+        if high - low < 1e-12:  # a share outside 0-1 is a caller's bug; still draw an axis
+            low, high = 0.0, 1.0
+    return low, high
 
 
 def _axes(
@@ -273,9 +290,12 @@ def heatmap_svg(
         base = _TOP + cell_height * len(row_labels) + 14
         parts.append(
             f'<text x="{label_width}" y="{base}" font-size="10">{escape(column_labels[0])}</text>'
-            f'<text x="{width - 8}" y="{base}" text-anchor="end" font-size="10">'
-            f"{escape(column_labels[-1])}</text>"
         )
+        if len(column_labels) > 1 and column_labels[-1] != column_labels[0]:
+            parts.append(
+                f'<text x="{width - 8}" y="{base}" text-anchor="end" font-size="10">'
+                f"{escape(column_labels[-1])}</text>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -57,7 +57,7 @@ def history_page(
     whether there are more."""
     page = min(max(page, 0), MAX_PAGE)
     wanted = (page + 1) * page_size + 1
-    names = dict(session.execute(select(System.id, System.name)).tuples().all())
+    names = {row[0]: row[1] for row in session.execute(select(System.id, System.name))}
     system_id = next((key for key, name in names.items() if name == system), None)
     if system is not None and system_id is None:
         return [], False

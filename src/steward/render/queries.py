@@ -19,6 +19,7 @@ import duckdb
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from steward.governance import review
 from steward.model.registry import find_system
 from steward.render.charts import MAX_POINTS
 from steward.render.history import HistoryEntry, history_page
@@ -30,6 +31,7 @@ from steward.store import (
     ApprovalRow,
     MonitorResultRow,
     ReviewDecisionRow,
+    SLOEvaluationRow,
     SuspensionRow,
 )
 from steward.workspace import Workspace
@@ -38,6 +40,7 @@ __all__ = [
     "RANGES",
     "HistoryEntry",
     "latest_results",
+    "latest_slo_evaluations",
     "open_alerts",
     "open_suspension",
     "parse_range",
@@ -48,6 +51,7 @@ __all__ = [
     "recent_alerts",
     "results_between",
     "sampled_results",
+    "sampled_slo_evaluations",
     "system_history",
     "volume_series",
 ]
@@ -85,7 +89,7 @@ def profile_roots(steward: Workspace) -> list[Path]:
 
 
 def latest_results(session: Session, system_id: int) -> dict[str, MonitorResultRow]:
-    """The newest stored result of each monitor of a system (SLOs are ``slo:<name>``)."""
+    """The newest stored result of each monitor of a system (SLO evaluations are apart)."""
     newest = (
         select(func.max(MonitorResultRow.id))
         .where(MonitorResultRow.system_id == system_id)
@@ -140,13 +144,64 @@ def sampled_results(
     ).all()
     if not keys:
         return []
+    chosen = _sample_ids(keys, limit)
+    rows = session.scalars(select(MonitorResultRow).where(MonitorResultRow.id.in_(chosen)))
+    return sorted(rows, key=lambda row: (row.window_end, row.id))
+
+
+def _sample_ids(keys: Sequence[Any], limit: int) -> list[int]:
+    """One id per consecutive group of at most ``limit`` groups: the last breach, else the last."""
     size = math.ceil(len(keys) / limit)
     chosen = []
     for offset in range(0, len(keys), size):
         group = keys[offset : offset + size]
         breaches = [key for key in group if key.status == "breach"]
         chosen.append((breaches or group)[-1].id)
-    rows = session.scalars(select(MonitorResultRow).where(MonitorResultRow.id.in_(chosen)))
+    return chosen
+
+
+def latest_slo_evaluations(session: Session, system_id: int) -> dict[str, SLOEvaluationRow]:
+    """The newest stored evaluation of each SLO of a system, by SLO name, in order of storing."""
+    newest = (
+        select(func.max(SLOEvaluationRow.id))
+        .where(SLOEvaluationRow.system_id == system_id)
+        .group_by(SLOEvaluationRow.name)
+    )
+    rows = session.scalars(
+        select(SLOEvaluationRow)
+        .where(SLOEvaluationRow.id.in_(newest))
+        .order_by(SLOEvaluationRow.id)
+    )
+    return {row.name: row for row in rows}
+
+
+def sampled_slo_evaluations(
+    session: Session,
+    system_id: int,
+    name: str,
+    start: datetime,
+    end: datetime,
+    limit: int = MAX_POINTS,
+) -> list[SLOEvaluationRow]:
+    """At most ``limit`` evaluations of one SLO made in ``(start, end]``, oldest first.
+
+    Sampled as ``sampled_results`` samples: an alerting evaluation (status ``breach``) represents
+    its group when there is one.
+    """
+    keys = session.execute(
+        select(SLOEvaluationRow.id, SLOEvaluationRow.status)
+        .where(
+            SLOEvaluationRow.system_id == system_id,
+            SLOEvaluationRow.name == name,
+            SLOEvaluationRow.window_end > start,
+            SLOEvaluationRow.window_end <= end,
+        )
+        .order_by(SLOEvaluationRow.window_end, SLOEvaluationRow.id)
+    ).all()
+    if not keys:
+        return []
+    chosen = _sample_ids(keys, limit)
+    rows = session.scalars(select(SLOEvaluationRow).where(SLOEvaluationRow.id.in_(chosen)))
     return sorted(rows, key=lambda row: (row.window_end, row.id))
 
 
@@ -256,20 +311,15 @@ def alias_moves(session: Session, system_id: int, limit: int = 50) -> list[Alias
     )
 
 
-def pending_review_count(
-    steward: Workspace, events: Any, system: str, limit: int = 100
-) -> int | None:
-    """How many predictions wait for review (up to ``limit``); None when no review queue exists."""
-    items = pending_review_items(steward, events, system, limit)
-    return None if items is None else len(items)
+def pending_review_count(steward: Workspace, events: Any, system: str) -> int | None:
+    """How many predictions wait for review, every one (no cap); None without an event log."""
+    if events is None:
+        return None
+    return review.count_pending_reviews(steward, events, system)
 
 
 def pending_review_items(steward: Workspace, events: Any, system: str, limit: int = 100) -> Any:
-    """The review queue (``steward.governance.review.pending_reviews``), or None when it is not installed."""
-    try:
-        from steward.governance import review  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return None
+    """The review queue (``steward.governance.review.pending_reviews``), or None without an event log."""
     if events is None:
         return None
     return review.pending_reviews(steward, events, system, limit=limit)

@@ -154,7 +154,7 @@ def monitoring_state(facts: SystemFacts) -> SurfaceState:
     firing = [alert for alert in facts.open_alerts if alert[2] == "firing"]
     if firing:
         return SurfaceState("red", f"{len(firing)} alert(s) firing: {firing[0][0]}: {firing[0][3]}")
-    monitors = [fact for name, fact in facts.latest.items() if not name.startswith("slo:")]
+    monitors = list(facts.latest.values())
     if not monitors:
         return SurfaceState("amber", "no monitor has run yet: `steward monitor run`")
     newest = max(fact.window_end for fact in monitors)
@@ -192,3 +192,29 @@ SURFACES = {
 def surface_states(facts: SystemFacts) -> dict[str, SurfaceState]:
     """Every surface's state, in display order."""
     return {name: rule(facts) for name, rule in SURFACES.items()}
+
+
+def slo_state(status: str, budget_remaining: float | None) -> str:
+    """What the SLO table says of an SLO: alerting, its budget spent, or ok.
+
+    >>> slo_state("ok", -2.0), slo_state("breach", 0.4), slo_state("ok", 0.4)
+    ('budget spent', 'alerting', 'ok')
+    """
+    if status == "breach":
+        return "alerting"
+    if budget_remaining is not None and budget_remaining <= 0:
+        return "budget spent"
+    return status
+
+
+def format_budget(budget_remaining: float | None) -> str:
+    """Budget left as a share in 0-100%, or how many times over it was spent.
+
+    >>> format_budget(0.42), format_budget(-2.0), format_budget(None)
+    ('42% left', 'spent 3.0× over', '–')
+    """
+    if budget_remaining is None:
+        return "–"
+    if budget_remaining < 0:
+        return f"spent {1 - budget_remaining:.1f}× over"
+    return f"{budget_remaining:.0%} left"

@@ -19,20 +19,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from steward.monitoring.performance import uplift_between
 from steward.render import queries
 from steward.render.charts import sparkline_svg
 from steward.render.templates import environment
 from steward.store import ActionRow, AlertRow, AliasMove, MonitorResultRow
 from steward.workspace import Workspace
 
-__all__ = ["WEEKS_COMPARED", "WeekFigures", "WeeklyReport", "week_label", "weekly_report"]
+__all__ = [
+    "UPLIFT_SPAN",
+    "WEEKS_COMPARED",
+    "WeekFigures",
+    "WeeklyReport",
+    "week_label",
+    "weekly_report",
+]
 
 #: Weeks shown in the comparison table: the report's week and the ones before it.
 WEEKS_COMPARED = 5
 WEEK = timedelta(days=7)
+#: The period the report's uplift claim covers: long enough for late labels and a small holdout.
+UPLIFT_SPAN = timedelta(days=90)
 
 
 def week_label(end: datetime) -> str:
@@ -75,6 +85,8 @@ class WeeklyReport:
     pending_approvals: int
     champion: int | None
     notes: list[str] = field(default_factory=list)
+    #: The uplift over every labeled prediction of the ``UPLIFT_SPAN`` ending with the week.
+    uplift_text: str = ""
 
     @property
     def label(self) -> str:
@@ -121,14 +133,7 @@ def weekly_report(
                 str(r.get("column")) for r in row.details.get("results") or [] if r.get("alarm")
             }
             counted.update(columns)
-        alerts = list(
-            session.scalars(
-                select(AlertRow)
-                .where(AlertRow.system_id == system_id, AlertRow.fired_at >= start)
-                .where(AlertRow.fired_at < end)
-                .order_by(AlertRow.fired_at)
-            )
-        )
+        alerts = _alerts_of_the_week(session, system_id, start, end)
         actions = sorted(
             queries.recent_actions(session, system_id, limit=200, since=start),
             key=lambda row: row.created_at,
@@ -154,9 +159,38 @@ def weekly_report(
         alerts=alerts,
         actions=[a for a in actions if a.created_at < end],
         moves=moves,
-        pending_reviews=queries.pending_review_count(steward, events, system, limit=1000),
+        pending_reviews=queries.pending_review_count(steward, events, system),
+        uplift_text=_uplift_text(steward, events, system, end),
         pending_approvals=approvals,
         champion=champion,
+    )
+
+
+def _uplift_text(steward: Workspace, events: Any, system: str, end: datetime) -> str:
+    if events is None:
+        return "no event log to measure uplift from"
+    found = uplift_between(steward, events, system, end - UPLIFT_SPAN, end)
+    return found if isinstance(found, str) else found.summary()
+
+
+def _alerts_of_the_week(
+    session: Session, system_id: int, start: datetime, end: datetime
+) -> list[AlertRow]:
+    """Alerts that fired during the week, and those that fired before it and were still open at
+    its end: an alert firing for three weeks belongs in every one of those weeks' reports."""
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.system_id == system_id, AlertRow.fired_at < end)
+            .where(
+                or_(
+                    AlertRow.fired_at >= start,
+                    AlertRow.resolved_at.is_(None),
+                    AlertRow.resolved_at >= end,
+                )
+            )
+            .order_by(AlertRow.fired_at)
+        )
     )
 
 

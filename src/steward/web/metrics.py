@@ -64,12 +64,14 @@ class Metrics:
     def observe_prediction(
         self, system: str, version: int, latency_ms: float, violations: list[Any]
     ) -> None:
+        """Count one served prediction, its model time and its contract violations."""
         self.predictions.labels(system, str(version)).inc()
         self.model_seconds.labels(system, str(version)).observe(latency_ms / 1000)
         for violation in violations:
             self.count_violation(system, violation)
 
     def count_violation(self, system: str, violation: Any) -> None:
+        """Count one contract violation by column, rule and the action taken."""
         self.violations.labels(system, violation.column, violation.rule, violation.action).inc()
 
     def middleware(self, app: ASGIApp) -> ASGIApp:

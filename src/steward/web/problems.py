@@ -35,6 +35,7 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    """An ``application/problem+json`` response: ``type`` is derived from ``title``."""
     body: dict[str, Any] = {
         "type": f"https://steward.dev/problems/{title.lower().replace(' ', '-')}",
         "title": title,
@@ -49,6 +50,8 @@ def problem(
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error ``app`` raises with problem+json: domain errors, 422, 400, 404, 405, 500."""
+
     @app.exception_handler(StewardError)
     async def _steward_error(request: Request, error: StewardError) -> JSONResponse:
         errors = error.violations if isinstance(error, ContractViolationError) else None

@@ -1,12 +1,13 @@
 """The web dashboard: overview, system, model versions, review queue and history pages.
 
 Server-rendered HTML with inline SVG, one stylesheet and one small script served from the package;
-nothing comes from the internet. ``install_dashboard(app, steward, events)`` mounts it at ``/`` and
-``/ui/...``; ``docs/dashboard.md`` describes each page and what it reads.
+nothing comes from the internet. Its ``router`` (``routes.py``) serves ``/``, ``/ui/...`` and the
+static files at ``/ui/static``; ``create_app`` includes it. ``docs/dashboard.md`` describes each page
+and what it reads.
 """
 
 from __future__ import annotations
 
-from steward.web.dashboard.routes import install_dashboard
+from steward.web.dashboard.routes import install_dashboard, router
 
-__all__ = ["install_dashboard"]
+__all__ = ["install_dashboard", "router"]

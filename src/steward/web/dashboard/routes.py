@@ -2,6 +2,7 @@
 
 Pages read stored results, profiles and the typed tables (see ``queries``); JavaScript only handles
 clicks (a heatmap cell's overlay, the review and approval buttons, which call the JSON API).
+Every page is the ``viewer`` role's; the static files are public (``web/roles.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Mount
 
 from steward import __version__
 from steward.core import Steward
+from steward.data.events import EventLog
 from steward.errors import StewardError
 from steward.model.registry import diff_versions
 from steward.render import queries
@@ -24,8 +27,22 @@ from steward.render.templates import environment
 from steward.web.dashboard.overlay import drift_overlay
 from steward.web.dashboard.overview import overview_rows
 from steward.web.dashboard.system_page import system_context, window_bounds
+from steward.web.deps import EventsDep, StewardDep, bind_state
+from steward.web.roles import Role, RoleRoute, declare, requires
 
-__all__ = ["install_dashboard"]
+__all__ = [
+    "STATIC",
+    "card",
+    "drift_cell",
+    "history",
+    "install_dashboard",
+    "overview",
+    "reviews",
+    "router",
+    "system",
+    "version",
+    "versions",
+]
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,134 +62,152 @@ def _page(build: Callable[[], HTMLResponse]) -> HTMLResponse:
         )
 
 
-def install_dashboard(app: FastAPI, steward: Steward, events: Any) -> None:
-    """Mount the dashboard on ``app``: ``/``, ``/ui/...`` and ``/ui/static``."""
-    app.mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def overview() -> HTMLResponse:
-        def build() -> HTMLResponse:
-            with steward.store.read() as session:
-                rows = overview_rows(steward, events, session)
-                approvals = queries.pending_approvals(session)
-                alerts = queries.open_alerts(session)
-            return _render(
-                "overview.html.j2", rows=rows, approvals=approvals, alerts=alerts, now=_now()
-            )
-
-        return _page(build)
-
-    @app.get("/ui/systems/{name}", response_class=HTMLResponse, include_in_schema=False)
-    def system(name: str, range: str | None = None) -> HTMLResponse:
-        def build() -> HTMLResponse:
-            with steward.store.read() as session:
-                context = system_context(steward, events, session, name, range)
-            return _render("system.html.j2", **context)
-
-        return _page(build)
-
-    @app.get("/ui/systems/{name}/drift/cell", response_class=HTMLResponse, include_in_schema=False)
-    def drift_cell(name: str, column: str, start: str, end: str) -> HTMLResponse:
-        def build() -> HTMLResponse:
-            low, high = window_bounds(start, end)
-            return HTMLResponse(drift_overlay(steward, name, column, low, high))
-
-        return _page(build)
-
-    install_version_routes(app, steward)
-    install_people_routes(app, steward, events)
-
-
-def install_version_routes(app: FastAPI, steward: Steward) -> None:
-    """Model versions: the list with a diff of any two, one version's lineage, its card."""
-
-    @app.get("/ui/systems/{name}/versions", response_class=HTMLResponse, include_in_schema=False)
-    def versions(name: str, a: str | None = None, b: str | None = None) -> HTMLResponse:
-        def build() -> HTMLResponse:
-            listed = steward.versions(name)
-            diff = None
-            if a and b:
-                diff = diff_versions(steward.version(name, a), steward.version(name, b))
-            return _render(
-                "versions.html.j2",
-                system=steward.system(name),
-                versions=listed,
-                diff=diff,
-                a=a or "",
-                b=b or "",
-            )
-
-        return _page(build)
-
-    @app.get(
-        "/ui/systems/{name}/versions/{version}",
-        response_class=HTMLResponse,
-        include_in_schema=False,
+router = APIRouter(route_class=RoleRoute, include_in_schema=False)
+router.routes.append(
+    declare(
+        Mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static"), Role.ANONYMOUS
     )
-    def version(name: str, version: str) -> HTMLResponse:
-        def build() -> HTMLResponse:
-            found = steward.version(name, version)
-            moves = [
-                m for m in steward.history(name) if found.version in (m.from_version, m.to_version)
-            ]
-            return _render(
-                "version.html.j2", system=steward.system(name), version=found, moves=moves
-            )
-
-        return _page(build)
-
-    @app.get(
-        "/ui/systems/{name}/versions/{version}/card",
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
-    def card(name: str, version: str) -> HTMLResponse:
-        return _page(lambda: HTMLResponse(steward.card(name, version).to_html()))
+)
+VIEWER = [requires(Role.VIEWER)]
 
 
-def install_people_routes(app: FastAPI, steward: Steward, events: Any) -> None:
-    """The review queue (with approvals) and the history."""
+@router.get("/", response_class=HTMLResponse, dependencies=VIEWER)
+def overview(steward: StewardDep, events: EventsDep) -> HTMLResponse:
+    """The overview page: every system's surfaces, pending approvals and open alerts."""
 
-    @app.get("/ui/systems/{name}/reviews", response_class=HTMLResponse, include_in_schema=False)
-    def reviews(name: str) -> HTMLResponse:
-        def build() -> HTMLResponse:
-            info = steward.system(name)
-            items = queries.pending_review_items(steward, events, name, limit=200)
-            with steward.store.read() as session:
-                approvals = queries.pending_approvals(session, queries.system_id_of(session, name))
-            actions = [
-                t.get("action") for t in (info.config.get("policy") or {}).get("thresholds") or []
-            ]
-            default = (info.config.get("policy") or {}).get("default_action")
-            choices = [str(x) for x in dict.fromkeys([*actions, default]) if x]
-            return _render(
-                "reviews.html.j2",
-                system=info,
-                items=items,
-                approvals=approvals,
-                choices=choices,
-            )
+    def build() -> HTMLResponse:
+        with steward.store.read() as session:
+            rows = overview_rows(steward, events, session)
+            approvals = queries.pending_approvals(session)
+            alerts = queries.open_alerts(session)
+        return _render(
+            "overview.html.j2", rows=rows, approvals=approvals, alerts=alerts, now=_now()
+        )
 
-        return _page(build)
+    return _page(build)
 
-    @app.get("/ui/history", response_class=HTMLResponse, include_in_schema=False)
-    def history(
-        request: Request, system: str | None = None, page: int = Query(0, ge=0, le=1000)
-    ) -> HTMLResponse:
-        def build() -> HTMLResponse:
-            with steward.store.read() as session:
-                entries, more = queries.system_history(session, system or None, page)
-            names = [info.name for info in steward.systems()]
-            return _render(
-                "history.html.j2",
-                entries=entries,
-                more=more,
-                page=page,
-                system=system or "",
-                names=names,
-            )
 
-        return _page(build)
+@router.get("/ui/systems/{name}", response_class=HTMLResponse, dependencies=VIEWER)
+def system(
+    name: str, steward: StewardDep, events: EventsDep, range: str | None = None
+) -> HTMLResponse:
+    """One system's page: charts of its monitors, SLOs, drift heatmap and performance."""
+
+    def build() -> HTMLResponse:
+        with steward.store.read() as session:
+            context = system_context(steward, events, session, name, range)
+        return _render("system.html.j2", **context)
+
+    return _page(build)
+
+
+@router.get("/ui/systems/{name}/drift/cell", response_class=HTMLResponse, dependencies=VIEWER)
+def drift_cell(name: str, column: str, start: str, end: str, steward: StewardDep) -> HTMLResponse:
+    """A heatmap cell's overlay: the column's reference distribution against the window's."""
+
+    def build() -> HTMLResponse:
+        low, high = window_bounds(start, end)
+        return HTMLResponse(drift_overlay(steward, name, column, low, high))
+
+    return _page(build)
+
+
+@router.get("/ui/systems/{name}/versions", response_class=HTMLResponse, dependencies=VIEWER)
+def versions(
+    name: str, steward: StewardDep, a: str | None = None, b: str | None = None
+) -> HTMLResponse:
+    """The system's model versions, with a diff of any two."""
+
+    def build() -> HTMLResponse:
+        listed = steward.versions(name)
+        diff = None
+        if a and b:
+            diff = diff_versions(steward.version(name, a), steward.version(name, b))
+        return _render(
+            "versions.html.j2",
+            system=steward.system(name),
+            versions=listed,
+            diff=diff,
+            a=a or "",
+            b=b or "",
+        )
+
+    return _page(build)
+
+
+@router.get(
+    "/ui/systems/{name}/versions/{version}", response_class=HTMLResponse, dependencies=VIEWER
+)
+def version(name: str, version: str, steward: StewardDep) -> HTMLResponse:
+    """One model version: its lineage and its alias moves."""
+
+    def build() -> HTMLResponse:
+        found = steward.version(name, version)
+        moves = [
+            m for m in steward.history(name) if found.version in (m.from_version, m.to_version)
+        ]
+        return _render("version.html.j2", system=steward.system(name), version=found, moves=moves)
+
+    return _page(build)
+
+
+@router.get(
+    "/ui/systems/{name}/versions/{version}/card", response_class=HTMLResponse, dependencies=VIEWER
+)
+def card(name: str, version: str, steward: StewardDep) -> HTMLResponse:
+    """One model version's card, as HTML."""
+    return _page(lambda: HTMLResponse(steward.card(name, version).to_html()))
+
+
+@router.get("/ui/systems/{name}/reviews", response_class=HTMLResponse, dependencies=VIEWER)
+def reviews(name: str, steward: StewardDep, events: EventsDep) -> HTMLResponse:
+    """The review queue of one system, with its pending approvals."""
+
+    def build() -> HTMLResponse:
+        info = steward.system(name)
+        items = queries.pending_review_items(steward, events, name, limit=200)
+        with steward.store.read() as session:
+            approvals = queries.pending_approvals(session, queries.system_id_of(session, name))
+        policy = info.config.get("policy") or {}
+        actions = [t.get("action") for t in policy.get("thresholds") or []]
+        default = policy.get("default_action")
+        choices = [str(x) for x in dict.fromkeys([*actions, default]) if x]
+        return _render(
+            "reviews.html.j2", system=info, items=items, approvals=approvals, choices=choices
+        )
+
+    return _page(build)
+
+
+@router.get("/ui/history", response_class=HTMLResponse, dependencies=VIEWER)
+def history(
+    steward: StewardDep, system: str | None = None, page: int = Query(0, ge=0, le=1000)
+) -> HTMLResponse:
+    """What happened to every system (or one), newest first, a page at a time."""
+
+    def build() -> HTMLResponse:
+        with steward.store.read() as session:
+            entries, more = queries.system_history(session, system or None, page)
+        names = [info.name for info in steward.systems()]
+        return _render(
+            "history.html.j2",
+            entries=entries,
+            more=more,
+            page=page,
+            system=system or "",
+            names=names,
+        )
+
+    return _page(build)
+
+
+def install_dashboard(app: FastAPI, steward: Steward, events: EventLog) -> None:
+    """Mount the dashboard on ``app``: ``/``, ``/ui/...`` and ``/ui/static``, over ``steward``.
+
+    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
+    """
+    bind_state(app, steward=steward, events=events)
+    app.include_router(router)
 
 
 def _now() -> datetime:

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from steward.core import Steward
+from steward.monitoring.performance import uplift_between
 from steward.render import queries
 from steward.render.charts import HeatCell, Series, heatmap_svg, line_chart_svg
-from steward.store import MonitorResultRow
+from steward.store import MonitorResultRow, SLOEvaluationRow
 
 __all__ = ["drift_heatmap", "performance_panel", "system_context", "volume_panel"]
 
@@ -32,13 +33,16 @@ def system_context(
     system_id = queries.system_id_of(session, name)
     key, span = queries.parse_range(range_key)
     latest = queries.latest_results(session, system_id)
-    end = max((row.window_end for row in latest.values()), default=None) or _now()
+    evaluations = queries.latest_slo_evaluations(session, system_id)
+    slos = {f"slo:{slo}": row for slo, row in evaluations.items()}  # named as their alert rules
+    newest = [row.window_end for row in latest.values()]
+    newest += [row.window_end for row in slos.values()]
+    end = max(newest, default=None) or _now()
     start = end - span
     sampled = {
         monitor: queries.sampled_results(session, system_id, monitor, start, end)
         for monitor in ("drift", "performance", "estimated_performance", "uplift", "data_quality")
     }
-    slos = {m: row for m, row in latest.items() if m.startswith("slo:")}
     return {
         "system": info,
         "range_key": key,
@@ -56,12 +60,21 @@ def system_context(
         ),
         "latest": latest,
         "uplift_chart": _uplift_chart(sampled["uplift"]),
+        "uplift_text": _range_uplift(steward, events, name, start, end),
         "quality_chart": _quality_chart(sampled["data_quality"]),
         "slos": slos,
         "alerts": queries.recent_alerts(session, system_id),
         "actions": queries.recent_actions(session, system_id),
         "suspension": queries.open_suspension(session, system_id),
     }
+
+
+def _range_uplift(steward: Steward, events: Any, name: str, start: datetime, end: datetime) -> str:
+    """The uplift over every labeled prediction of the page's range, or why there is none."""
+    if events is None:
+        return "no event log to measure uplift from"
+    found = uplift_between(steward, events, name, start, end)
+    return found if isinstance(found, str) else found.summary()
 
 
 def _now() -> datetime:
@@ -96,7 +109,7 @@ def volume_panel(
 def _latency_panel(
     session: Session,
     system_id: int,
-    slos: dict[str, MonitorResultRow],
+    slos: dict[str, SLOEvaluationRow],
     declared: Any,
     start: datetime,
     end: datetime,
@@ -107,8 +120,8 @@ def _latency_panel(
         return None
     series = []
     for slo_name in names:
-        rows = queries.sampled_results(session, system_id, f"slo:{slo_name}", start, end)
-        points = [(_ts(row.window_end), _number(row.details.get("sli"))) for row in rows]
+        rows = queries.sampled_slo_evaluations(session, system_id, slo_name, start, end)
+        points = [(_ts(row.window_end), _number(row.sli)) for row in rows]
         series.append(Series(f"{slo_name}: share within threshold", points))
     return line_chart_svg(series, title="latency SLO indicator", y_format=".1%")
 
@@ -213,20 +226,26 @@ def performance_panel(
 
 
 def _uplift_chart(rows: Sequence[MonitorResultRow]) -> str | None:
+    """Uplift in percentage points (a difference of two rates, not a share: it can be negative)."""
     points = [
         (
             _ts(row.window_end),
-            _number(row.details.get("uplift")),
-            _number(row.details.get("uplift_low")),
-            _number(row.details.get("uplift_high")),
+            *(_points(row.details.get(key)) for key in ("uplift", "uplift_low", "uplift_high")),
         )
         for row in rows
     ]
     if not any(point[1] is not None for point in points):
         return None
     return line_chart_svg(
-        [Series("uplift vs holdout", points)], title="uplift with 95% interval", y_format="+.1%"
+        [Series("uplift vs holdout (points)", points)],
+        title="uplift in points with 95% interval",
+        y_format="+.1f",
     )
+
+
+def _points(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else number * 100
 
 
 def _quality_chart(rows: Sequence[MonitorResultRow]) -> str | None:

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Path, Query
+from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from steward.core import Steward
 from steward.data.events import EventLog
+from steward.loop import alerts, notify
+from steward.monitoring import slo
 from steward.store import MAX_ROW_ID
+from steward.web.deps import EventsDep, StewardDep, bind_state
+from steward.web.roles import Role, RoleRoute, requires
 
-__all__ = ["install_loop_routes"]
+__all__ = [
+    "AcknowledgeRequest",
+    "AlertId",
+    "ResolveRequest",
+    "acknowledge",
+    "install_loop_routes",
+    "list_alerts",
+    "resolve",
+    "router",
+    "slo_status",
+]
 
 
 class ResolveRequest(BaseModel):
@@ -34,45 +48,60 @@ class AcknowledgeRequest(BaseModel):
 AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The alert's id.")]
 
 
+router = APIRouter(route_class=RoleRoute, tags=["alerts"])
+
+
+@router.get("/v1/alerts", dependencies=[requires(Role.VIEWER)])
+def list_alerts(
+    steward: StewardDep,
+    system: str | None = None,
+    state: Literal["firing", "acknowledged", "resolved", "open"] | None = None,
+    limit: int = Query(default=200, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Alerts, newest first, each with its notifications (delivered or failed)."""
+    found = alerts.list_alerts(steward, system=system, state=state, limit=limit)
+    sent = notify.list_notifications(steward, alert_ids=[alert.id for alert in found])
+    return {
+        "alerts": [
+            {
+                **alert.to_dict(),
+                "notifications": [n.to_dict() for n in sent if n.alert_id == alert.id],
+            }
+            for alert in found
+        ]
+    }
+
+
+@router.post("/v1/alerts/{alert_id}:acknowledge", dependencies=[requires(Role.OPERATOR)])
+def acknowledge(
+    alert_id: AlertId, steward: StewardDep, body: AcknowledgeRequest | None = None
+) -> dict[str, Any]:
+    """Someone is on it; the alert stays open until its rule stops breaching."""
+    actor = (body.actor if body else None) or steward.actor
+    return alerts.acknowledge(steward, alert_id, actor).to_dict()
+
+
+@router.post("/v1/alerts/{alert_id}:resolve", dependencies=[requires(Role.OPERATOR)])
+def resolve(
+    alert_id: AlertId, steward: StewardDep, body: ResolveRequest | None = None
+) -> dict[str, Any]:
+    """Close an alert by hand, with a note for the record."""
+    actor = (body.actor if body else None) or steward.actor
+    return alerts.resolve(steward, alert_id, actor, body.note if body else "").to_dict()
+
+
+@router.get("/v1/systems/{system}/slos", dependencies=[requires(Role.VIEWER)])
+def slo_status(system: str, steward: StewardDep, events: EventsDep) -> dict[str, Any]:
+    """Every SLO of the system evaluated now (not stored): SLI, budget, burn rates, alerts."""
+    steward.system(system)
+    statuses = slo.evaluate_all(steward, events, system, store=False)
+    return {"system": system, "slos": [status.to_dict() for status in statuses]}
+
+
 def install_loop_routes(app: FastAPI, steward: Steward, events: EventLog) -> None:
-    """Add ``/v1/alerts`` and ``/v1/systems/{system}/slos`` to ``app``."""
-    from steward.loop import alerts, notify
-    from steward.monitoring import slo
+    """Add ``/v1/alerts`` and ``/v1/systems/{system}/slos`` to ``app``, over ``steward``.
 
-    @app.get("/v1/alerts", tags=["alerts"])
-    def list_alerts(
-        system: str | None = None,
-        state: Literal["firing", "acknowledged", "resolved", "open"] | None = None,
-        limit: int = Query(default=200, ge=1, le=1000),
-    ) -> dict[str, Any]:
-        """Alerts, newest first, each with its notifications (delivered or failed)."""
-        found = alerts.list_alerts(steward, system=system, state=state, limit=limit)
-        sent = notify.list_notifications(steward, alert_ids=[alert.id for alert in found])
-        return {
-            "alerts": [
-                {
-                    **alert.to_dict(),
-                    "notifications": [n.to_dict() for n in sent if n.alert_id == alert.id],
-                }
-                for alert in found
-            ]
-        }
-
-    @app.post("/v1/alerts/{alert_id}:acknowledge", tags=["alerts"])
-    def acknowledge(alert_id: AlertId, body: AcknowledgeRequest | None = None) -> dict[str, Any]:
-        """Someone is on it; the alert stays open until its rule stops breaching."""
-        actor = (body.actor if body else None) or steward.actor
-        return alerts.acknowledge(steward, alert_id, actor).to_dict()
-
-    @app.post("/v1/alerts/{alert_id}:resolve", tags=["alerts"])
-    def resolve(alert_id: AlertId, body: ResolveRequest | None = None) -> dict[str, Any]:
-        """Close an alert by hand, with a note for the record."""
-        actor = (body.actor if body else None) or steward.actor
-        return alerts.resolve(steward, alert_id, actor, body.note if body else "").to_dict()
-
-    @app.get("/v1/systems/{system}/slos", tags=["alerts"])
-    def slo_status(system: str) -> dict[str, Any]:
-        """Every SLO of the system evaluated now (not stored): SLI, budget, burn rates, alerts."""
-        steward.system(system)
-        statuses = slo.evaluate_all(steward, events, system, store=False)
-        return {"system": system, "slos": [status.to_dict() for status in statuses]}
+    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
+    """
+    bind_state(app, steward=steward, events=events)
+    app.include_router(router)

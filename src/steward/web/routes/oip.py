@@ -10,14 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from steward import __version__
 from steward.delivery.serving import Service
 from steward.errors import InvalidInputError
+from steward.web.deps import ServiceDep, StewardDep, bind_state
+from steward.web.roles import Role, RoleRoute, requires
 
-__all__ = ["install_oip_routes"]
+__all__ = [
+    "InferRequest",
+    "Tensor",
+    "infer",
+    "install_oip_routes",
+    "live",
+    "model_metadata",
+    "model_ready",
+    "ready",
+    "router",
+    "server_metadata",
+]
 
 _DATATYPES = {
     "BOOL",
@@ -55,76 +68,97 @@ class InferRequest(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
-def install_oip_routes(app: FastAPI, service: Service) -> None:
-    steward = service.steward
+router = APIRouter(route_class=RoleRoute, tags=["open inference protocol"])
 
-    @app.get("/v2", tags=["open inference protocol"])
-    def server_metadata() -> dict[str, Any]:
-        return {"name": "steward", "version": __version__, "extensions": []}
 
-    @app.get("/v2/health/live", tags=["open inference protocol"])
-    def live() -> dict[str, bool]:
-        return {"live": True}
+@router.get("/v2", dependencies=[requires(Role.VIEWER)])
+def server_metadata() -> dict[str, Any]:
+    """The server's name and version (Open Inference Protocol server metadata)."""
+    return {"name": "steward", "version": __version__, "extensions": []}
 
-    @app.get("/v2/health/ready", tags=["open inference protocol"])
-    def ready() -> dict[str, bool]:
-        steward.systems()
-        return {"ready": True}
 
-    @app.get("/v2/models/{name}", tags=["open inference protocol"])
-    def model_metadata(name: str) -> dict[str, Any]:
-        runtime = service.runtime(name)
-        versions = [str(version.version) for version in steward.versions(name)]
-        inputs = []
-        if runtime.contract is not None:
-            inputs = [
-                {"name": column, "datatype": _datatype(rule.type), "shape": [-1]}
-                for column, rule in runtime.contract.columns.items()
-            ]
-        outputs = [{"name": "score", "datatype": "FP64", "shape": [-1]}]
-        if runtime.policy is not None:
-            outputs.append({"name": "decision", "datatype": "BYTES", "shape": [-1]})
-        return {
-            "name": name,
-            "versions": versions,
-            "platform": "steward",
-            "inputs": inputs,
-            "outputs": outputs,
-        }
+@router.get("/v2/health/live", dependencies=[requires(Role.ANONYMOUS)])
+def live() -> dict[str, bool]:
+    """The process is up."""
+    return {"live": True}
 
-    @app.get("/v2/models/{name}/ready", tags=["open inference protocol"])
-    def model_ready(name: str) -> dict[str, Any]:
-        runtime = service.runtime(name)
-        return {"name": name, "ready": runtime.champion is not None}
 
-    @app.post("/v2/models/{name}/infer", tags=["open inference protocol"])
-    def infer(name: str, body: InferRequest) -> dict[str, Any]:
-        records = _records(body)
-        results = service.predict(name, records)
-        outputs = [
-            {
-                "name": "score",
-                "datatype": "FP64",
-                "shape": [len(results)],
-                "data": [result.score for result in results],
-            }
+@router.get("/v2/health/ready", dependencies=[requires(Role.ANONYMOUS)])
+def ready(steward: StewardDep) -> dict[str, bool]:
+    """The store answers."""
+    steward.systems()
+    return {"ready": True}
+
+
+@router.get("/v2/models/{name}", dependencies=[requires(Role.VIEWER)])
+def model_metadata(name: str, steward: StewardDep, service: ServiceDep) -> dict[str, Any]:
+    """The system as a model: its versions, input columns (from the contract) and outputs."""
+    runtime = service.runtime(name)
+    versions = [str(version.version) for version in steward.versions(name)]
+    inputs = []
+    if runtime.contract is not None:
+        inputs = [
+            {"name": column, "datatype": _datatype(rule.type), "shape": [-1]}
+            for column, rule in runtime.contract.columns.items()
         ]
-        if any(result.decision is not None for result in results):
-            outputs.append(
-                {
-                    "name": "decision",
-                    "datatype": "BYTES",
-                    "shape": [len(results)],
-                    "data": [result.decision for result in results],
-                }
-            )
-        versions = sorted({result.model_version for result in results})
-        return {
-            "model_name": name,
-            "model_version": ",".join(map(str, versions)),
-            "id": body.id or results[0].id,
-            "outputs": outputs,
+    outputs = [{"name": "score", "datatype": "FP64", "shape": [-1]}]
+    if runtime.policy is not None:
+        outputs.append({"name": "decision", "datatype": "BYTES", "shape": [-1]})
+    return {
+        "name": name,
+        "versions": versions,
+        "platform": "steward",
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+@router.get("/v2/models/{name}/ready", dependencies=[requires(Role.VIEWER)])
+def model_ready(name: str, service: ServiceDep) -> dict[str, Any]:
+    """Whether the system has a champion to score with."""
+    runtime = service.runtime(name)
+    return {"name": name, "ready": runtime.champion is not None}
+
+
+@router.post("/v2/models/{name}/infer", dependencies=[requires(Role.CLIENT)])
+def infer(name: str, body: InferRequest, service: ServiceDep) -> dict[str, Any]:
+    """Score the request's rows (one tensor per input column) and log each prediction."""
+    records = _records(body)
+    results = service.predict(name, records)
+    outputs = [
+        {
+            "name": "score",
+            "datatype": "FP64",
+            "shape": [len(results)],
+            "data": [result.score for result in results],
         }
+    ]
+    if any(result.decision is not None for result in results):
+        outputs.append(
+            {
+                "name": "decision",
+                "datatype": "BYTES",
+                "shape": [len(results)],
+                "data": [result.decision for result in results],
+            }
+        )
+    versions = sorted({result.model_version for result in results})
+    return {
+        "model_name": name,
+        "model_version": ",".join(map(str, versions)),
+        "id": body.id or results[0].id,
+        "outputs": outputs,
+    }
+
+
+def install_oip_routes(app: FastAPI, service: Service) -> None:
+    """Add the Open Inference Protocol routes to ``app``, serving ``service``.
+
+    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
+    """
+    bind_state(app, service=service)
+    app.state.steward = service.steward
+    app.include_router(router)
 
 
 def _records(body: InferRequest) -> list[dict[str, Any]]:

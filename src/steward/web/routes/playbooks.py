@@ -1,11 +1,12 @@
 """HTTP for the actions playbooks took and the approvals that wait for a person.
 
-``install_playbook_routes(app, steward)`` adds:
+Its ``router`` holds:
 
 - ``GET /v1/systems/{system}/actions?limit=``: the newest actions on a system, newest first;
 - ``GET /v1/approvals?state=&system=``: approvals (``pending`` by default, or ``approved``,
   ``rejected``, ``all``), newest first;
-- ``POST /v1/approvals/{id}:approve`` and ``POST /v1/approvals/{id}:reject`` with ``{"note": ""}``.
+- ``POST /v1/approvals/{id}:approve`` and ``POST /v1/approvals/{id}:reject`` with ``{"note": ""}``
+  (the ``approver`` role's; the lists are the ``viewer``'s).
 
 Errors are ``application/problem+json`` (``web/problems.py``): 404 for an unknown approval, 409 for
 one decided already. Decisions are recorded under the server's user (the ``user`` setting), as the
@@ -16,14 +17,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Path, Query
+from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from steward.core import Steward
 from steward.loop import playbooks, promotion
 from steward.store import MAX_ROW_ID
+from steward.web.deps import StewardDep, bind_state
+from steward.web.roles import Role, RoleRoute, requires
 
-__all__ = ["ApprovalId", "DecisionRequest", "install_playbook_routes"]
+__all__ = [
+    "ApprovalId",
+    "DecisionRequest",
+    "approve",
+    "install_playbook_routes",
+    "list_actions",
+    "list_approvals",
+    "reject",
+    "router",
+]
 
 ApprovalId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The approval's id.")]
 
@@ -36,34 +48,51 @@ class DecisionRequest(BaseModel):
     note: str = Field(default="", max_length=10_000)
 
 
+router = APIRouter(route_class=RoleRoute, tags=["playbooks"])
+
+
+@router.get("/v1/systems/{system}/actions", dependencies=[requires(Role.VIEWER)])
+def list_actions(
+    system: str, steward: StewardDep, limit: int = Query(default=50, ge=1, le=10_000)
+) -> dict[str, Any]:
+    """What playbooks and people did on the system, newest first, and why."""
+    actions = playbooks.list_actions(steward, system, limit)
+    return {"system": system, "actions": [action.to_dict() for action in actions]}
+
+
+@router.get("/v1/approvals", dependencies=[requires(Role.VIEWER)])
+def list_approvals(
+    steward: StewardDep,
+    state: Literal["pending", "approved", "rejected", "all"] = "pending",
+    system: str | None = Query(default=None, max_length=200),
+) -> dict[str, Any]:
+    """Approvals in one state (``pending`` by default), newest first."""
+    approvals = promotion.list_approvals(steward, system, state)
+    return {"approvals": [approval.to_dict() for approval in approvals]}
+
+
+@router.post("/v1/approvals/{approval_id}:approve", dependencies=[requires(Role.APPROVER)])
+def approve(
+    approval_id: ApprovalId, steward: StewardDep, body: DecisionRequest | None = None
+) -> dict[str, Any]:
+    """Approve a pending promotion: the challenger becomes champion."""
+    note = body.note if body else ""
+    return promotion.approve(steward, approval_id, steward.actor, note).to_dict()
+
+
+@router.post("/v1/approvals/{approval_id}:reject", dependencies=[requires(Role.APPROVER)])
+def reject(
+    approval_id: ApprovalId, steward: StewardDep, body: DecisionRequest | None = None
+) -> dict[str, Any]:
+    """Reject a pending promotion: the champion stays."""
+    note = body.note if body else ""
+    return promotion.reject(steward, approval_id, steward.actor, note).to_dict()
+
+
 def install_playbook_routes(app: FastAPI, steward: Steward) -> None:
-    """Add the actions and approvals endpoints to ``app``."""
+    """Add the actions and approvals endpoints to ``app``, over ``steward``.
 
-    @app.get("/v1/systems/{system}/actions", tags=["playbooks"])
-    def list_actions(
-        system: str, limit: int = Query(default=50, ge=1, le=10_000)
-    ) -> dict[str, Any]:
-        """What playbooks and people did on the system, newest first, and why."""
-        actions = playbooks.list_actions(steward, system, limit)
-        return {"system": system, "actions": [action.to_dict() for action in actions]}
-
-    @app.get("/v1/approvals", tags=["playbooks"])
-    def list_approvals(
-        state: Literal["pending", "approved", "rejected", "all"] = "pending",
-        system: str | None = Query(default=None, max_length=200),
-    ) -> dict[str, Any]:
-        """Approvals in one state (``pending`` by default), newest first."""
-        approvals = promotion.list_approvals(steward, system, state)
-        return {"approvals": [approval.to_dict() for approval in approvals]}
-
-    @app.post("/v1/approvals/{approval_id}:approve", tags=["playbooks"])
-    def approve(approval_id: ApprovalId, body: DecisionRequest | None = None) -> dict[str, Any]:
-        """Approve a pending promotion: the challenger becomes champion."""
-        note = body.note if body else ""
-        return promotion.approve(steward, approval_id, steward.actor, note).to_dict()
-
-    @app.post("/v1/approvals/{approval_id}:reject", tags=["playbooks"])
-    def reject(approval_id: ApprovalId, body: DecisionRequest | None = None) -> dict[str, Any]:
-        """Reject a pending promotion: the champion stays."""
-        note = body.note if body else ""
-        return promotion.reject(steward, approval_id, steward.actor, note).to_dict()
+    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
+    """
+    bind_state(app, steward=steward)
+    app.include_router(router)
