@@ -11,7 +11,7 @@ test:
 	$(BIN)/pytest
 
 lint:
-	$(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks && $(BIN)/mypy
+	$(BIN)/lint-imports && $(BIN)/ruff check src tests benchmarks && $(BIN)/ruff format --check src tests benchmarks && $(BIN)/mypy
 
 format:
 	$(BIN)/ruff format src tests benchmarks && $(BIN)/ruff check --fix src tests benchmarks

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from steward.errors import InvalidInputError
 
-__all__ = ["parse_window", "retention_cutoff"]
+__all__ = ["format_span", "parse_window", "retention_cutoff"]
 
 
 def parse_window(text: str) -> timedelta:
@@ -25,3 +26,24 @@ def parse_window(text: str) -> timedelta:
 def retention_cutoff(retention_days: int) -> datetime:
     """Events dated before this moment are past the ``retention_days`` setting."""
     return datetime.now(UTC) - timedelta(days=retention_days)
+
+
+def format_span(label: str) -> str:
+    """A window label such as ``336m`` or ``4032m`` as a person reads it: ``5h 36m``, ``2d 19h 12m``.
+
+    >>> format_span("336m"), format_span("4032m"), format_span("1h"), format_span("soon")
+    ('5h 36m', '2d 19h 12m', '1h', 'soon')
+    """
+    match = re.fullmatch(r"(\d+)([smhdw])", label.strip())
+    if match is None:
+        return label
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0s"
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
