@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from steward import Steward
 from steward.client import BatchingLogger, Client
 from steward.data.events import EventLog
-from steward.errors import NotFoundError, StoreError
+from steward.errors import InvalidInputError, NotFoundError, StoreError
 
 from .conftest import Server, free_port
 
@@ -60,4 +61,31 @@ def test_batching_logger_never_blocks_when_the_server_is_down() -> None:
     assert batching.failed > 0 and batching.sent == 0
     with pytest.raises(StoreError, match="cannot reach the Steward server"):
         client.predict("churn", [{"x": 1}])
+    client.close()
+
+
+def test_batching_logger_refuses_a_url_where_a_client_belongs() -> None:
+    with pytest.raises(InvalidInputError, match=r"takes a Client, got str .*Client\('http"):
+        BatchingLogger("http://127.0.0.1:8000", "churn")  # type: ignore[arg-type]
+    client = Client("http://127.0.0.1:1")
+    for bad in ({"batch_size": 0}, {"flush_seconds": -1}, {"max_queue": "many"}):
+        with pytest.raises(InvalidInputError, match=next(iter(bad))):
+            BatchingLogger(client, "churn", **bad)  # type: ignore[arg-type]
+    client.close()
+
+
+def test_batching_logger_that_cannot_send_says_so_and_counts_every_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record the JSON encoder refuses used to kill the thread: nothing sent, nothing counted."""
+    client = Client(f"http://127.0.0.1:{free_port()}", timeout=0.5)
+    with (
+        caplog.at_level(logging.WARNING, logger="steward.client"),
+        BatchingLogger(client, "churn", batch_size=5, flush_seconds=0.05) as batching,
+    ):
+        for index in range(20):
+            batching.log({"x": object() if index % 2 else index})
+    assert batching.sent + batching.failed + batching.dropped == 20
+    assert batching.failed == 20 and batching.last_error
+    assert any("lost predictions" in record.getMessage() for record in caplog.records)
     client.close()

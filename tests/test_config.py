@@ -43,3 +43,24 @@ def test_invalid_config_names_the_place_and_the_reason(text: str, message: str) 
 
 def test_empty_file_declares_no_systems() -> None:
     assert parse_config("").systems == []
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "sentence"),
+    [
+        (
+            "systems:\n  - name: churn\n   task: binary\n",
+            "steward.yaml:3:4",
+            "indented differently",
+        ),
+        ("systems:\n\t- name: churn\n", "steward.yaml:2:1", "indent YAML with spaces"),
+        ("systems:\n  - name: a: b\n", "steward.yaml:2:12", "quote the value"),
+    ],
+)
+def test_broken_yaml_says_where_and_what_to_do_in_a_plain_sentence(
+    text: str, place: str, sentence: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    message = str(caught.value)
+    assert message.startswith(place) and sentence in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 import textwrap
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from steward.errors import InvalidInputError, UnreadableArtifactError, UnsafeArtifactError
@@ -39,6 +41,30 @@ def test_saving_the_same_model_twice_gives_the_same_bytes(small_data, tmp_path: 
     first = save_sklearn(model, tmp_path / "a.skops").read_bytes()
     second = save_sklearn(model, tmp_path / "b.skops").read_bytes()
     assert first == second
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        LogisticRegression(),
+        RandomForestClassifier(n_estimators=5, random_state=0),
+        GradientBoostingClassifier(n_estimators=5, random_state=0),
+    ],
+    ids=["logistic", "forest", "boosting"],
+)
+def test_a_copy_of_a_fitted_model_saves_to_the_same_bytes(
+    small_data, tmp_path: Path, estimator: object
+) -> None:
+    """Array files were named by memory address, so a copy (new arrays) saved to other bytes."""
+    model = estimator.fit(*small_data)  # type: ignore[attr-defined]
+    first = save_sklearn(model, tmp_path / "a.skops").read_bytes()
+    second = save_sklearn(copy.deepcopy(model), tmp_path / "b.skops").read_bytes()
+    assert first == second
+    prepared = inspect_artifact(str(tmp_path / "b.skops"))
+    loaded = load_model(prepared.flavor, prepared.path, prepared.name, prepared.trusted_types)
+    np.testing.assert_allclose(
+        loaded.predict(small_data[0], "binary"), model.predict_proba(small_data[0])[:, 1]
+    )
 
 
 def test_pickle_is_refused_unless_trusted(small_data, tmp_path: Path) -> None:

@@ -132,7 +132,7 @@ def test_an_unreachable_webhook_is_recorded_as_failed(
     dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
     declare_notify(workspace, {"webhook": dead, "retries": 2})
     alerts = sync_alerts(workspace, "churn", [Breach("slo:fast", "page", "burning")], T0).fired
-    with caplog.at_level(logging.INFO, logger="steward.loop.alerts"):
+    with caplog.at_level(logging.INFO, logger="steward.alerts"):
         deliveries = notify(workspace, "churn", "fired", alerts, backoff=0.001)
     assert [(d.channel, d.delivered) for d in deliveries] == [("log", True), ("webhook", False)]
     failed = list_notifications(workspace, status="failed")

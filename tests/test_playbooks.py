@@ -21,9 +21,9 @@ from sklearn.preprocessing import StandardScaler
 from steward import Steward
 from steward.cli.main import cli
 from steward.data.events import EventLog
+from steward.delivery import suspension as suspensions
 from steward.demo import train_churn_model
 from steward.errors import InvalidInputError
-from steward.governance import review
 from steward.loop import playbooks, promotion
 from steward.model.registry import find_system
 from steward.store import AlertRow, AuditRow, select, utcnow
@@ -209,7 +209,7 @@ def test_suspend_suspends_once_and_skips_when_already_suspended(
     alert = fire_alert(workspace, "slo:roc_auc")
     [first] = playbooks.respond(workspace, events, alert)
     assert first.status == "done", first.reason
-    suspension = review.current_suspension(workspace, "churn")
+    suspension = suspensions.current_suspension(workspace, "churn")
     assert suspension is not None and suspension.mode == "fallback"
     assert f"alert #{alert.id}" in suspension.reason
     [second] = playbooks.respond(workspace, events, fire_alert(workspace, "slo:roc_auc"))

@@ -48,6 +48,23 @@ def test_registering_the_same_artifact_twice_returns_the_existing_version(
     assert len(workspace.versions("churn")) == 1
 
 
+@pytest.mark.parametrize("boosting", [False, True], ids=["logistic", "boosting"])
+def test_the_same_fitted_model_registered_twice_is_one_version(
+    workspace: Steward, telco: tuple[pd.DataFrame, pd.Series], boosting: bool
+) -> None:
+    """A fitted model saved again (its arrays rebuilt at new addresses) is still the same version."""
+    import copy
+
+    from steward.demo import train_churn_model
+
+    frame, target = telco
+    model = train_churn_model(frame.head(600), target.head(600), boosting=boosting)
+    first = workspace.register_model(model, system="churn")
+    again = workspace.register_model(copy.deepcopy(model), system="churn")
+    assert first.created and not again.created
+    assert [version.version for version in workspace.versions("churn")] == [1]
+
+
 def test_telco_model_loads_back_and_predicts_the_same(
     workspace: Steward, telco_model: object, telco: tuple[pd.DataFrame, pd.Series]
 ) -> None:
@@ -224,3 +241,22 @@ def test_a_card_renders_for_versions_registered_from_a_frame_or_without_data(
     assert " from `" not in from_frame.to_markdown()
     assert "Fingerprint" not in without_data.to_markdown()
     assert "<html" in without_data.to_html().lower()
+
+
+def test_a_champion_without_training_data_is_warned_about_at_registration_and_promotion(
+    workspace: Steward, telco_model: object, telco: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """Registered without --data, a champion silently turned drift monitoring off."""
+    bare = workspace.register_model(telco_model, system="churn")
+    assert bare.warnings and "no reference sample" in bare.warnings[0]
+    assert "--data" in bare.warnings[0]
+    promoted = workspace.move_alias("churn", "champion", 1)
+    assert promoted.warnings == tuple(bare.warnings)
+    assert promoted.to_dict()["warnings"] == list(bare.warnings)
+    frame, target = telco
+    with_data = workspace.register_model(
+        train_churn_model(frame, target, C=0.5), system="churn", data=frame.head(300)
+    )
+    assert with_data.warnings == []
+    assert workspace.move_alias("churn", "champion", 2).warnings == ()
+    assert "warnings" not in workspace.move_alias("churn", "challenger", 1).to_dict()

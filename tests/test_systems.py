@@ -69,3 +69,25 @@ def test_invalid_contract_in_config_is_located(workspace: Steward) -> None:
         assert "integer" in str(error)
     else:
         raise AssertionError("an invalid contract type must be refused")
+
+
+def test_apply_names_each_changed_field_with_its_old_and_new_value(workspace: Steward) -> None:
+    """A changed card or policy used to read "card/contract/policy changed", with no values."""
+    config = yaml.safe_load(CONFIG)
+    config["systems"][0]["policy"] = {"thresholds": [{"at": 0.5, "action": "call"}], "holdout": 0.1}
+    workspace.settings.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    workspace.apply()
+    config["systems"][0]["policy"]["holdout"] = 0.2
+    config["systems"][0]["card"]["caveats"] = "Fictional data; retrain on yours."
+    config["systems"][0]["owner"] = "bo@example.com"
+    workspace.settings.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    change = workspace.apply()[0]
+    assert change.kind == "changed"
+    assert change.fields == {
+        "owner": ("ana@example.com", "bo@example.com"),
+        "card.caveats": (
+            "Trained on one fictional telco's customers.",
+            "Fictional data; retrain on yours.",
+        ),
+        "policy.holdout": (0.1, 0.2),
+    }

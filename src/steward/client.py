@@ -98,6 +98,7 @@ class BatchingLogger:
         flush_seconds: float = 1.0,
         max_queue: int = 100_000,
     ) -> None:
+        _check_logger_arguments(client, system, batch_size, flush_seconds, max_queue)
         self.client = client
         self.system = system
         self.batch_size = batch_size
@@ -105,6 +106,7 @@ class BatchingLogger:
         self.dropped = 0
         self.sent = 0
         self.failed = 0
+        self.last_error: str | None = None
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._run, name="steward-logger", daemon=True)
         self._thread.start()
@@ -138,9 +140,25 @@ class BatchingLogger:
         return prediction_id
 
     def close(self, timeout: float = 30.0) -> None:
-        """Send everything queued, then stop the thread."""
+        """Send everything queued, then stop the thread; say so (a warning) if anything was lost.
+
+        ``sent``, ``failed`` (the server refused or could not be reached) and ``dropped`` (the
+        queue was full, or the thread could not finish in ``timeout``) count every prediction.
+        """
         self._queue.put(None)
         self._thread.join(timeout)
+        if self._thread.is_alive() or not self._queue.empty():
+            self.dropped += sum(1 for item in _drain(self._queue) if item)
+        if self.failed or self.dropped:
+            logger.warning(
+                "BatchingLogger for %r lost predictions: %d sent, %d failed to send%s, %d dropped "
+                "(queue full or not sent in time)",
+                self.system,
+                self.sent,
+                self.failed,
+                f" (last error: {self.last_error})" if self.last_error else "",
+                self.dropped,
+            )
 
     def __enter__(self) -> BatchingLogger:
         return self
@@ -171,9 +189,39 @@ class BatchingLogger:
             return
         try:
             self.sent += self.client.log_predictions(self.system, batch)
-        except StewardError as error:
+        except Exception as error:  # the thread must live on, and count what it could not send
             self.failed += len(batch)
+            self.last_error = f"{type(error).__name__}: {error}"
             logger.warning("could not log %d predictions of %s: %s", len(batch), self.system, error)
+
+
+def _check_logger_arguments(
+    client: object, system: object, batch_size: object, flush_seconds: object, max_queue: object
+) -> None:
+    """Refuse, at construction, what would make the background thread fail later, silently."""
+    if not isinstance(client, Client):
+        hint = f"Client({client!r})" if isinstance(client, str) else "Client(url)"
+        raise InvalidInputError(
+            f"BatchingLogger takes a Client, got {type(client).__name__} {client!r}; pass {hint}"
+        )
+    if not isinstance(system, str) or not system:
+        raise InvalidInputError(f"system must be a system's name, got {system!r}")
+    for name, value, low in (("batch_size", batch_size, 1), ("max_queue", max_queue, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidInputError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if isinstance(flush_seconds, bool) or not isinstance(flush_seconds, int | float):
+        raise InvalidInputError(f"flush_seconds must be a number of seconds, got {flush_seconds!r}")
+    if not flush_seconds > 0:
+        raise InvalidInputError(f"flush_seconds must be > 0, got {flush_seconds!r}")
+
+
+def _drain(items: queue.Queue[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    drained = []
+    while True:
+        try:
+            drained.append(items.get_nowait())
+        except queue.Empty:
+            return drained
 
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ flavor              artifact                       loading
 ``python``          ``module:function``            imports the function; its module source is stored
 ==================  =============================  ==================================================
 
-Each loaded model answers ``predict(frame, task)`` with one score per row (the positive-class
+Each flavor is a ``Flavor`` registered through the ``steward_flavors`` hook (``steward.plugins``);
+the four above are registered the same way a plugin's would be. Each loaded model answers
+``predict(frame, task)`` with one score per row (the positive-class
 probability for ``binary``, the class probabilities for ``multiclass``, the prediction otherwise).
 
 >>> prepared = inspect_artifact("steward.model.flavors:_example_scorer")
@@ -22,37 +24,41 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from steward.errors import InvalidInputError, UnreadableArtifactError, UnsafeArtifactError
 from steward.model.artifacts import sha256_of_file
+from steward.plugins import hookimpl, plugin_manager
 
 __all__ = [
     "FLAVORS",
+    "Flavor",
     "LoadedModel",
+    "OnnxFlavor",
+    "PickleFlavor",
     "PreparedArtifact",
+    "PythonFlavor",
+    "SkopsFlavor",
+    "available_flavors",
     "detect_flavor",
+    "get_flavor",
     "inspect_artifact",
     "load_model",
     "save_sklearn",
+    "steward_flavors",
 ]
 
+#: The flavors that ship; plugins add more through the ``steward_flavors`` hook.
 FLAVORS = ("sklearn", "sklearn-pickle", "onnx", "python")
-_SUFFIXES = {
-    ".skops": "sklearn",
-    ".joblib": "sklearn-pickle",
-    ".pkl": "sklearn-pickle",
-    ".pickle": "sklearn-pickle",
-    ".onnx": "onnx",
-}
 # Types from these libraries are data, not code the user wrote; skops may load them without asking.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
@@ -68,13 +74,161 @@ class PreparedArtifact:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+class Flavor(Protocol):
+    """How one kind of artifact is checked at registration, loaded, and asked for scores."""
+
+    name: str
+
+    def matches(self, spec: str) -> bool:
+        """Whether ``spec`` (a path or ``module:function``) looks like this flavor's artifact."""
+        ...
+
+    def prepare(self, spec: str, trust: bool) -> PreparedArtifact:
+        """Check that ``spec`` loads safely; return the file to store and what loading needs."""
+        ...
+
+    def load(
+        self, path: Path, name: str, trusted_types: list[str], expected_sha256: str | None
+    ) -> Any:
+        """Load a stored artifact into the object ``predict`` takes."""
+        ...
+
+    def predict(self, model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+        """One score per row: P(positive) for binary, class probabilities for multiclass."""
+        ...
+
+
+class _SuffixFlavor:
+    """A flavor recognised by its file's suffix."""
+
+    name = ""
+    suffixes: tuple[str, ...] = ()
+
+    def matches(self, spec: str) -> bool:
+        return Path(spec).suffix.lower() in self.suffixes
+
+    def predict(self, model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+        if task in ("binary", "multiclass") and hasattr(model, "predict_proba"):
+            probabilities = np.asarray(model.predict_proba(frame))
+            return probabilities[:, 1] if task == "binary" else probabilities
+        return np.asarray(model.predict(frame))
+
+
+class SkopsFlavor(_SuffixFlavor):
+    """scikit-learn saved with skops: loading refuses types nobody has trusted."""
+
+    name = "sklearn"
+    suffixes = (".skops",)
+
+    def prepare(self, spec: str, trust: bool) -> PreparedArtifact:
+        path = _existing_file(spec)
+        trusted = _check_skops(path, trust)
+        model = _load_skops(path, trusted)
+        return PreparedArtifact(self.name, path, path.name, trusted, _sklearn_params(model))
+
+    def load(
+        self, path: Path, name: str, trusted_types: list[str], expected_sha256: str | None
+    ) -> Any:
+        return _load_skops(path, trusted_types)
+
+
+class PickleFlavor(_SuffixFlavor):
+    """scikit-learn saved with joblib or pickle: loaded only when the user trusts the file."""
+
+    name = "sklearn-pickle"
+    suffixes = (".joblib", ".pkl", ".pickle")
+
+    def prepare(self, spec: str, trust: bool) -> PreparedArtifact:
+        path = _existing_file(spec)
+        if not trust:
+            raise UnsafeArtifactError(
+                f"{spec!r} is a pickle, and loading a pickle runs any code inside it; save the model "
+                "with skops (skops.io.dump) instead, or pass --trust if you trust who made the file"
+            )
+        return PreparedArtifact(self.name, path, path.name, [], _sklearn_params(_load_pickle(path)))
+
+    def load(
+        self, path: Path, name: str, trusted_types: list[str], expected_sha256: str | None
+    ) -> Any:
+        return _load_pickle(path)
+
+
+class OnnxFlavor(_SuffixFlavor):
+    """An ONNX graph run by onnxruntime (the ``onnx`` extra)."""
+
+    name = "onnx"
+    suffixes = (".onnx",)
+
+    def prepare(self, spec: str, trust: bool) -> PreparedArtifact:
+        path = _existing_file(spec)
+        _onnx_session(path)
+        return PreparedArtifact(self.name, path, path.name)
+
+    def load(
+        self, path: Path, name: str, trusted_types: list[str], expected_sha256: str | None
+    ) -> Any:
+        return _onnx_session(path)
+
+    def predict(self, model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+        return _onnx_predict(model, frame, task)
+
+
+class PythonFlavor:
+    """``module:function``: the function scores a frame; its module's source is what is stored."""
+
+    name = "python"
+
+    def matches(self, spec: str) -> bool:
+        return ":" in spec and not Path(spec).exists()
+
+    def prepare(self, spec: str, trust: bool) -> PreparedArtifact:
+        function = _import_callable(spec)
+        return PreparedArtifact(self.name, Path(inspect.getfile(function)), spec)
+
+    def load(
+        self, path: Path, name: str, trusted_types: list[str], expected_sha256: str | None
+    ) -> Any:
+        function = _import_callable(name)
+        source = Path(inspect.getfile(function))
+        if expected_sha256 and sha256_of_file(source) != expected_sha256:
+            raise UnreadableArtifactError(
+                f"the source of {name!r} ({source}) changed since it was registered; a version is "
+                "immutable, so register the new code as a new version"
+            )
+        return function
+
+    def predict(self, model: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+        return np.asarray(model(frame))
+
+
+@hookimpl
+def steward_flavors() -> list[Flavor]:
+    """The built-in flavors, registered through the same hook as a plugin's."""
+    return [SkopsFlavor(), PickleFlavor(), OnnxFlavor(), PythonFlavor()]
+
+
+def available_flavors() -> dict[str, Flavor]:
+    """Every registered flavor by name, built-ins first (a plugin may not replace one)."""
+    found: dict[str, Flavor] = {}
+    for flavors in reversed(plugin_manager().hook.steward_flavors()):
+        for flavor in flavors:
+            found.setdefault(flavor.name, flavor)
+    return found
+
+
+def get_flavor(name: str) -> Flavor:
+    """The flavor called ``name``; an unknown name says which exist."""
+    flavors = available_flavors()
+    if name not in flavors:
+        raise InvalidInputError(f"unknown flavor {name!r}; choose one of {', '.join(flavors)}")
+    return flavors[name]
+
+
 def detect_flavor(spec: str) -> str:
     """The flavor an artifact's name implies: its suffix, or ``module:function`` for ``python``."""
-    suffix = Path(spec).suffix.lower()
-    if suffix in _SUFFIXES:
-        return _SUFFIXES[suffix]
-    if ":" in spec and not Path(spec).exists():
-        return "python"
+    for flavor in available_flavors().values():
+        if flavor.matches(spec):
+            return flavor.name
     raise InvalidInputError(
         f"cannot tell the flavor of {spec!r}: expected a .skops, .joblib, .pkl or .onnx file, or "
         "module:function; pass --flavor explicitly"
@@ -85,28 +239,7 @@ def inspect_artifact(
     spec: str, flavor: str | None = None, *, trust: bool = False
 ) -> PreparedArtifact:
     """Check that ``spec`` can be loaded safely as ``flavor`` (detected when ``None``)."""
-    flavor = flavor or detect_flavor(spec)
-    if flavor not in FLAVORS:
-        raise InvalidInputError(f"unknown flavor {flavor!r}; choose one of {', '.join(FLAVORS)}")
-    if flavor == "python":
-        function = _import_callable(spec)
-        return PreparedArtifact("python", Path(inspect.getfile(function)), spec)
-    path = Path(spec)
-    if not path.is_file():
-        raise UnreadableArtifactError(f"artifact {spec!r} does not exist or is not a file")
-    if flavor == "sklearn":
-        trusted = _check_skops(path, trust)
-        model = _load_skops(path, trusted)
-        return PreparedArtifact(flavor, path, path.name, trusted, _sklearn_params(model))
-    if flavor == "sklearn-pickle":
-        if not trust:
-            raise UnsafeArtifactError(
-                f"{spec!r} is a pickle, and loading a pickle runs any code inside it; save the model "
-                "with skops (skops.io.dump) instead, or pass --trust if you trust who made the file"
-            )
-        return PreparedArtifact(flavor, path, path.name, [], _sklearn_params(_load_pickle(path)))
-    _onnx_session(path)
-    return PreparedArtifact(flavor, path, path.name)
+    return get_flavor(flavor or detect_flavor(spec)).prepare(spec, trust)
 
 
 def load_model(
@@ -117,40 +250,27 @@ def load_model(
     expected_sha256: str | None = None,
 ) -> LoadedModel:
     """Load a stored artifact back into something that predicts."""
-    if flavor == "python":
-        function = _import_callable(name)
-        source = Path(inspect.getfile(function))
-        if expected_sha256 and sha256_of_file(source) != expected_sha256:
-            raise UnreadableArtifactError(
-                f"the source of {name!r} ({source}) changed since it was registered; a version is "
-                "immutable, so register the new code as a new version"
-            )
-        return LoadedModel(flavor, function)
-    if flavor == "sklearn":
-        return LoadedModel(flavor, _load_skops(path, trusted_types or []))
-    if flavor == "sklearn-pickle":
-        return LoadedModel(flavor, _load_pickle(path))
-    if flavor == "onnx":
-        return LoadedModel(flavor, _onnx_session(path))
-    raise InvalidInputError(f"unknown flavor {flavor!r}; choose one of {', '.join(FLAVORS)}")
+    found = get_flavor(flavor)
+    return LoadedModel(flavor, found.load(path, name, trusted_types or [], expected_sha256), found)
 
 
 class LoadedModel:
     """A loaded artifact; ``predict(frame, task)`` returns scores as a numpy array."""
 
-    def __init__(self, flavor: str, model: Any) -> None:
+    def __init__(self, flavor: str, model: Any, implementation: Flavor | None = None) -> None:
         self.flavor = flavor
         self.model = model
+        self.implementation = implementation or get_flavor(flavor)
 
     def predict(self, frame: pd.DataFrame, task: str) -> np.ndarray:
-        if self.flavor == "python":
-            return np.asarray(self.model(frame))
-        if self.flavor == "onnx":
-            return _onnx_predict(self.model, frame, task)
-        if task in ("binary", "multiclass") and hasattr(self.model, "predict_proba"):
-            probabilities = np.asarray(self.model.predict_proba(frame))
-            return probabilities[:, 1] if task == "binary" else probabilities
-        return np.asarray(self.model.predict(frame))
+        return self.implementation.predict(self.model, frame, task)
+
+
+def _existing_file(spec: str) -> Path:
+    path = Path(spec)
+    if not path.is_file():
+        raise UnreadableArtifactError(f"artifact {spec!r} does not exist or is not a file")
+    return path
 
 
 def save_sklearn(model: Any, path: Path) -> Path:
@@ -166,33 +286,62 @@ def save_sklearn(model: Any, path: Path) -> Path:
 def _canonicalize_skops(path: Path) -> None:
     """Rewrite a .skops file so that the same model always saves to the same bytes.
 
-    skops stamps zip entries with the time of saving and names objects by their memory address
-    (``__id__``); content addressing needs bytes that depend on the model alone, or registering the
-    same fitted model twice would go unnoticed. Addresses are renumbered in order of appearance,
-    which keeps shared references shared.
+    skops stamps zip entries with the time of saving, names objects by their memory address
+    (``__id__``) and names the arrays' ``.npy`` entries by address too; content addressing needs
+    bytes that depend on the model alone, or registering the same fitted model twice would go
+    unnoticed. Addresses and array files are renumbered in order of appearance in the schema, which
+    keeps shared references shared.
     """
     with zipfile.ZipFile(path) as source:
-        entries = [(info, source.read(info)) for info in source.infolist()]
+        entries = {info.filename: (info, source.read(info)) for info in source.infolist()}
+    schema = json.loads(entries["schema.json"][1])
+    files: dict[str, str] = {}
+    schema = _renumber(schema, {}, files)
+    renamed = {
+        files.get(name, name): (info, _zero_padding(payload) if name.endswith(".npy") else payload)
+        for name, (info, payload) in entries.items()
+    }
+    renamed["schema.json"] = (renamed["schema.json"][0], json.dumps(schema).encode())
     with zipfile.ZipFile(path, "w") as target:
-        for info, payload in sorted(entries, key=lambda entry: entry[0].filename):
-            if info.filename == "schema.json":
-                payload = json.dumps(_renumber(json.loads(payload), {})).encode()
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+        for name in sorted(renamed):
+            info, payload = renamed[name]
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = info.compress_type
             fixed.external_attr = info.external_attr
             target.writestr(fixed, payload)
 
 
-def _renumber(node: Any, seen: dict[int, int]) -> Any:
+def _zero_padding(payload: bytes) -> bytes:
+    """An ``.npy`` file of a structured array (a tree's nodes) with its padding bytes zeroed.
+
+    Padding between a record's fields holds whatever memory was there, so two copies of the same
+    tree would otherwise save to different bytes.
+    """
+    array = np.load(io.BytesIO(payload), allow_pickle=False)
+    if array.dtype.names is None:
+        return payload
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    buffer = io.BytesIO()
+    np.save(buffer, clean, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _renumber(node: Any, seen: dict[int, int], files: dict[str, str]) -> Any:
+    """``node`` with every ``__id__`` and every array file named by order of appearance."""
     if isinstance(node, dict):
-        return {
-            key: (
-                seen.setdefault(value, len(seen) + 1) if key == "__id__" else _renumber(value, seen)
-            )
-            for key, value in node.items()
-        }
+        renumbered: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "__id__":
+                renumbered[key] = seen.setdefault(value, len(seen) + 1)
+            elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
+                renumbered[key] = files.setdefault(value, f"array-{len(files) + 1:06d}.npy")
+            else:
+                renumbered[key] = _renumber(value, seen, files)
+        return renumbered
     if isinstance(node, list):
-        return [_renumber(item, seen) for item in node]
+        return [_renumber(item, seen, files) for item in node]
     return node
 
 

@@ -12,7 +12,7 @@ These functions take the store and return plain dataclasses; ``steward.Steward``
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,15 +34,19 @@ __all__ = [
     "ModelVersion",
     "Registration",
     "alias_history",
+    "apply_move",
     "diff_versions",
     "find_system",
     "get_version",
     "list_versions",
     "move_alias",
+    "no_reference_warning",
     "register_version",
     "rollback",
 ]
 
+#: Version numbers are stored as 32-bit integers.
+MAX_VERSION = 2**31 - 1
 _ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
 
 
@@ -67,6 +71,11 @@ class ModelVersion:
     description: str = ""
     aliases: tuple[str, ...] = ()
 
+    @property
+    def has_reference(self) -> bool:
+        """Whether a reference sample of the training data was kept (drift needs one)."""
+        return bool(self.data.get("reference_sha256"))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["registered_at"] = self.registered_at.isoformat()
@@ -79,6 +88,11 @@ class Registration:
     version: ModelVersion
     created: bool  # False when the same artifact was already registered
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the registration leaves undone that monitoring will miss (no reference data)."""
+        return [] if self.version.has_reference else [no_reference_warning(self.version)]
+
 
 @dataclass(frozen=True)
 class AliasChange:
@@ -90,9 +104,16 @@ class AliasChange:
     moved_by: str
     moved_at: datetime
     reason: str
+    #: Said to whoever moved it: e.g. a champion with no reference sample leaves drift unmonitored.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "moved_at": self.moved_at.isoformat()}
+        data = {**asdict(self), "moved_at": self.moved_at.isoformat()}
+        if not self.warnings:
+            data.pop("warnings")
+        else:
+            data["warnings"] = list(self.warnings)
+        return data
 
 
 @dataclass(frozen=True)
@@ -147,14 +168,9 @@ def register_version(
         ).first()
         if existing is not None:
             return Registration(_view(session, system_row, existing), created=False)
-        latest = session.scalar(
-            select(func.max(ModelVersionRow.version)).where(
-                ModelVersionRow.system_id == system_row.id
-            )
-        )
         row = ModelVersionRow(
             system_id=system_row.id,
-            version=(latest or 0) + 1,
+            version=_next_version(session, system_row.id),
             flavor=flavor,
             artifact_sha256=artifact_sha256,
             artifact_name=artifact_name,
@@ -181,16 +197,25 @@ def register_version(
         return Registration(_view(session, system_row, row), created=True)
 
 
+def _next_version(session: Session, system_id: int) -> int:
+    latest = session.scalar(
+        select(func.max(ModelVersionRow.version)).where(ModelVersionRow.system_id == system_id)
+    )
+    return (latest or 0) + 1
+
+
 def get_version(store: Store, system: str, reference: int | str) -> ModelVersion:
     """A version by number (``3`` or ``"v3"``) or by the alias that points at it (``"champion"``)."""
     with store.read() as session:
         system_row = find_system(session, system)
         number = _version_number(session, system_row, reference)
-        row = session.scalars(
-            select(ModelVersionRow).where(
-                ModelVersionRow.system_id == system_row.id, ModelVersionRow.version == number
-            )
-        ).first()
+        row = None
+        if 1 <= number <= MAX_VERSION:  # a larger number cannot be stored, so is no version
+            row = session.scalars(
+                select(ModelVersionRow).where(
+                    ModelVersionRow.system_id == system_row.id, ModelVersionRow.version == number
+                )
+            ).first()
         if row is None:
             latest = session.scalar(
                 select(func.max(ModelVersionRow.version)).where(
@@ -235,7 +260,7 @@ def move_alias(
     with store.write() as session:
         system_row = find_system(session, system)
         store.lock_system(session, system_row.id)
-        return _apply_move(session, system_row, alias, target, "move", actor, reason)
+        return apply_move(session, system_row, alias, target, "move", actor, reason)
 
 
 def rollback(
@@ -252,7 +277,7 @@ def rollback(
                 f"cannot roll back {alias!r} of {system!r}: no earlier holder than "
                 f"{'v' + str(current) if current else 'nothing'}; see `steward models history {system}`"
             )
-        return _apply_move(session, system_row, alias, holders[-2], "rollback", actor, reason)
+        return apply_move(session, system_row, alias, holders[-2], "rollback", actor, reason)
 
 
 def alias_history(store: Store, system: str, alias: str | None = None) -> list[AliasChange]:
@@ -290,7 +315,7 @@ def diff_versions(a: ModelVersion, b: ModelVersion) -> list[DiffRow]:
     return rows
 
 
-def _apply_move(
+def apply_move(
     session: Session,
     system_row: System,
     alias: str,
@@ -299,6 +324,11 @@ def _apply_move(
     actor: str,
     reason: str,
 ) -> AliasChange:
+    """Point ``alias`` at ``target`` inside ``session`` and keep the move in history and the audit log.
+
+    For callers that already hold the system's lock in a transaction of their own (promotion,
+    playbook rollback); everyone else calls ``move_alias`` or ``rollback``.
+    """
     row = session.get(AliasRow, (system_row.id, alias))
     current = row.version if row else None
     now = utcnow()
@@ -328,7 +358,26 @@ def _apply_move(
         target=f"{system_row.name}/{alias}",
         details={"from": current, "to": target, "reason": reason},
     )
-    return _change(system_row.name, move)
+    change = _change(system_row.name, move)
+    if alias == "champion" and target is not None:
+        held = session.scalars(
+            select(ModelVersionRow).where(
+                ModelVersionRow.system_id == system_row.id, ModelVersionRow.version == target
+            )
+        ).one()
+        if not (held.data or {}).get("reference_sha256"):
+            view = _view(session, system_row, held)
+            change = replace(change, warnings=(no_reference_warning(view),))
+    return change
+
+
+def no_reference_warning(version: ModelVersion) -> str:
+    """What a version registered without training data means for monitoring, and the fix."""
+    return (
+        f"{version.system} v{version.version} has no reference sample (it was registered without "
+        "training data): while it is champion, drift and data-quality monitors say 'no reference' "
+        "instead of checking inputs; register it again with --data FILE to keep a sample"
+    )
 
 
 def _promotion_stack(session: Session, system_id: int, alias: str) -> list[int | None]:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from steward.errors import ConfigError, StewardError
+from steward.plugins import plugin_manager
 
 __all__ = [
     "CARD_FIELDS",
@@ -100,7 +101,7 @@ class SLOConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Stored as the monitor "slo:NAME" in a 50-character column.
+    # Alerts on it are the rule "slo:NAME"; its evaluations are stored under NAME (decision 0005).
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,45}$")
     indicator: Indicator
     objective: float = Field(gt=0, lt=1)
@@ -129,9 +130,24 @@ class PlaybookConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     when: str
-    do: list[Literal["notify", "rollback", "suspend", "retrain", "promote_if_better"]]
+    do: list[str]
     suspend_mode: Literal["review", "fallback"] = "review"
     fallback_action: str | None = None
+
+    @field_validator("do")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        known = [
+            step.name
+            for found in reversed(plugin_manager().hook.steward_playbook_steps())
+            for step in found
+        ]
+        unknown = [step for step in steps if step not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown step {unknown[0]!r}; steps are {', '.join(known)} (plugins add more)"
+            )
+        return steps
 
 
 class RetrainConfig(BaseModel):
@@ -229,7 +245,16 @@ def parse_config(text: str, source: str = "steward.yaml") -> StewardConfig:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {error.problem}") from None
+        line = (
+            text.splitlines()[mark.line].rstrip()
+            if mark and mark.line < text.count("\n") + 1
+            else ""
+        )
+        shown = f" in the line {line.strip()!r}" if line.strip() else ""
+        raise ConfigError(
+            f"{where}: invalid YAML{shown}: {_plain_yaml_problem(error.problem or '')} "
+            f"(the parser said: {error.problem})"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -245,6 +270,36 @@ def parse_config(text: str, source: str = "steward.yaml") -> StewardConfig:
     _check_unique_names(config, source, node)
     _check_contracts_and_policies(config, source, node)
     return config
+
+
+_YAML_PROBLEMS = (
+    (
+        "expected <block end>",
+        "this line is indented differently from the lines around it; line it up with the other "
+        "keys of the same item (YAML counts the spaces)",
+    ),
+    (
+        "mapping values are not allowed",
+        "a ':' where a plain value was expected; quote the value, or start a new line for the key",
+    ),
+    ("found character '\\t'", "a tab; indent YAML with spaces only"),
+    ("could not find expected ':'", "a line without 'key: value'; add the colon or quote the text"),
+    (
+        "expected <block mapping start>",
+        "a list item or value where a 'key: value' line was expected; check the indentation",
+    ),
+    ("found unexpected end of stream", "the file ends inside a quote or bracket; close it"),
+    ("found duplicate anchor", "an anchor (&name) is defined twice; rename one"),
+    ("found undefined alias", "an alias (*name) refers to no anchor; define it with &name first"),
+)
+
+
+def _plain_yaml_problem(problem: str) -> str:
+    """A sentence a person can act on for the YAML parser's terse ``problem``."""
+    for found, sentence in _YAML_PROBLEMS:
+        if problem.startswith(found) or found in problem:
+            return sentence
+    return "the file is not valid YAML here; check the indentation, colons and quotes"
 
 
 def _check_contracts_and_policies(

@@ -88,15 +88,12 @@ def _apply_one(
         return SystemChange(
             declared.name, "created", contract=_sync_contract(session, row, declared, actor)
         )
-    diff = {
-        key: (getattr(row, key), value)
-        for key, value in values.items()
-        if getattr(row, key) != value
-    }
+    diff = {key: value for key, value in values.items() if getattr(row, key) != value}
     contract = _sync_contract(session, row, declared, actor)
     if not diff:
         return SystemChange(declared.name, "unchanged", contract=contract)
-    for key, (_, value) in diff.items():
+    fields = field_changes({key: getattr(row, key) for key in diff}, diff)
+    for key, value in diff.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
     audit.record(
@@ -104,9 +101,66 @@ def _apply_one(
         actor=actor,
         action="system.update",
         target=declared.name,
-        details={key: {"from": old, "to": new} for key, (old, new) in diff.items()},
+        details={key: {"from": old, "to": new} for key, (old, new) in fields.items()},
     )
-    return SystemChange(declared.name, "changed", diff, contract)
+    return SystemChange(declared.name, "changed", fields, contract)
+
+
+def field_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Each changed field as ``dotted.name: (old, new)``, nested sections opened to their leaves.
+
+    The stored ``config`` (card, policy, monitors, SLOs, ...) is opened too, so ``apply`` says
+    ``policy.threshold: 0.5 -> 0.6`` rather than "the config changed"; a list of named items
+    (SLOs, playbooks' ``when``) is keyed by name.
+
+    >>> field_changes({"config": {"policy": {"threshold": 0.5}}, "owner": "ana"},
+    ...               {"config": {"policy": {"threshold": 0.6}}, "owner": "ana"})
+    {'policy.threshold': (0.5, 0.6)}
+    >>> field_changes({"config": {"slos": [{"name": "fast", "objective": 0.99}]}},
+    ...               {"config": {"slos": [{"name": "fast", "objective": 0.95}]}})
+    {'slos[fast].objective': (0.99, 0.95)}
+    """
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(old) | set(new), key=lambda name: (name == "config", name)):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if key == "config":
+            _open_changes(before or {}, after or {}, "", changes)
+        else:
+            changes[key] = (before, after)
+    return changes
+
+
+def _open_changes(
+    before: Any, after: Any, prefix: str, changes: dict[str, tuple[Any, Any]]
+) -> None:
+    opened = isinstance(before, dict) or isinstance(after, dict)
+    if opened and isinstance(before, dict | None) and isinstance(after, dict | None):
+        before, after = before or {}, after or {}
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                _open_changes(before.get(key), after.get(key), f"{prefix}{key}.", changes)
+        return
+    named_before, named_after = _by_name(before), _by_name(after)
+    if named_before is not None and named_after is not None:
+        for name in sorted(set(named_before) | set(named_after)):
+            if named_before.get(name) != named_after.get(name):
+                label = f"{prefix.rstrip('.')}[{name}]."
+                _open_changes(named_before.get(name), named_after.get(name), label, changes)
+        return
+    changes[prefix.rstrip(".")] = (before, after)
+
+
+def _by_name(value: Any) -> dict[str, Any] | None:
+    """A list of dicts that each have a unique ``name`` (or ``when``), keyed by it; else None."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        return None
+    for key in ("name", "when"):
+        names = [item.get(key) for item in value]
+        if all(isinstance(name, str) for name in names) and len(set(names)) == len(names):
+            return {item[key]: item for item in value}
+    return None
 
 
 def _sync_contract(session: Session, row: System, declared: SystemConfig, actor: str) -> str | None:
