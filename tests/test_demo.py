@@ -7,8 +7,10 @@ give other figures and the same story. Both run the README's size (400 customers
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +187,98 @@ def _browse_the_story(watched: Watched) -> None:
     page = watched.visit("/ui/history?system=churn", "demo-history")
     assert "approval" in page.locator("#history").inner_text()
     assert watched.errors == []
+
+
+def _page_text(html: str) -> str:
+    """What a person reads on a page: tags, scripts and styles dropped."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def _impossible(text: str) -> list[str]:
+    """Python's None, NaN, and shares outside 0-100% on a rendered page."""
+    found = re.findall(r"\b(?:None|nan|NaN)\b", text)
+    found += [
+        f"{value}%"
+        for value in re.findall(r"(-?\d+(?:\.\d+)?)%", text)
+        if not 0 <= float(value) <= 100
+    ]
+    return found
+
+
+def test_the_demos_pages_show_its_figures_and_nothing_impossible(tmp_path: Path) -> None:
+    """The dashboard and the report over the demo's workspace show the uplift the demo printed,
+    the alerts still firing and each version's own registered figure; no None, nan or impossible
+    share appears on any page."""
+    from steward.monitoring.performance import uplift_between
+    from steward.render.weekly import weekly_report
+
+    from .test_web import Api
+
+    told = _RUNS.get("sqlite") or _tell(tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0)
+    steward = Steward.open(told.workspace, database_url=told.database_url)
+    try:
+        api = Api(steward, steward.events)
+        versions = steward.versions("churn")
+        paths = ["/", "/ui/systems/churn?range=90d", "/ui/systems/churn/versions"]
+        paths += [f"/ui/systems/churn/versions/{version.version}" for version in versions]
+        paths += ["/ui/systems/churn/reviews", "/ui/history?system=churn"]
+        pages = {path: _page_text(api.request("GET", path).text) for path in paths}
+        end = datetime.fromisoformat(told.summary["weeks"][-1]["end"])
+        report = weekly_report(steward, steward.events, "churn", at=end)
+        pages["report"] = _page_text(report.to_html())
+        measured = uplift_between(steward, steward.events, "churn", end - timedelta(days=90), end)
+        with steward.store.read() as session:
+            firing = session.scalars(
+                select(AlertRow.rule).where(AlertRow.resolved_at.is_(None))
+            ).all()
+    finally:
+        steward.close()
+    assert {path: _impossible(text) for path, text in pages.items() if _impossible(text)} == {}
+    printed = told.summary["uplift"]
+    assert not isinstance(measured, str), measured
+    assert measured.uplift == pytest.approx(printed["uplift"], abs=1e-12)
+    assert measured.summary() in pages["/ui/systems/churn?range=90d"]
+    assert measured.summary() in pages["report"]
+    assert all(rule in pages["report"] for rule in firing)
+    for version in versions:
+        own = version.metrics.get("roc_auc")
+        assert (
+            own is None
+            or f"{own:.3f}"[:4] in pages[f"/ui/systems/churn/versions/{version.version}"]
+        )
+
+
+def test_everything_the_demo_writes_is_dated_on_its_one_clock(tmp_path: Path) -> None:
+    """Monitors ran on simulated weeks while alias moves, actions and the audit log used the wall
+    clock, so twelve weeks of history sat inside one minute."""
+    from steward.store import AuditRow
+
+    told = _RUNS.get("sqlite") or _tell(tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0)
+    first = datetime.fromisoformat(told.summary["weeks"][0]["start"]) - timedelta(hours=1)
+    last = datetime.fromisoformat(told.summary["weeks"][-1]["end"]) + timedelta(minutes=10)
+    steward = Steward.open(told.workspace, database_url=told.database_url)
+    try:
+        with steward.store.read() as session:
+            stamped = {
+                "alias moves": [row.moved_at for row in session.scalars(select(AliasMove))],
+                "actions": [row.created_at for row in session.scalars(select(ActionRow))],
+                "approvals": [row.requested_at for row in session.scalars(select(ApprovalRow))],
+                "audit": [  # a review another test approves in the browser happens today
+                    row.at
+                    for row in session.scalars(select(AuditRow))
+                    if not row.action.startswith("review.")
+                ],
+            }
+            promotion = session.scalars(
+                select(AliasMove).where(AliasMove.alias == "champion", AliasMove.to_version == 2)
+            ).one()
+    finally:
+        steward.close()
+    outside = {
+        what: [moment for moment in moments if not first <= moment <= last]
+        for what, moments in stamped.items()
+    }
+    assert all(stamped.values()) and outside == {key: [] for key in stamped}
+    assert _week_of(told.summary, promotion.moved_at) >= 8  # promoted after the week-7 launch
+    assert min(stamped["alias moves"]) < first + timedelta(hours=1)  # v1 released before week 1

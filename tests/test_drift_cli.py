@@ -12,6 +12,7 @@ import os
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
@@ -263,3 +264,23 @@ def test_drift_needs_no_workspace_or_database(files: dict[str, Path], tmp_path: 
     )
     assert result.exit_code == 0, result.output
     assert not workspace.exists()
+
+
+def test_text_output_of_a_wide_table_shows_the_alarm_and_counts_the_rest(tmp_path: Path) -> None:
+    """One alarm among 40 columns printed 160 rows; the alarm now comes first, the rest on --all."""
+    rng = np.random.default_rng(7)
+    columns = {f"c{index:02d}": rng.normal(size=4000) for index in range(40)}
+    reference = pd.DataFrame({name: values[:2000] for name, values in columns.items()})
+    current = pd.DataFrame({name: values[2000:] for name, values in columns.items()})
+    current["c17"] = current["c17"] + 2.0
+    paths = tmp_path / "reference.csv", tmp_path / "current.csv"
+    reference.to_csv(paths[0], index=False)
+    current.to_csv(paths[1], index=False)
+    lines = run(*paths).stdout.splitlines()
+    assert lines[0].startswith("drift: ALARM on 1 of 40 columns (c17)")
+    table = [line for line in lines[3:] if line.startswith("c")]
+    assert table and {line.split()[0] for line in table} == {"c17"}
+    assert any(line.startswith("... and ") and "pass --all" in line for line in lines)
+    every = run(*paths, "--all").stdout.splitlines()
+    listed = [line.split()[0] for line in every[3:] if line.startswith("c")]
+    assert listed[0] == "c17" and len(set(listed)) == 40

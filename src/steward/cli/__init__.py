@@ -1,9 +1,10 @@
 """The ``steward`` command: a thin shell over the library.
 
-``main`` is the group; each command group lives in its own module and attaches itself to it.
+``steward.cli.main`` holds the root group ``cli`` and the helpers the command groups share; each
+command group lives in its own module and is registered through the ``steward_cli_commands`` hook
+(``steward.cli.commands`` lists the built-ins), so a plugin's commands attach the same way.
 """
 
-from steward.cli import alerts, playbooks, report, review
 from steward.cli.main import cli, main
 
-__all__ = ["alerts", "cli", "main", "playbooks", "report", "review"]
+__all__ = ["cli", "main"]

@@ -7,14 +7,14 @@ import json
 import click
 from rich.table import Table
 
-from steward.cli.main import cli, console, get_steward
+from steward.cli.main import console, get_steward, parse_time
 
 __all__ = ["alerts_group", "slo_group"]
 
 _STATE_STYLE = {"firing": "bold red", "acknowledged": "yellow", "resolved": "green"}
 
 
-@cli.group("alerts")
+@click.group("alerts")
 def alerts_group() -> None:
     """Alerts raised by monitors and SLOs, and their notifications."""
 
@@ -108,7 +108,7 @@ def alerts_resolve(ctx: click.Context, alert_id: int, note: str) -> None:
     console.print(f"resolved alert {alert.id} ({alert.system} {alert.rule}) as {steward.actor}")
 
 
-@cli.group("slo")
+@click.group("slo")
 def slo_group() -> None:
     """Service level objectives: SLI, error budget and burn rates."""
 
@@ -120,7 +120,6 @@ def slo_group() -> None:
 @click.pass_context
 def slo_status(ctx: click.Context, system: str, at_text: str | None, output_format: str) -> None:
     """Evaluate every SLO of SYSTEM now (without storing it) and show budget and burn rates."""
-    from steward.cli.main import parse_time
     from steward.monitoring.slo import evaluate_all
 
     steward = get_steward(ctx)

@@ -14,7 +14,7 @@ import sys
 import click
 from rich.table import Table
 
-from steward.cli.main import cli, console, get_steward
+from steward.cli.main import console, get_steward
 from steward.errors import InvalidInputError
 from steward.loop import playbooks, promotion
 
@@ -36,7 +36,7 @@ def _print_action(action: playbooks.Action) -> None:
         sys.exit(1)
 
 
-@cli.command("actions")
+@click.command("actions")
 @click.argument("system")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
@@ -65,7 +65,7 @@ def actions_command(ctx: click.Context, system: str, limit: int, output_format: 
     console.print(table)
 
 
-@cli.command("retrain")
+@click.command("retrain")
 @click.argument("system")
 @click.pass_context
 def retrain_command(ctx: click.Context, system: str) -> None:
@@ -79,7 +79,7 @@ def retrain_command(ctx: click.Context, system: str) -> None:
     _print_action(action)
 
 
-@cli.command("compare")
+@click.command("compare")
 @click.argument("system")
 @click.option("--challenger", default="challenger", show_default=True, help="Version or alias.")
 @click.option("--champion", default="champion", show_default=True, help="Version or alias.")
@@ -119,7 +119,7 @@ def compare_command(
     )
 
 
-@cli.command("promote")
+@click.command("promote")
 @click.argument("system")
 @click.option(
     "--if-better",
@@ -140,7 +140,7 @@ def promote_command(ctx: click.Context, system: str, if_better: bool) -> None:
     _print_action(action)
 
 
-@cli.group("approvals")
+@click.group("approvals")
 def approvals_group() -> None:
     """Changes that wait for a person: promotions on high-risk systems."""
 

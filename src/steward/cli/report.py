@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from steward.cli.main import cli, console, get_steward
+from steward.cli.main import console, get_steward
 from steward.errors import InvalidInputError
 from steward.render.weekly import weekly_report
 
@@ -26,7 +26,7 @@ def _moment(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@cli.command()
+@click.command()
 @click.argument("system")
 @click.option(
     "--week",

@@ -12,14 +12,14 @@ import json
 import click
 from rich.table import Table
 
-from steward.cli.main import cli, console, get_steward
+from steward.cli.main import console, get_steward
 from steward.delivery import suspension as suspensions
 from steward.governance import review
 
 __all__ = ["resume_command", "review_group", "suspend_command"]
 
 
-@cli.group("review")
+@click.group("review")
 def review_group() -> None:
     """The human review queue: predictions waiting for a person to approve or override."""
 
@@ -97,7 +97,7 @@ def _decide(
         console.print(f"approved {system} {prediction_id}: {decision.action!r}")
 
 
-@cli.command("suspend")
+@click.command("suspend")
 @click.argument("system")
 @click.option(
     "--mode",
@@ -120,7 +120,7 @@ def suspend_command(
     console.print(f"{system} is {suspension.describe()}")
 
 
-@cli.command("resume")
+@click.command("resume")
 @click.argument("system")
 @click.option("--reason", default="", help="Why, for the record.")
 @click.pass_context

@@ -7,34 +7,34 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
+from steward.data.events import EventLog
+from steward.demo.config import write_card
+from steward.demo.figures import SYSTEM, DemoRun, WeekFigures
+from steward.demo.narrator import Narrator
 from steward.monitoring.metrics import join_outcomes
 from steward.monitoring.runner import sync_profiles
 from steward.monitoring.uplift import UpliftResult, uplift
 
-if TYPE_CHECKING:
-    from steward.demo.story import DemoRun, Story, WeekFigures
-
 __all__ = ["finish", "labeled_predictions", "shadow_comparison"]
 
-SYSTEM = "churn"
 
-
-def labeled_predictions(story: Story) -> pd.DataFrame:
+def labeled_predictions(events: EventLog) -> pd.DataFrame:
     """Every logged prediction of the replay joined with its outcome (``labeled`` says which)."""
-    predictions = story.events.scan("prediction", SYSTEM).to_pandas()
-    outcomes = story.events.scan("outcome", SYSTEM).to_pandas()
+    predictions = events.scan("prediction", SYSTEM).to_pandas()
+    outcomes = events.scan("outcome", SYSTEM).to_pandas()
     return join_outcomes(predictions, outcomes, by="prediction_id")
 
 
-def shadow_comparison(story: Story, joined: pd.DataFrame) -> dict[str, Any] | None:
+def shadow_comparison(events: EventLog, joined: pd.DataFrame) -> dict[str, Any] | None:
     """ROC AUC of the champion's and the shadow's scores on the same labeled customers."""
-    shadows = story.events.scan("shadow", SYSTEM).to_pandas()
+    shadows = events.scan("shadow", SYSTEM).to_pandas()
     if shadows.empty:
         return None
     labeled = joined[joined["labeled"]][["id", "score", "model_version", "outcome_value"]]
@@ -53,15 +53,23 @@ def shadow_comparison(story: Story, joined: pd.DataFrame) -> dict[str, Any] | No
     }
 
 
-def finish(story: Story, run: DemoRun, *, elapsed: float) -> dict[str, Any]:
-    """Tell the end of the story and write ``demo-summary.json``; return the summary."""
-    say = story.say
-    _store_profiles(story)
-    joined = labeled_predictions(story)
+def finish(
+    run: DemoRun,
+    say: Narrator,
+    workspace: Path,
+    *,
+    seed: int,
+    customers_per_week: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    """Tell the end of the story of ``run`` and write ``demo-summary.json``; return the summary."""
+    steward, events = run.steward, run.events
+    _store_profiles(run)
+    joined = labeled_predictions(events)
     frame = joined[joined["labeled"]].rename(columns={"outcome_value": "value"})
     result = uplift(frame, action="contact")
-    _tell_uplift(story, result)
-    comparison = shadow_comparison(story, joined)
+    _tell_uplift(say, result)
+    comparison = shadow_comparison(events, joined)
     if comparison:
         say.say(
             f"on the {comparison['n']} shadowed customers whose outcomes are in, "
@@ -69,28 +77,28 @@ def finish(story: Story, run: DemoRun, *, elapsed: float) -> dict[str, Any]:
             f"{comparison['shadow_auc']:.3f} against v{comparison['served_version']}'s "
             f"{comparison['served_auc']:.3f}"
         )
-    say.console.print(_week_table(story.weeks))
-    versions = story.steward.versions(SYSTEM)
+    say.console.print(_week_table(run.weeks))
+    versions = steward.versions(SYSTEM)
     for version in versions:
-        story._write_card(version.version)
-    check = story.steward.verify_audit()
+        write_card(steward, workspace, version.version)
+    check = steward.verify_audit()
     say.say(
         f"audit log: {check.n_entries} entries, hash chain "
         f"{'intact' if check.ok else 'BROKEN at entry ' + str(check.first_bad_id)}"
     )
-    champion = story.steward.version(SYSTEM, "champion").version
+    champion = steward.version(SYSTEM, "champion").version
     summary = {
-        "seed": story.seed,
-        "customers_per_week": story.customers_per_week,
+        "seed": seed,
+        "customers_per_week": customers_per_week,
         "elapsed_seconds": round(elapsed, 1),
         "champion": champion,
         "versions": [version.version for version in versions],
         "uplift": result.to_dict(),
         "shadow_comparison": comparison,
-        "weeks": [asdict(week) for week in story.weeks],
+        "weeks": [asdict(week) for week in run.weeks],
         "audit": {"entries": check.n_entries, "ok": check.ok},
     }
-    path = story.workspace / "demo-summary.json"
+    path = workspace / "demo-summary.json"
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     say.say(
         f"story told in {elapsed:.0f} s: {len(versions)} versions, champion v{champion}; "
@@ -99,17 +107,17 @@ def finish(story: Story, run: DemoRun, *, elapsed: float) -> dict[str, Any]:
     return summary
 
 
-def _store_profiles(story: Story) -> None:
+def _store_profiles(run: DemoRun) -> None:
     """Store the hourly profiles of every replayed event, for the dashboard's drift overlays.
 
     A monitor run stores only events received more than 30 s ago (replicas may still be writing
     newer ones) and profiles the rest in memory; a quick replay can finish inside that margin. The
     demo's one in-process server has acknowledged everything, so nothing is in flight: settle 0.
     """
-    sync_profiles(story.steward, story.events, SYSTEM, settle=timedelta(0))
+    sync_profiles(run.steward, run.events, SYSTEM, settle=timedelta(0))
 
 
-def _tell_uplift(story: Story, result: UpliftResult) -> None:
+def _tell_uplift(say: Narrator, result: UpliftResult) -> None:
     line = result.summary("calling the customers the model flagged", "churn")
     if result.uplift is not None and result.uplift_interval is not None:
         low, high = sorted(-bound * 100 for bound in result.uplift_interval)
@@ -117,7 +125,7 @@ def _tell_uplift(story: Story, result: UpliftResult) -> None:
             f"; about {-result.uplift * 100:.0f} customers kept per 100 calls "
             f"({low:.0f} to {high:.0f})"
         )
-    story.say.say(line)
+    say.say(line)
 
 
 def _week_table(weeks: list[WeekFigures]) -> Table:

@@ -8,22 +8,24 @@ shadowed a week of live traffic.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from steward.core import Steward
+from steward.data.events import EventLog
+from steward.demo.figures import APPROVER, SYSTEM, WeekFigures
+from steward.demo.narrator import Narrator
+from steward.demo.simulation import Week
+from steward.loop import promotion
 from steward.model.registry import find_system
 from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow
 
-if TYPE_CHECKING:
-    from steward.demo.simulation import Week
-    from steward.demo.story import Story, WeekFigures
+__all__ = ["Ledger", "approve_after_shadow", "narrate_tick", "shadow_agreement"]
 
-__all__ = ["approve_after_shadow", "narrate_tick", "shadow_agreement"]
-
-SYSTEM = "churn"
 TRACKED: dict[str, Any] = {
     "monitor": MonitorResultRow,
     "alert": AlertRow,
@@ -33,48 +35,65 @@ TRACKED: dict[str, Any] = {
 }
 
 
-def _new_rows(story: Story, session: Session, system_id: int) -> dict[str, list[Any]]:
+@dataclass
+class Ledger:
+    """What the narration carries from one tick to the next.
+
+    Where it has read each tracked table up to (``seen``), the alerts still open (rule and week
+    fired), the approvals waiting (week requested), and the ROC AUC v1 was registered with.
+    """
+
+    steward: Steward
+    events: EventLog
+    say: Narrator
+    registered_auc: float
+    seen: dict[str, int] = field(default_factory=dict)
+    open_alerts: dict[int, tuple[str, int]] = field(default_factory=dict)
+    approval_weeks: dict[int, int] = field(default_factory=dict)
+
+
+def _new_rows(ledger: Ledger, session: Session, system_id: int) -> dict[str, list[Any]]:
     """Rows of each tracked table written since the last call, oldest first."""
     found: dict[str, list[Any]] = {}
     for name, model in TRACKED.items():
         rows = list(
             session.scalars(
                 select(model)
-                .where(model.system_id == system_id, model.id > story.seen.get(name, 0))
+                .where(model.system_id == system_id, model.id > ledger.seen.get(name, 0))
                 .order_by(model.id)
             )
         )
         if rows:
-            story.seen[name] = rows[-1].id
+            ledger.seen[name] = rows[-1].id
         found[name] = rows
     return found
 
 
-def narrate_tick(story: Story, week: Week, figures: WeekFigures) -> bool:
+def narrate_tick(ledger: Ledger, week: Week, figures: WeekFigures) -> bool:
     """Tell what this week's tick did; return whether an alias moved (the server must notice)."""
-    with story.steward.store.read() as session:
+    with ledger.steward.store.read() as session:
         system_id = find_system(session, SYSTEM).id
-        rows = _new_rows(story, session, system_id)
+        rows = _new_rows(ledger, session, system_id)
         resolved = list(
             session.scalars(
                 select(AlertRow).where(
-                    AlertRow.id.in_(list(story.open_alerts)), AlertRow.state == "resolved"
+                    AlertRow.id.in_(list(ledger.open_alerts)), AlertRow.state == "resolved"
                 )
             )
         )
-        _tell_monitors(story, week, figures, rows["monitor"])
-        _tell_alerts(story, week, figures, rows["alert"], resolved)
+        _tell_monitors(ledger, week, figures, rows["monitor"])
+        _tell_alerts(ledger, week, figures, rows["alert"], resolved)
         for action in rows["action"]:
             figures.actions.append(f"{action.kind}:{action.status}")
             line = f"playbook step '{action.kind}': {action.status}: {action.reason}"
             if action.status == "failed":
-                story.say.warn(line)
+                ledger.say.warn(line)
             else:
-                story.say.say(line)
+                ledger.say.say(line)
         for approval in rows["approval"]:
             if approval.state == "pending":
-                story.approval_weeks[approval.id] = week.number
-                story.say.say(
+                ledger.approval_weeks[approval.id] = week.number
+                ledger.say.say(
                     f"approval #{approval.id} requested ({approval.kind}, risk tier high): "
                     f"{approval.reason or approval.subject}"
                 )
@@ -82,7 +101,7 @@ def narrate_tick(story: Story, week: Week, figures: WeekFigures) -> bool:
 
 
 def _tell_monitors(
-    story: Story, week: Week, figures: WeekFigures, results: list[MonitorResultRow]
+    ledger: Ledger, week: Week, figures: WeekFigures, results: list[MonitorResultRow]
 ) -> None:
     latest = {row.monitor: row for row in results}
     if "drift" in latest:
@@ -108,37 +127,37 @@ def _tell_monitors(
         f"labels of week {figures.labeled_week} arrived: realized ROC AUC of "
         f"v{int(worst['model_version'])} {worst['value']:.3f} "
         f"(95% CI {worst['lower']:.3f} to {worst['upper']:.3f}, "
-        f"{int(worst.get('n_labeled') or 0)} customers; registered {story.registered_auc:.3f})"
+        f"{int(worst.get('n_labeled') or 0)} customers; registered {ledger.registered_auc:.3f})"
     )
     if performance.status == "breach":
-        story.say.warn(line)
+        ledger.say.warn(line)
     else:
-        story.say.say(line)
+        ledger.say.say(line)
 
 
 def _tell_alerts(
-    story: Story,
+    ledger: Ledger,
     week: Week,
     figures: WeekFigures,
     fired: list[AlertRow],
     resolved: list[AlertRow],
 ) -> None:
     for alert in fired:
-        story.open_alerts[alert.id] = (alert.rule, week.number)
+        ledger.open_alerts[alert.id] = (alert.rule, week.number)
         figures.alerts_fired.append(alert.rule)
-        story.say.warn(f"alert fired: {alert.rule} ({alert.severity}): {alert.summary}")
+        ledger.say.warn(f"alert fired: {alert.rule} ({alert.severity}): {alert.summary}")
     for alert in resolved:
-        rule, since = story.open_alerts.pop(alert.id)
-        story.say.say(
+        rule, since = ledger.open_alerts.pop(alert.id)
+        ledger.say.say(
             f"alert resolved: {rule}, firing since week {since}, resolved by "
             f"{alert.resolved_by or 'steward'}"
         )
 
 
-def shadow_agreement(story: Story, week: Week) -> dict[str, Any] | None:
+def shadow_agreement(events: EventLog, week: Week) -> dict[str, Any] | None:
     """This week's shadow scores against the champion's: how many, and how the calls would differ."""
-    predictions = story.events.scan("prediction", SYSTEM, start=week.start, end=week.end)
-    shadows = story.events.scan("shadow", SYSTEM, start=week.start, end=week.end)
+    predictions = events.scan("prediction", SYSTEM, start=week.start, end=week.end)
+    shadows = events.scan("shadow", SYSTEM, start=week.start, end=week.end)
     if shadows.num_rows == 0:
         return None
     champion = predictions.select(["id", "score", "model_version"]).to_pandas()
@@ -162,24 +181,18 @@ def shadow_agreement(story: Story, week: Week) -> dict[str, Any] | None:
     }
 
 
-def approve_after_shadow(story: Story, week: Week, figures: WeekFigures) -> bool:
+def approve_after_shadow(ledger: Ledger, week: Week, figures: WeekFigures) -> bool:
     """Approve each pending promotion that has shadowed at least one week; True if any was."""
-    from steward.demo.story import APPROVER, optional_module
-
     due = [
         approval_id
-        for approval_id, requested in story.approval_weeks.items()
+        for approval_id, requested in ledger.approval_weeks.items()
         if requested < week.number
     ]
     if not due:
         return False
-    promotion = optional_module("steward.loop.promotion")
-    if promotion is None:
-        story.say.warn("approvals cannot be decided: steward.promotion is not installed")
-        return False
-    shadow = shadow_agreement(story, week)
+    shadow = shadow_agreement(ledger.events, week)
     if shadow:
-        story.say.say(
+        ledger.say.say(
             f"v{shadow['shadow']} shadowed {shadow['n']} customers this week: it would call "
             f"{shadow['calls_shadow']}, v{shadow['champion']} called {shadow['calls_champion']}; "
             f"same decision for {shadow['agreement']:.0%}, rank correlation "
@@ -189,9 +202,9 @@ def approve_after_shadow(story: Story, week: Week, figures: WeekFigures) -> bool
         note = "golden set and a week of shadow traffic reviewed"
         if shadow:
             note += f" ({shadow['n']} customers, {shadow['agreement']:.0%} same decision)"
-        promotion.approve(story.steward, approval_id, actor=APPROVER, note=note)
-        del story.approval_weeks[approval_id]
-        champion = story.steward.version(SYSTEM, "champion").version
+        promotion.approve(ledger.steward, approval_id, actor=APPROVER, note=note)
+        del ledger.approval_weeks[approval_id]
+        champion = ledger.steward.version(SYSTEM, "champion").version
         figures.actions.append("approve:done")
-        story.say.say(f"{APPROVER} approves promotion #{approval_id}: v{champion} is champion")
+        ledger.say.say(f"{APPROVER} approves promotion #{approval_id}: v{champion} is champion")
     return True

@@ -7,9 +7,9 @@ model it saves at ``--output``::
     python -m steward.demo.retrain --data window.parquet --output model.skops \
         --base data/train-v1.parquet
 
-It trains the same pipeline as v1 (``steward.demo.train_churn_model``) on the history it was trained
-on (``--base``) plus the labeled recent window, as a team's retraining job would, and saves it with
-skops.
+It trains the same pipeline as v1 (``steward.demo.model.train_churn_model``) on the history it was
+trained on (``--base``) plus the labeled recent window, as a team's retraining job would, and saves it
+with skops.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from steward.data.contracts import read_table
-from steward.demo import FEATURES, TARGET, train_churn_model
+from steward.demo.model import FEATURES, TARGET, train_churn_model
 from steward.model.flavors import save_sklearn
 
 __all__ = ["main"]

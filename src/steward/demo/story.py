@@ -4,19 +4,16 @@
 replays the weeks of ``steward.demo.simulation.Market``: customers scored through ``steward.Client``,
 their outcomes sent two simulated weeks later, and at each week's end one tick of the loop
 (``steward.loop.tick.tick(..., now=week_end)``: monitors, SLOs, alerts, playbooks). What the loop did is
-read back from the store and told, with its figures. The story's end (uplift against the holdout,
-a table per week, the audit check) is in ``steward.demo.finale``.
+read back from the store and told, with its figures (``steward.demo.narration``). The story's end
+(uplift against the holdout, a table per week, the audit check) is in ``steward.demo.finale``.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,21 +25,20 @@ from steward._util.times import parse_window
 from steward.client import Client
 from steward.core import Steward
 from steward.data.contracts import infer_contract
-from steward.data.events import EventLog
-from steward.demo import (
-    FEATURES,
+from steward.demo.config import (
     GOLDEN_SET,
     POLICY,
-    TARGET,
     TRAIN_FILE,
     WINDOW,
-    Narrator,
     demo_config,
-    evaluate,
-    load_telco,
     prepare_workspace,
-    train_churn_model,
+    write_card,
 )
+from steward.demo.figures import APPROVER, SYSTEM, DemoRun, WeekFigures
+from steward.demo.finale import finish
+from steward.demo.model import FEATURES, TARGET, evaluate, load_telco, train_churn_model
+from steward.demo.narration import Ledger, approve_after_shadow, narrate_tick
+from steward.demo.narrator import Narrator
 from steward.demo.simulation import (
     InProcessServer,
     Market,
@@ -51,10 +47,9 @@ from steward.demo.simulation import (
     launch_product,
     observed_churn,
 )
+from steward.loop.tick import tick
 from steward.model.registry import find_system
-from steward.monitoring.runner import run_monitors
-from steward.settings import SETTINGS
-from steward.store import AliasRow
+from steward.store import AliasRow, clock_at
 
 # Held-out customers the playbook compares versions on: enough for the paired test to see a gain
 # of a few points of ROC AUC.
@@ -62,73 +57,7 @@ GOLDEN_ROWS = 1200
 
 __all__ = ["APPROVER", "DemoRun", "Story", "WeekFigures"]
 
-SYSTEM = "churn"
-APPROVER = "Dana Ortiz (head of retention)"
 BATCH = 200
-
-
-@dataclass
-class WeekFigures:
-    """What one simulated week did, for the closing table and ``demo-summary.json``."""
-
-    week: int
-    start: str
-    end: str
-    customers: int = 0
-    new_product: int = 0
-    contacted: int = 0
-    held_out: int = 0
-    flagged: int = 0
-    champion: int | None = None
-    shadow_scored: int = 0
-    drift: str = ""
-    data_quality: str = ""
-    realized_auc: float | None = None
-    realized_auc_low: float | None = None
-    realized_auc_high: float | None = None
-    labeled_week: int | None = None
-    alerts_fired: list[str] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DemoRun:
-    """A told story: the open workspace, its event log, and the server still answering at ``url``."""
-
-    steward: Steward
-    events: EventLog
-    server: InProcessServer
-    client: Client
-    weeks: list[WeekFigures]
-    summary: dict[str, Any]
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def serve_forever(self) -> None:
-        """Keep serving in the foreground until Ctrl-C, then close."""
-        try:
-            self.server.wait()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the server and close the log and the store."""
-        self.client.close()
-        self.server.stop()
-        self.events.close()
-        self.steward.close()
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """``name`` imported, or None while that part of Steward is not installed."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        return None
 
 
 class Story:
@@ -152,9 +81,6 @@ class Story:
         self.market = market or Market()
         self.rng = np.random.default_rng(seed)
         self.pending: list[pd.DataFrame] = []
-        self.seen: dict[str, int] = {}
-        self.open_alerts: dict[int, tuple[str, int]] = {}
-        self.approval_weeks: dict[int, int] = {}
         self.weeks: list[WeekFigures] = []
         self.shadow_expected = 0
 
@@ -162,18 +88,29 @@ class Story:
 
     def tell(self, port: int = 0) -> DemoRun:
         """Tell the whole story; the server stays up in the returned ``DemoRun``."""
-        from steward.demo.finale import finish
-
         started = time.monotonic()
-        train, pool, golden = self._set_up()
-        self._register_v1(train, golden)
+        # One clock for everything the story writes: the simulated weeks end at this hour, and
+        # the workspace is set up and v1 registered the hour before they begin.
+        self.end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        self.start = self.end - timedelta(weeks=self.market.weeks)
+        with clock_at(self.start - timedelta(hours=1)):
+            train, pool, golden = self._set_up()
+            self._register_v1(train, golden)
         self.golden = golden
         self._write_golden_set(golden, pilot=False)
         run = self._serve(port)
+        self.ledger = Ledger(self.steward, self.events, self.say, self.registered_auc)
         try:
             self._replay(pool)
             run.weeks = self.weeks
-            run.summary = finish(self, run, elapsed=time.monotonic() - started)
+            run.summary = finish(
+                run,
+                self.say,
+                self.workspace,
+                seed=self.seed,
+                customers_per_week=self.customers_per_week,
+                elapsed=time.monotonic() - started,
+            )
         except BaseException:
             run.close()
             raise
@@ -192,10 +129,8 @@ class Story:
         contract = infer_contract(train[FEATURES], name=SYSTEM, on_violation="flag").to_dict()
         config = demo_config(contract, window=WINDOW)
         (self.workspace / "steward.yaml").write_text(config)
-        overrides = dict(self.overrides)
-        if any(setting.name == "loop_interval" for setting in SETTINGS):
-            overrides["loop_interval"] = 0  # the demo ticks the loop itself, at simulated times
-        overrides["workspace"] = str(self.workspace)
+        # The demo ticks the loop itself, at simulated times.
+        overrides = {**self.overrides, "loop_interval": 0, "workspace": str(self.workspace)}
         self.steward = Steward.open(**overrides)
         self.steward.init()
         self.steward.apply()
@@ -234,14 +169,7 @@ class Story:
             f"ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f} on "
             f"{len(test):,} held-out customers; model card written"
         )
-        self._write_card(version.version)
-
-    def _write_card(self, version: int) -> None:
-        cards_dir = self.workspace / "cards"
-        cards_dir.mkdir(exist_ok=True)
-        card = self.steward.card(SYSTEM, version)
-        (cards_dir / f"churn-v{version}.md").write_text(card.to_markdown())
-        (cards_dir / f"churn-v{version}.html").write_text(card.to_html())
+        write_card(self.steward, self.workspace, version.version)
 
     def _write_golden_set(self, golden: pd.DataFrame, *, pilot: bool) -> None:
         frame = golden.drop(columns=["customerID"]).reset_index(drop=True)
@@ -268,8 +196,7 @@ class Story:
     # The weeks
 
     def _replay(self, pool: pd.DataFrame) -> None:
-        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        start = end - timedelta(weeks=self.market.weeks)
+        start = self.start
         total = self.market.weeks * self.customers_per_week
         # The loop starts once v1 has served a full monitoring window: a window only partly
         # covered by traffic is not comparable with the reference or with the windows after it.
@@ -291,8 +218,9 @@ class Story:
                 self._score_week(week, pool, figures, advance)
                 self._send_outcomes(week.end)
                 if week.end - start >= self.window:
-                    self._tick(week, figures)
-                    self._decide_approvals(week, figures)
+                    with clock_at(week.end):  # the loop and the people act at the week's end
+                        self._tick(week, figures)
+                        self._decide_approvals(week, figures)
 
     def _score_week(
         self, week: Week, pool: pd.DataFrame, figures: WeekFigures, advance: Any
@@ -384,20 +312,11 @@ class Story:
             self.client.log_outcomes(SYSTEM, records[offset : offset + 5000])
 
     def _tick(self, week: Week, figures: WeekFigures) -> None:
-        loop = optional_module("steward.loop.tick")
-        if loop is not None:
-            loop.tick(self.steward, self.events, now=week.end, systems=[SYSTEM])
-        else:
-            window = parse_window(WINDOW)
-            run_monitors(self.steward, self.events, SYSTEM, window=window, at=week.end)
-        from steward.demo.narration import narrate_tick
-
-        if narrate_tick(self, week, figures):
+        tick(self.steward, self.events, now=week.end, systems=[SYSTEM])
+        if narrate_tick(self.ledger, week, figures):
             time.sleep(1.2)  # the server re-reads aliases once a second
 
     def _decide_approvals(self, week: Week, figures: WeekFigures) -> None:
         """A person approves a promotion once the challenger has shadowed a week of traffic."""
-        from steward.demo.narration import approve_after_shadow
-
-        if approve_after_shadow(self, week, figures):
+        if approve_after_shadow(self.ledger, week, figures):
             time.sleep(1.2)  # the server re-reads aliases once a second

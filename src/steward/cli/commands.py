@@ -1,0 +1,60 @@
+"""Steward's own command groups, registered through the ``steward_cli_commands`` hook.
+
+A plugin adds commands the same way: a ``@hookimpl`` function ``steward_cli_commands()`` returning
+click commands or groups, which ``steward`` attaches beside these (``steward.plugins``).
+"""
+
+from __future__ import annotations
+
+import click
+
+from steward.cli import (
+    alerts,
+    audit,
+    contracts,
+    demo,
+    drift,
+    loop,
+    models,
+    monitor,
+    playbooks,
+    report,
+    review,
+    serve,
+    workspace,
+)
+from steward.plugins import hookimpl
+
+__all__ = ["steward_cli_commands"]
+
+
+@hookimpl
+def steward_cli_commands() -> list[click.Command]:
+    """The built-in commands, in the order of the surfaces they serve."""
+    return [
+        workspace.init,
+        workspace.apply,
+        workspace.systems,
+        workspace.settings_command,
+        models.models,
+        models.rollback,
+        contracts.contract,
+        drift.drift_command,
+        serve.serve,
+        serve.retention,
+        monitor.monitor,
+        loop.loop_group,
+        alerts.alerts_group,
+        alerts.slo_group,
+        review.review_group,
+        review.suspend_command,
+        review.resume_command,
+        playbooks.actions_command,
+        playbooks.retrain_command,
+        playbooks.compare_command,
+        playbooks.promote_command,
+        playbooks.approvals_group,
+        report.report,
+        audit.audit_group,
+        demo.demo,
+    ]
