@@ -152,11 +152,21 @@ def test_the_demos_workspace_browses_and_reports_offline(
     finally:
         server.close()
     report = tmp_path / "report.html"
+    # The week the promotion happened: on the demo's one clock that is a simulated week, not today.
+    steward = Steward.open(told.workspace, database_url=told.database_url)
+    with steward.store.read() as session:
+        promoted = session.scalars(
+            select(AliasMove.moved_at).where(
+                AliasMove.alias == "champion", AliasMove.to_version == 2
+            )
+        ).one()
+    steward.close()
+    week_end = (promoted + timedelta(minutes=1)).isoformat()
     result = CliRunner().invoke(
         cli,
         [
             *("--workspace", str(told.workspace), "--database-url", told.database_url),
-            *("report", "churn", "--week", "--output", str(report)),
+            *("report", "churn", "--week", "--at", week_end, "--output", str(report)),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -282,3 +292,10 @@ def test_everything_the_demo_writes_is_dated_on_its_one_clock(tmp_path: Path) ->
     assert all(stamped.values()) and outside == {key: [] for key in stamped}
     assert _week_of(told.summary, promotion.moved_at) >= 8  # promoted after the week-7 launch
     assert min(stamped["alias moves"]) < first + timedelta(hours=1)  # v1 released before week 1
+
+
+def test_the_story_tells_each_alert_once(tmp_path: Path) -> None:
+    """The log notifier repeated every alert line the story already prints."""
+    told = _RUNS.get("sqlite") or _tell(tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0)
+    assert "alert fired: monitor:drift" in told.output
+    assert "[steward] churn:" not in told.output

@@ -10,6 +10,7 @@ read back from the store and told, with its figures (``steward.demo.narration``)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,11 @@ class Story:
         self._write_golden_set(golden, pilot=False)
         run = self._serve(port)
         self.ledger = Ledger(self.steward, self.events, self.say, self.registered_auc)
+        # The story tells each alert itself; the log notifier (always on) would repeat every line.
+        quiet = logging.NullHandler()
+        alert_log = logging.getLogger("steward.alerts")
+        alert_log.addHandler(quiet)
+        alert_log.propagate = False
         try:
             self._replay(pool)
             run.weeks = self.weeks
@@ -114,6 +120,9 @@ class Story:
         except BaseException:
             run.close()
             raise
+        finally:
+            alert_log.removeHandler(quiet)
+            alert_log.propagate = True
         return run
 
     def _set_up(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
