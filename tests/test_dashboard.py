@@ -105,6 +105,16 @@ def test_monitoring_surface_names_the_drifted_feature_and_since_when() -> None:
     assert monitoring_state(fresh).level == "green"
 
 
+def test_a_champion_without_reference_is_never_green() -> None:
+    """Registered without --data, drift said "not enough data" and the surface stayed green."""
+    bare = _fact(
+        "not_enough_data", "no reference: register the champion with --data to keep a sample"
+    )
+    facts = SystemFacts(name="c", now=NOW, champion=1, latest={"drift": bare})
+    state = monitoring_state(facts)
+    assert state.level == "amber" and state.reason.startswith("no reference")
+
+
 def test_governance_surface_counts_what_waits_for_a_person() -> None:
     facts = SystemFacts(name="c", now=NOW, champion=1, pending_reviews=2, pending_approvals=1)
     assert governance_state(facts).reason == "2 reviews and 1 approval pending"

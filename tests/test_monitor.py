@@ -658,3 +658,34 @@ def test_a_versions_realized_auc_is_held_to_the_figure_it_was_registered_with(
     assert performance.status == "breach", performance.summary
     assert "for v1 over" in performance.summary
     assert "below the 0.950 it was registered with" in performance.summary
+
+
+def test_uplift_over_a_range_says_why_there_is_none_in_plain_words(workspace: Steward) -> None:
+    """On a small system the dashboard said "the frame has no rows"."""
+    from steward.monitoring.performance import uplift_between
+
+    config = yaml.safe_load(workspace.settings.config_path.read_text())
+    config["systems"][0]["policy"] = {"thresholds": [{"at": 0.5, "action": "contact"}]}
+    workspace.settings.config_path.write_text(yaml.safe_dump(config))
+    workspace.apply()
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    end = start + timedelta(days=7)
+    events = workspace.events
+    assert uplift_between(workspace, events, "churn", start, end) == (
+        "no predictions in this range yet"
+    )
+    events.append(
+        [
+            {
+                "kind": "prediction",
+                "system": "churn",
+                "id": f"p{i}",
+                "score": 0.7,
+                "event_time": start + timedelta(hours=i),
+                "inputs": "{}",
+            }
+            for i in range(3)
+        ]
+    )
+    said = uplift_between(workspace, events, "churn", start, end)
+    assert said == "none of the range's 3 predictions has an outcome yet"

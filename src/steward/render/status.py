@@ -154,9 +154,12 @@ def monitoring_state(facts: SystemFacts) -> SurfaceState:
     firing = [alert for alert in facts.open_alerts if alert[2] == "firing"]
     if firing:
         return SurfaceState("red", f"{len(firing)} alert(s) firing: {firing[0][0]}: {firing[0][3]}")
+    if drift is not None and drift.status == "not_enough_data" and "no reference" in drift.summary:
+        # Never green: without a reference sample nothing watches the inputs.
+        return SurfaceState("amber", "no reference: drift is not monitored; " + drift.summary)
     monitors = list(facts.latest.values())
     if not monitors:
-        return SurfaceState("amber", "no monitor has run yet: `steward monitor run`")
+        return SurfaceState("amber", "no monitor has run yet: `steward loop tick`")
     newest = max(fact.window_end for fact in monitors)
     if facts.now - newest > 2 * facts.monitor_every:
         return SurfaceState("amber", f"no monitor run since {format_moment(newest, facts.now)}")
