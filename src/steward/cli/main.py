@@ -43,19 +43,21 @@ class _Group(click.Group):
     """The root group: its commands come from the ``steward_cli_commands`` hook (the built-ins and
     any plugin's), attached when listed or looked up; domain errors become one line and exit 1."""
 
-    def _attach_plugins(self) -> None:
+    def _registered(self) -> dict[str, click.Command]:
+        """The commands the hook registers now, built-ins first; read on each lookup, so a plugin
+        unregistered is gone (nothing is attached to the group for good)."""
+        found: dict[str, click.Command] = {}
         for commands in reversed(plugin_manager().hook.steward_cli_commands()):
             for command in commands:
-                if command.name not in self.commands:
-                    self.add_command(command)
+                if command.name is not None:
+                    found.setdefault(command.name, command)
+        return found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._attach_plugins()
-        return super().list_commands(ctx)
+        return sorted(set(super().list_commands(ctx)) | set(self._registered()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._attach_plugins()
-        return super().get_command(ctx, cmd_name)
+        return super().get_command(ctx, cmd_name) or self._registered().get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
