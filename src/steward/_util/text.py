@@ -10,7 +10,7 @@ from typing import Any
 
 from steward.errors import InvalidInputError
 
-__all__ = ["check_text"]
+__all__ = ["check_text", "is_valid_text"]
 
 
 def check_text(value: Any, where: str) -> None:
@@ -24,14 +24,14 @@ def check_text(value: Any, where: str) -> None:
     steward.errors.InvalidInputError: records[0].plan holds text that is not valid Unicode ...
     """
     if isinstance(value, str):
-        if not _encodable(value):
+        if not is_valid_text(value):
             raise InvalidInputError(
                 f"{where} holds text that is not valid Unicode (a lone surrogate such as "
                 f"{_first_bad(value)!r}); send UTF-8 text"
             )
     elif isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and not _encodable(key):
+            if isinstance(key, str) and not is_valid_text(key):
                 raise InvalidInputError(
                     f"{where} has a field name that is not valid Unicode ({key!r}); send UTF-8 text"
                 )
@@ -41,7 +41,8 @@ def check_text(value: Any, where: str) -> None:
             check_text(item, f"{where}[{index}]")
 
 
-def _encodable(text: str) -> bool:
+def is_valid_text(text: str) -> bool:
+    """Whether ``text`` can be stored: it encodes as UTF-8 (no lone surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -50,4 +51,4 @@ def _encodable(text: str) -> bool:
 
 
 def _first_bad(text: str) -> str:
-    return next((char for char in text if not _encodable(char)), text[:10])
+    return next((char for char in text if not is_valid_text(char)), text[:10])

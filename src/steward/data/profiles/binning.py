@@ -203,7 +203,6 @@ class Binning:
             )
 
     # The former private name, still called by steward.data.profiles.store.
-    _check_fitted = check_fitted
 
 
 def fit_binnings(

@@ -38,13 +38,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from steward._util.frames import to_arrow_table as _to_table
-from steward.data.profiles.binning import Binning
-from steward.data.profiles.binning import check_columns_present as _check_columns_present
-from steward.data.profiles.column import SKETCH_FIELDS as _SKETCH_FIELDS
-from steward.data.profiles.column import SKETCH_TYPES as _SKETCH_TYPES
-from steward.data.profiles.column import ColumnProfile
-from steward.data.profiles.column import profile_groups as _profile_groups
+from steward._util.frames import to_arrow_table
+from steward.data.profiles.binning import Binning, check_columns_present
+from steward.data.profiles.column import SKETCH_FIELDS, SKETCH_TYPES, ColumnProfile, profile_groups
 from steward.data.profiles.dataset import DatasetProfile
 from steward.errors import InvalidInputError, StoreError
 
@@ -115,9 +111,9 @@ def profile_frame(
     >>> [(row.bucket_start.hour, row.profile.count) for row in rows]
     [(0, 1), (1, 1)]
     """
-    table = _to_table(frame)
+    table = to_arrow_table(frame)
     extra = [name for name in (time_column, model_version_column) if name is not None]
-    _check_columns_present(table, [*binnings, *extra])
+    check_columns_present(table, [*binnings, *extra])
     starts = _bucket_starts(table.column(time_column), _bucket_micros(bucket), time_column)
     versions = None if model_version_column is None else table.column(model_version_column)
     order, groups, keys = _group_rows(starts, versions)
@@ -125,7 +121,7 @@ def profile_frame(
     rows: list[ProfileRow] = []
     for name, binning in binnings.items():
         per_row = _row_violations(violations, name, table.num_rows)[order]
-        profiles = _profile_groups(
+        profiles = profile_groups(
             table.column(name), binning, groups, len(keys), per_row, f"column {name!r}", order
         )
         rows.extend(
@@ -229,8 +225,8 @@ def build_profiles(
     >>> [(row.column, row.profile.mean) for row in rows], watermark == moment
     ([('amount', 2.0), ('score', 0.7)], True)
     """
-    table = _to_table(events)
-    _check_columns_present(table, ["event_time", "received_at"])
+    table = to_arrow_table(events)
+    check_columns_present(table, ["event_time", "received_at"])
     received = table.column("received_at")
     keep = pc.is_valid(received)
     if watermark is not None:
@@ -264,13 +260,13 @@ def _decode_events(
     """Decode the JSON ``inputs`` and flag, per input column, the rows whose ``violations`` name
     it, in one DuckDB pass (text that is not valid JSON, or a value of the wrong type, is null)."""
     for binning in binnings.values():
-        binning._check_fitted()
+        binning.check_fitted()
     keys = {
         name: name.removeprefix("inputs.")
         for name in binnings
         if name not in OUTPUT_COLUMNS or name.startswith("inputs.")
     }
-    _check_columns_present(table, ["inputs"] if keys else [])
+    check_columns_present(table, ["inputs"] if keys else [])
     present = set(table.column_names)
     selected = ['"event_time"'] + ['"model_version"'] * ("model_version" in present)
     selected += [
@@ -576,12 +572,12 @@ def _rows_from_table(table: pa.Table) -> list[ProfileRow]:
                 f"a stored profile of column {values['column'][index]!r} holds {counts.size} bin "
                 f"counts for a binning of {binning.n_bins}; the file is corrupt, rebuild it"
             )
-        sketch = _SKETCH_TYPES[binning.kind_].deserialize(values["sketch"][index])
+        sketch = SKETCH_TYPES[binning.kind_].deserialize(values["sketch"][index])
         profile = ColumnProfile(
             binning=binning,
             bin_counts=counts,
             **{name: values[name][index] for name in _STORED_FIELDS if name != "bin_counts"},
-            **{_SKETCH_FIELDS[binning.kind_]: sketch},
+            **{SKETCH_FIELDS[binning.kind_]: sketch},
         )
         moment = moments[values["bucket_start"][index]]
         rows.append(
@@ -591,4 +587,4 @@ def _rows_from_table(table: pa.Table) -> list[ProfileRow]:
 
 
 def _sketch_bytes(profile: ColumnProfile) -> bytes:
-    return bytes(getattr(profile, _SKETCH_FIELDS[profile.kind]).serialize())
+    return bytes(getattr(profile, SKETCH_FIELDS[profile.kind]).serialize())

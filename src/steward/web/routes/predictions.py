@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from steward._util.text import check_text
+from steward._util.text import check_text, is_valid_text
 from steward.data.events import EventLog
 from steward.errors import NotFoundError
 from steward.web.deps import EventsDep, MetricsDep, ServiceDep, StewardDep
@@ -50,10 +50,8 @@ Key = Annotated[str, Field(max_length=200), AfterValidator(lambda text: _valid_t
 
 
 def _valid_text(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text that is not valid Unicode (a lone surrogate); send UTF-8") from None
+    if not is_valid_text(text):
+        raise ValueError("text that is not valid Unicode (a lone surrogate); send UTF-8")
     return text
 
 
