@@ -399,3 +399,14 @@ def test_a_version_number_too_large_to_store_is_no_version_not_a_traceback(ws: W
     assert result.exit_code == 1
     assert "has no version 99999999999999999999999" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_served_socket_sends_replies_without_delay() -> None:
+    """A socket bound by hand lost uvicorn's TCP_NODELAY: Nagle and delayed ACKs cost ~40 ms a reply."""
+    from steward.cli.serve import bind_socket
+
+    listening = bind_socket("127.0.0.1", 0)
+    try:
+        assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listening.close()
