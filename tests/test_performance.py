@@ -349,18 +349,23 @@ def test_proportion_intervals_equal_scipys_wilson_interval() -> None:
         assert table.loc[name, "ci_method"] == "wilson"
 
 
-def test_roc_auc_interval_is_delongs_from_pairwise_placements() -> None:
+def test_roc_auc_interval_is_the_logit_delong_interval_from_pairwise_placements() -> None:
     scores, labels = tied_binary_sample(300, 5)
     positives, negatives = scores[labels == 1], scores[labels == 0]
+    m, n = len(positives), len(negatives)
     # DeLong's definition, pair by pair: 1 if the positive ranks higher, 1/2 on a tie.
     kernel = (positives[:, None] > negatives[None, :]) + 0.5 * (positives[:, None] == negatives)
-    variance = kernel.mean(axis=1).var(ddof=1) / len(positives) + kernel.mean(axis=0).var(
-        ddof=1
-    ) / len(negatives)
+    parts = kernel.mean(axis=1).var(ddof=1) / m, kernel.mean(axis=0).var(ddof=1) / n
+    variance = sum(parts)
+    # On the logit scale, with Student's t on the Welch-Satterthwaite degrees of freedom.
+    freedom = variance**2 / (parts[0] ** 2 / (m - 1) + parts[1] ** 2 / (n - 1))
     auc = roc_auc_score(labels, scores)
+    half = stats.t.ppf(0.975, freedom) * np.sqrt(variance) / (auc * (1 - auc))
     row = by_metric(realized_performance(labeled_frame(scores, labels), by=())).loc["roc_auc"]
-    assert row["lower"] == pytest.approx(auc - Z95 * np.sqrt(variance), abs=1e-12)
-    assert row["upper"] == pytest.approx(auc + Z95 * np.sqrt(variance), abs=1e-12)
+    assert row["value"] == pytest.approx(auc, abs=1e-12)
+    assert row["lower"] == pytest.approx(special.expit(special.logit(auc) - half), abs=1e-12)
+    assert row["upper"] == pytest.approx(special.expit(special.logit(auc) + half), abs=1e-12)
+    assert row["ci_method"] == "delong-logit"
 
 
 def test_roc_auc_interval_covers_the_true_auc_about_95_percent_of_the_time() -> None:

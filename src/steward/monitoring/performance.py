@@ -320,7 +320,8 @@ def _estimated(
         return not_enough(f"v{champion.version}: {roc['status']}", details)
     text = (
         f"estimated ROC AUC {roc['value']:.3f} ({roc['lower']:.3f} to {roc['upper']:.3f}) for "
-        f"v{champion.version} over {len(scored)} predictions"
+        f"v{champion.version} over {len(scored)} predictions (assuming P(label | score) is as "
+        "on the labeled reference)"
     )
     if _below(float(roc["upper"]), registered):
         text += f", below the {registered:.3f} it was registered with"

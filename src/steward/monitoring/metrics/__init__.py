@@ -5,8 +5,8 @@ Three steps, each a function or a fitted object (``docs/performance.md`` has the
 1. ``join_outcomes`` attaches the logged outcomes to the logged predictions, by prediction id or by
    entity key (the first outcome at or after the prediction, within a horizon).
 2. ``realized_performance`` scores the labeled predictions per model version and time window, with a
-   95% interval on every metric (Wilson, DeLong or a vectorized bootstrap) and a ``status`` saying
-   "not enough data" where a group is too small for a number to mean anything.
+   95% interval on every metric (Wilson, logit DeLong or a vectorized bootstrap) and a ``status``
+   saying "not enough data" where a group is too small for a number to mean anything.
 3. ``CBPE`` estimates a binary classifier's quality before the labels arrive, from the scores alone
    (confidence-based performance estimation); ``estimate_performance`` does it per window.
 
@@ -36,6 +36,7 @@ from steward.monitoring.metrics.intervals import (
     bootstrap,
     check_settings,
     delong,
+    delong_logit,
     missing_metric,
     wilson,
     z_score,
@@ -79,6 +80,7 @@ __all__ = [
     "calibration_error_rows",
     "check_settings",
     "delong",
+    "delong_logit",
     "estimate_performance",
     "expected_calibration_error",
     "f1_rows",

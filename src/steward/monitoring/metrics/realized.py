@@ -1,10 +1,10 @@
 """Realized performance: labeled predictions scored per group and window, each metric with an interval.
 
 ``realized_performance`` scores what ``join_outcomes`` returns: binary metrics on ``score >=
-threshold`` (ROC AUC with DeLong's interval, proportions with Wilson's, the rest bootstrapped) or
-regression metrics (bootstrapped), with a ``status`` saying "not enough data" where a group is too
-small for a number to mean anything. The bootstrapped metrics are written on weighted rows
-(``*_rows``): with unit weights each equals scikit-learn's metric.
+threshold`` (ROC AUC with ``delong_logit``'s interval, proportions with Wilson's, the rest
+bootstrapped) or regression metrics (bootstrapped), with a ``status`` saying "not enough data"
+where a group is too small for a number to mean anything. The bootstrapped metrics are written on
+weighted rows (``*_rows``): with unit weights each equals scikit-learn's metric.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from steward.monitoring.metrics.intervals import (
     Statistic,
     bootstrap,
     check_settings,
-    delong,
+    delong_logit,
     missing_metric,
     wilson,
 )
@@ -62,9 +62,11 @@ BINARY_METRICS: Final = (
 )
 REGRESSION_METRICS: Final = ("mae", "rmse", "mape", "r2")
 # Below these counts an interval is so wide (or a class so thin) that a number misleads more
-# than it informs: 30 labeled rows per group, and 5 of each class for the ranking metrics.
+# than it informs: 30 labeled rows per group, and 10 of each class for the ranking metrics, the
+# smallest class at which the ROC AUC interval was measured to cover 94-96%
+# (benchmarks/bench_auc_coverage.py; with 5 positives it spans about half of [0, 1]).
 MIN_SAMPLES: Final = 30
-MIN_PER_CLASS: Final = 5
+MIN_PER_CLASS: Final = 10
 CALIBRATION_BINS: Final = 10
 
 
@@ -167,7 +169,7 @@ def _binary_metrics(
     fp, fn = int(decided.sum()) - tp, n_positive - tp
     tn = n_negative - fp
     metrics = {
-        "roc_auc": delong(scores, labels, confidence) if class_status == STATUS_OK else None,
+        "roc_auc": delong_logit(scores, labels, confidence) if class_status == STATUS_OK else None,
         "precision": wilson(tp, tp + fp, confidence, "no predicted positives"),
         "recall": wilson(tp, tp + fn, confidence, "no positive labels"),
         "fpr": wilson(fp, fp + tn, confidence, "no negative labels"),
@@ -181,7 +183,7 @@ def _binary_metrics(
         statistics.update(brier=brier_rows, ece=calibration_error_rows)
     metrics.update(bootstrap(statistics, scores, labels, labels, confidence, n_resamples, rng))
     fallbacks = {
-        "roc_auc": missing_metric(class_status, "delong"),
+        "roc_auc": missing_metric(class_status, "delong-logit"),
         "pr_auc": missing_metric(class_status, "stratified bootstrap"),
         "brier": missing_metric("undefined: scores outside [0, 1] are not probabilities"),
         "ece": missing_metric("undefined: scores outside [0, 1] are not probabilities"),
