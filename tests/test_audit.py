@@ -1,4 +1,5 @@
-"""The audit log is hash-chained: edits and deletions are found."""
+"""The audit log is hash-chained: edits and deletions are found (the Merkle tree and its
+checkpoints are in test_audit_merkle.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def test_editing_an_entry_breaks_the_chain_at_that_entry(
     assert not check.ok
     assert check.first_bad_id == 2
     assert "edited" in check.reason
+    assert check.message == "broken at entry 2: its content was edited after it was written"
 
 
 def test_deleting_an_entry_breaks_the_chain_after_it(

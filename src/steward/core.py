@@ -13,10 +13,11 @@ operations) that adds the operations that reach above the workspace layer, such 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from steward.governance import cards
-from steward.store import audit
+from steward.store import Store, audit
 from steward.workspace import Workspace
 
 __all__ = ["Steward"]
@@ -32,5 +33,18 @@ class Steward(Workspace):
             self.system(system), self.version(system, version), self.history(system), card_file
         )
 
-    def verify_audit(self) -> audit.AuditCheck:
-        return audit.verify(self.store)
+    @property
+    def store(self) -> Store:
+        """The metadata store; its audit log signs a checkpoint into ``.steward/`` every
+        ``audit.CHECKPOINT_EVERY`` entries (``docs/audit.md``)."""
+        store = super().store
+        audit.publish_checkpoints(store, self.settings.store_dir)
+        return store
+
+    def verify_audit(
+        self, checkpoint_files: Sequence[Path] = (), public_key: Path | None = None
+    ) -> audit.AuditCheck:
+        """Check the audit log's hash chain, and that it extends every signed checkpoint (those in
+        ``checkpoint_files``, else the workspace's own) with the verifier key in ``public_key``
+        (else the workspace's)."""
+        return audit.verify(self.store, self.settings.store_dir, checkpoint_files, public_key)

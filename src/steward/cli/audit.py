@@ -1,30 +1,83 @@
-"""``steward audit verify``: check the tamper-evident audit log's hash chain."""
+"""``steward audit``: verify the audit log against its signed checkpoints, prove an entry, sign now."""
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
 from steward.cli.main import console, error_console, get_steward
+from steward.store import audit
+from steward.store.checkpoints import CHECKPOINT_FILE
 
-__all__ = ["audit_group", "audit_verify"]
+__all__ = ["audit_checkpoint", "audit_group", "audit_prove", "audit_verify"]
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group("audit")
 def audit_group() -> None:
-    """The tamper-evident audit log."""
+    """The tamper-evident audit log: a Merkle tree with signed checkpoints."""
 
 
 @audit_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=_FILE,
+    help="A checkpoint file, e.g. a copy published elsewhere (repeatable). "
+    f"Default: the workspace's .steward/{CHECKPOINT_FILE}.",
+)
+@click.option(
+    "--public-key",
+    type=_FILE,
+    help="The log's verifier key. Default: the workspace's .steward/audit-signing.pub; "
+    "pass a copy kept outside the workspace.",
+)
 @click.pass_context
-def audit_verify(ctx: click.Context) -> None:
-    """Recompute the audit log's hash chain; exit 1 if an entry was edited or removed."""
-    check = get_steward(ctx).verify_audit()
+def audit_verify(
+    ctx: click.Context, checkpoint_files: tuple[Path, ...], public_key: Path | None
+) -> None:
+    """Check the audit log against its signed checkpoints.
+
+    Recomputes the tree and the hash chain from the database, checks each checkpoint's signature
+    and that the log extends every checkpoint. Exits 1 naming the first bad entry or the
+    checkpoint that fails."""
+    check = get_steward(ctx).verify_audit(checkpoint_files, public_key)
     if check.ok:
-        console.print(f"audit log intact: {check.n_entries} entries")
+        console.print(f"audit log {check.message}", markup=False)
         return
-    error_console.print(
-        f"[bold red]audit log broken[/] at entry {check.first_bad_id}: {check.reason}"
-    )
+    error_console.print(f"audit log {check.message}", style="bold red", markup=False)
     sys.exit(1)
+
+
+@audit_group.command("prove")
+@click.argument("entry_id", type=int)
+@click.pass_context
+def audit_prove(ctx: click.Context, entry_id: int) -> None:
+    """Print an entry's inclusion proof as JSON.
+
+    The proof holds entry ENTRY_ID, its leaf index, the tree size and root, the audit path (hex)
+    and the signed checkpoint of that tree: anyone can check it with the verifier key alone
+    (docs/audit.md). Signs a checkpoint first when none covers the entry."""
+    steward = get_steward(ctx)
+    proof = audit.prove(steward.store, steward.settings.store_dir, entry_id)
+    click.echo(json.dumps(proof, indent=2))
+
+
+@audit_group.command("checkpoint")
+@click.pass_context
+def audit_checkpoint(ctx: click.Context) -> None:
+    """Sign a checkpoint of the audit log now.
+
+    Appends it to .steward/audit-checkpoints.txt; refused when the log fails verify."""
+    steward = get_steward(ctx)
+    checkpoint = audit.checkpoint(steward.store, steward.settings.store_dir)
+    path = steward.settings.store_dir / CHECKPOINT_FILE
+    console.print(
+        f"checkpoint at size {checkpoint.size} signed by {checkpoint.origin}, appended to {path}",
+        markup=False,
+    )
