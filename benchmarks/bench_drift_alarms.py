@@ -1,191 +1,273 @@
-"""How often does steward.drift alarm when nothing changed, how often when something did, how fast?
+"""How often does a drift check alarm when nothing changed, and how often when something did?
 
-Prints, with no asserts:
+Prints, with no asserts, for exact mode (``steward.data.drift.compare`` on rows) and profile mode
+(``steward.data.profiles.compare_profiles`` on binned profiles, as ``steward drift`` and the
+monitors run it), default settings throughout:
 
-1. the false-alarm rate under no drift: reference and current drawn from one distribution, 20
-   columns (mixed numeric and categorical), Benjamini–Hochberg across all (column, method) tests;
-   and the calibration of raw p-values (share below 0.05 and 0.01 per method);
-2. the detection rate of a mean shift of 0.05, 0.1, 0.2 and 0.5 standard deviations in one normal
-   column among 20, and of a category shift (mass moved from the commonest category to the rarest,
-   and a new category), with the alarm rate of the 19 untouched columns alongside;
-3. the wall time of ``compare`` on 1M rows x 25 columns (20 numeric, 5 categorical) per side.
+1. **False alarms under no drift**, per column kind and sample size (rows a side). Reference and
+   current are drawn from one distribution. Each run is one 25-column check (three columns of each
+   of the eight kinds below and one more normal column, drawn independently); the per-column rate
+   re-judges each column of those runs alone, its raw p-values adjusted among its own tests only, as
+   a check of that one column would. Each cell gives the rate and its upper 95% bound
+   (Clopper–Pearson); the promise is at most 1% per column check and 5% per 25-column check.
+2. **Power**: the share of one-column checks that alarm on a change, per sample size: mean shifts
+   of 0.05 to 0.5 standard deviations, category mass moved, a new category, and a unit error
+   (x100 on 2% of rows).
 
-Run: ``python benchmarks/bench_drift_alarms.py`` (``--null-trials``, ``--trials``, ``--rows``,
-``--big-rows``, ``--seed``).
+Kinds: normal; heavy-tailed (Student t, 2 degrees of freedom); discrete with ties (Poisson, mean
+3); zero-inflated (70% zeros, else lognormal); sparse (98% zeros, else an integer 1-16);
+categorical with 5 levels (shares 0.40/0.25/0.15/0.12/0.08) and with 50 and 200 long-tailed levels
+(Zipf, shares proportional to 1/rank^1.1).
+
+Run: ``python benchmarks/bench_drift_alarms.py`` (``--runs`` per false-alarm cell, default 1000;
+``--power-runs``, default 200; ``--sizes``; ``--modes``; ``--workers``, default 2; ``--seed``).
+Progress goes to stderr. The defaults take about an hour on two cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from steward.data.drift import DriftDetector, compare
+from steward.data.drift import DriftDetector
+from steward.data.drift.report import DriftReport
+from steward.data.drift.stats import adjust_p_values
+from steward.data.profiles import DatasetProfile, compare_profiles, fit_binnings
 
-CATEGORIES = np.array(["a", "b", "c", "d", "e"])
-CATEGORY_SHARES = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
+Draw = Callable[[np.random.Generator, int], np.ndarray]
 
 
-def draw_frame(rng: np.random.Generator, n_rows: int, change: Callable[..., Any] | None = None):
-    """20 columns: 8 normal, 4 lognormal, 4 Poisson counts, 4 categorical; ``change`` edits one."""
-    columns: dict[str, Any] = {f"normal_{i}": rng.normal(size=n_rows) for i in range(8)}
-    columns.update({f"lognormal_{i}": rng.lognormal(size=n_rows) for i in range(4)})
-    columns.update({f"count_{i}": rng.poisson(3.0, size=n_rows) for i in range(4)})
-    columns.update(
-        {f"category_{i}": rng.choice(CATEGORIES, p=CATEGORY_SHARES, size=n_rows) for i in range(4)}
+def _zipf_levels(levels: int) -> tuple[np.ndarray, np.ndarray]:
+    shares = 1.0 / np.arange(1, levels + 1) ** 1.1
+    return np.array([f"L{index}" for index in range(levels)], dtype=object), shares / shares.sum()
+
+
+FIVE_LEVELS = np.array(["a", "b", "c", "d", "e"], dtype=object)
+FIVE_SHARES = np.array([0.40, 0.25, 0.15, 0.12, 0.08])
+LEVELS_50, SHARES_50 = _zipf_levels(50)
+LEVELS_200, SHARES_200 = _zipf_levels(200)
+
+
+def _zero_inflated(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.where(rng.random(n) < 0.7, 0.0, rng.lognormal(size=n))
+
+
+def _sparse(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.where(rng.random(n) < 0.98, 0, rng.integers(1, 17, size=n)).astype(np.int64)
+
+
+KINDS: dict[str, Draw] = {
+    "normal": lambda rng, n: rng.normal(size=n),
+    "heavy-tailed": lambda rng, n: rng.standard_t(2, size=n),
+    "discrete, ties": lambda rng, n: rng.poisson(3.0, size=n),
+    "zero-inflated": _zero_inflated,
+    "sparse": _sparse,
+    "categorical, 5": lambda rng, n: rng.choice(FIVE_LEVELS, p=FIVE_SHARES, size=n),
+    "categorical, 50": lambda rng, n: rng.choice(LEVELS_50, p=SHARES_50, size=n),
+    "categorical, 200": lambda rng, n: rng.choice(LEVELS_200, p=SHARES_200, size=n),
+}
+#: The 25 columns of a check: three of each kind and one more normal one.
+COLUMNS: dict[str, str] = {
+    **{f"{kind} #{copy}": kind for kind in KINDS for copy in range(3)},
+    "normal #3": "normal",
+}
+
+
+def check(mode: str, reference: pd.DataFrame, current: pd.DataFrame, seed: int) -> DriftReport:
+    """One drift check at default settings, as a user runs it in either mode."""
+    if mode == "exact":
+        return DriftDetector(random_state=seed).fit(reference).compare(current)
+    binnings = fit_binnings(reference)
+    return compare_profiles(
+        DatasetProfile.from_frame(reference, binnings),
+        DatasetProfile.from_frame(current, binnings),
+        random_state=seed,
     )
-    if change is not None:
-        change(columns, rng, n_rows)
-    return pd.DataFrame(columns)
 
 
-def shift_mean(size: float) -> Callable[..., None]:
-    def change(columns: dict[str, Any], rng: np.random.Generator, n_rows: int) -> None:
-        columns["normal_0"] = rng.normal(size, 1.0, size=n_rows)
+def column_alarms(report: DriftReport) -> dict[str, bool]:
+    """Whether each column alarms when judged alone: its raw p-values adjusted among its own
+    tests, each against the threshold the report gave it (floor, noise and, in profile mode,
+    the bound: none of them depends on the other columns)."""
+    verdicts = {}
+    for column in report.columns:
+        rows = [row for row in report.results if row.column == column]
+        adjusted = adjust_p_values([row.p_value for row in rows], report.correction)
+        verdicts[column] = any(
+            bool(value <= report.alpha) and row.statistic > row.threshold
+            for row, value in zip(rows, adjusted, strict=True)
+        )
+    return verdicts
 
-    return change
+
+def null_runs(task: tuple[str, int, int, int]) -> tuple[int, dict[str, int], int]:
+    """Runs of the 25-column check under no drift: (runs, column alarms per kind, check alarms)."""
+    mode, n_rows, first, last = task
+    per_kind = dict.fromkeys(KINDS, 0)
+    alarms = 0
+    for run in range(first, last):
+        rng = np.random.default_rng([n_rows, run])
+        frames = [
+            pd.DataFrame({name: KINDS[kind](rng, n_rows) for name, kind in COLUMNS.items()})
+            for _ in range(2)
+        ]
+        report = check(mode, *frames, seed=run)
+        alarms += report.alarmed
+        for column, alarmed in column_alarms(report).items():
+            per_kind[COLUMNS[column]] += alarmed
+    return last - first, per_kind, alarms
 
 
-def move_category_mass(moved: float) -> Callable[..., None]:
-    shares = CATEGORY_SHARES.copy()
+def upper_bound(successes: int, trials: int) -> float:
+    """The upper end of the two-sided 95% Clopper–Pearson interval of a rate."""
+    return float(stats.binomtest(successes, trials).proportion_ci(0.95, "exact").high)
+
+
+def run_parallel(
+    function: Callable[[Any], Any], tasks: list[Any], workers: int, label: str
+) -> list[Any]:
+    started, results = time.perf_counter(), []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for done, result in enumerate(pool.map(function, tasks), start=1):
+            results.append(result)
+            elapsed = time.perf_counter() - started
+            print(f"  {label}: {done}/{len(tasks)} tasks, {elapsed:.0f} s", file=sys.stderr)
+    return results
+
+
+def false_alarm_table(mode: str, sizes: list[int], runs: int, workers: int) -> None:
+    print(f"\n## No drift, {mode} mode: false-alarm rate (upper 95% bound), {runs} runs per size")
+    print(f"\n| column kind | {' | '.join(f'{size:,} rows' for size in sizes)} |")
+    print(f"|---|{'---:|' * len(sizes)}")
+    chunk = max(1, runs // (4 * workers))
+    tasks = [
+        (mode, size, first, min(first + chunk, runs))
+        for size in sizes
+        for first in range(0, runs, chunk)
+    ]
+    results = run_parallel(null_runs, tasks, workers, f"{mode} no-drift")
+    totals = {size: (0, dict.fromkeys(KINDS, 0), 0) for size in sizes}
+    for (_, size, _, _), (count, per_kind, alarms) in zip(tasks, results, strict=True):
+        total_runs, total_kinds, total_alarms = totals[size]
+        merged = {kind: total_kinds[kind] + per_kind[kind] for kind in KINDS}
+        totals[size] = (total_runs + count, merged, total_alarms + alarms)
+    copies = {kind: sum(1 for value in COLUMNS.values() if value == kind) for kind in KINDS}
+    for kind in KINDS:
+        cells = []
+        for size in sizes:
+            total_runs, per_kind, _ = totals[size]
+            trials = total_runs * copies[kind]
+            cells.append(_rate_cell(per_kind[kind], trials))
+        print(f"| {kind} (per column) | {' | '.join(cells)} |")
+    cells = [_rate_cell(totals[size][2], totals[size][0]) for size in sizes]
+    print(f"| **25-column check** | {' | '.join(cells)} |")
+
+
+def _rate_cell(successes: int, trials: int) -> str:
+    return f"{successes / trials:.2%} (≤{upper_bound(successes, trials):.2%}, n={trials:,})"
+
+
+# --- power -------------------------------------------------------------------------------------
+
+
+def shift_mean(size: float) -> Callable[[np.random.Generator, int], pd.DataFrame]:
+    return lambda rng, n: pd.DataFrame({"x": rng.normal(size, 1.0, size=n)})
+
+
+def move_mass(moved: float) -> Callable[[np.random.Generator, int], pd.DataFrame]:
+    shares = FIVE_SHARES.copy()
     shares[0] -= moved
     shares[-1] += moved
-
-    def change(columns: dict[str, Any], rng: np.random.Generator, n_rows: int) -> None:
-        columns["category_0"] = rng.choice(CATEGORIES, p=shares, size=n_rows)
-
-    return change
+    return lambda rng, n: pd.DataFrame({"x": rng.choice(FIVE_LEVELS, p=shares, size=n)})
 
 
-def add_new_category(share: float) -> Callable[..., None]:
-    def change(columns: dict[str, Any], rng: np.random.Generator, n_rows: int) -> None:
-        values = rng.choice(CATEGORIES, p=CATEGORY_SHARES, size=n_rows).astype(object)
-        values[rng.random(n_rows) < share] = "new"
-        columns["category_0"] = values
+def new_category(share: float) -> Callable[[np.random.Generator, int], pd.DataFrame]:
+    def draw(rng: np.random.Generator, n: int) -> pd.DataFrame:
+        values = rng.choice(FIVE_LEVELS, p=FIVE_SHARES, size=n)
+        values[rng.random(n) < share] = "new"
+        return pd.DataFrame({"x": values})
 
-    return change
-
-
-def run_trials(
-    trials: int, n_rows: int, change: Callable[..., Any] | None, target: str | None, seed: int
-) -> dict[str, float]:
-    """Rates over trials: any alarm, target alarm (and per method), other columns alarm, and the
-    same for significance alone (what the practical floors filter out)."""
-    counts: dict[str, float] = {}
-
-    def bump(key: str, happened: bool) -> None:
-        counts[key] = counts.get(key, 0) + bool(happened)
-
-    for trial in range(trials):
-        rng = np.random.default_rng([seed, trial])
-        reference = draw_frame(rng, n_rows)
-        current = draw_frame(rng, n_rows, change)
-        report = compare(reference, current, random_state=trial)
-        bump("any alarm", report.alarmed)
-        bump("any significant", any(row.significant for row in report.results))
-        if target is None:
-            continue
-        on_target = [row for row in report.results if row.column == target]
-        bump("target alarm", any(row.alarm for row in on_target))
-        bump("target significant", any(row.significant for row in on_target))
-        bump("other columns alarm", any(r.alarm for r in report.results if r.column != target))
-        for row in on_target:
-            bump(f"  {row.method}", row.alarm)
-    return {key: value / trials for key, value in counts.items()}
+    return draw
 
 
-def print_calibration(trials: int, n_rows: int, seed: int) -> None:
-    """Share of raw p-values below 0.05 and 0.01 per method, 20 normal columns per trial, no drift."""
-    p_values: dict[str, list[float]] = {}
-    for trial in range(trials):
-        rng = np.random.default_rng([seed, 10_000 + trial])
-        reference, current = (
-            pd.DataFrame({f"normal_{i}": rng.normal(size=n_rows) for i in range(20)})
-            for _ in range(2)
-        )
-        report = compare(
-            reference,
-            current,
-            methods=["ks", "psi", "wasserstein"],
-            correction="none",
-            n_resamples=1_000,
-            random_state=trial,
-        )
-        for row in report.results:
-            p_values.setdefault(row.method, []).append(row.p_value)
-    print(f"\ncalibration: raw p-values of {trials * 20} normal columns, {n_rows:,} rows a side")
-    for method, values in p_values.items():
-        share_05, share_01 = np.mean(np.array(values) < 0.05), np.mean(np.array(values) < 0.01)
-        print(f"  {method:<12} p < 0.05: {share_05:.4f}   p < 0.01: {share_01:.4f}")
+def unit_change(share: float) -> Callable[[np.random.Generator, int], pd.DataFrame]:
+    def draw(rng: np.random.Generator, n: int) -> pd.DataFrame:
+        values = rng.lognormal(3.0, 0.5, size=n)  # an amount, e.g. in euros
+        values[rng.random(n) < share] *= 100.0  # sent in cents
+        return pd.DataFrame({"x": values})
+
+    return draw
 
 
-def print_rates(title: str, rates: dict[str, float]) -> None:
-    print(f"\n{title}")
-    for key, value in rates.items():
-        print(f"  {key:<24} {value:6.3f}")
+SCENARIOS: dict[str, tuple[Callable[..., pd.DataFrame], Callable[..., pd.DataFrame]]] = {
+    **{
+        f"mean shift {size} std": (shift_mean(0.0), shift_mean(size))
+        for size in (0.05, 0.1, 0.2, 0.5)
+    },
+    **{
+        f"{moved:.0%} of rows moved between categories": (move_mass(0.0), move_mass(moved))
+        for moved in (0.02, 0.05, 0.1)
+    },
+    **{
+        f"new category in {share:.0%} of rows": (move_mass(0.0), new_category(share))
+        for share in (0.02, 0.05)
+    },
+    "unit change (x100) on 2% of rows": (unit_change(0.0), unit_change(0.02)),
+}
 
 
-def time_big_compare(n_rows: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
+def power_runs(task: tuple[str, str, int, int]) -> int:
+    mode, scenario, n_rows, runs = task
+    before, after = SCENARIOS[scenario]
+    alarms = 0
+    for run in range(runs):
+        rng = np.random.default_rng([n_rows, run, 7])
+        alarms += check(mode, before(rng, n_rows), after(rng, n_rows), seed=run).alarmed
+    return alarms
 
-    def big_frame(shift: float) -> pd.DataFrame:
-        columns: dict[str, Any] = {f"x{i}": rng.normal(shift, size=n_rows) for i in range(20)}
-        labels = np.array([f"k{k}" for k in range(12)])
-        columns.update({f"c{j}": rng.choice(labels, size=n_rows) for j in range(5)})
-        return pd.DataFrame(columns)
 
-    reference, current = big_frame(0.0), big_frame(0.01)
-    print(f"\nwall time on {n_rows:,} rows x 25 columns (20 numeric, 5 categorical) per side")
-    print(f"  load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    for label, n_resamples in (
-        ("compare, default (resampled nulls)", None),
-        ("compare, nulls of 1 resample", 1),
-    ):
-        wall, cpu = time.perf_counter(), time.process_time()
-        report = compare(reference, current, n_resamples=n_resamples)
-        print(
-            f"  {label:<38} {time.perf_counter() - wall:6.2f} s wall, "
-            f"{time.process_time() - cpu:6.2f} s CPU, resamples={report.n_resamples}"
-        )
-    detector = DriftDetector()
-    wall = time.perf_counter()
-    detector.fit(reference)
-    fitted = time.perf_counter() - wall
-    wall = time.perf_counter()
-    detector.compare(current)
-    print(f"  {'DriftDetector.fit (reference once)':<38} {fitted:6.2f} s wall")
-    print(f"  {'DriftDetector.compare (per window)':<38} {time.perf_counter() - wall:6.2f} s wall")
+def power_table(modes: list[str], sizes: list[int], runs: int, workers: int) -> None:
+    print(f"\n## Power: share of one-column checks that alarm, {runs} runs per cell")
+    header = [f"{mode} {size:,}" for size in sizes for mode in modes]
+    print(f"\n| change | {' | '.join(header)} |")
+    print(f"|---|{'---:|' * len(header)}")
+    tasks = [
+        (mode, scenario, size, runs) for scenario in SCENARIOS for size in sizes for mode in modes
+    ]
+    results = iter(run_parallel(power_runs, tasks, workers, "power"))
+    for scenario in SCENARIOS:
+        cells = [f"{next(results) / runs:.0%}" for _ in sizes for _ in modes]
+        print(f"| {scenario} | {' | '.join(cells)} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--null-trials", type=int, default=300, help="trials with no drift")
-    parser.add_argument("--trials", type=int, default=100, help="trials per drift scenario")
-    parser.add_argument("--rows", type=int, default=5_000, help="rows per side in the trials")
-    parser.add_argument("--big-rows", type=int, default=1_000_000, help="rows per side, timing")
-    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--runs", type=int, default=1_000, help="runs per false-alarm cell")
+    parser.add_argument("--power-runs", type=int, default=200, help="runs per power cell")
+    parser.add_argument("--sizes", default="200,500,1000,5000,50000", help="rows a side")
+    parser.add_argument("--power-sizes", default="1000,10000,50000", help="rows a side")
+    parser.add_argument("--modes", default="exact,profile")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-null", action="store_true", help="print the power table only")
+    parser.add_argument("--skip-power", action="store_true", help="print the false alarms only")
     arguments = parser.parse_args()
-    trials, rows, seed = arguments.trials, arguments.rows, arguments.seed
-    print(f"steward.data.drift alarms: {rows:,} rows per side, 20 columns, Benjamini-Hochberg at")
-    print("alpha=0.05, default floors; rates are fractions of trials")
-    null_rates = run_trials(arguments.null_trials, rows, None, None, seed)
-    print_rates(f"no drift ({arguments.null_trials} trials)", null_rates)
-    print_calibration(100, 1_000, seed)
-    print(f"\ndrift scenarios, {trials} trials each")
-    for size in (0.05, 0.1, 0.2, 0.5):
-        rates = run_trials(trials, rows, shift_mean(size), "normal_0", seed)
-        print_rates(f"mean shift of {size} std in normal_0", rates)
-    for moved in (0.02, 0.05, 0.1):
-        rates = run_trials(trials, rows, move_category_mass(moved), "category_0", seed)
-        print_rates(f"category shift: {moved:.0%} of rows moved from 'a' to 'e'", rates)
-    rates = run_trials(trials, rows, add_new_category(0.02), "category_0", seed)
-    print_rates("new category 'new' in 2% of rows", rates)
-    time_big_compare(arguments.big_rows, seed)
+    modes = arguments.modes.split(",")
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    power_sizes = [int(size) for size in arguments.power_sizes.split(",")]
+    print("steward drift checks at default settings (alpha 0.05, Benjamini-Hochberg, floors 0.1)")
+    if not arguments.skip_null:
+        for mode in modes:
+            false_alarm_table(mode, sizes, arguments.runs, arguments.workers)
+    if not arguments.skip_power:
+        power_table(modes, power_sizes, arguments.power_runs, arguments.workers)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ sketch's own rank error; profile-mode drift within its stated bound of scipy on 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,8 @@ from scipy import stats
 
 import steward.data.profiles as profiles_module
 from steward.data import drift
+from steward.data.drift.ks import ks_from_sorted
+from steward.data.drift.stats import quantile_edges
 from steward.data.events import PREDICTION_SCHEMA, EventLog
 from steward.data.profiles import (
     Binning,
@@ -89,6 +93,16 @@ def assert_same_exact_fields(left: ColumnProfile, right: ColumnProfile) -> None:
     assert left.finite_count == right.finite_count
     assert left.bin_counts.tolist() == right.bin_counts.tolist()
     assert (left.minimum, left.maximum) == (right.minimum, right.maximum)
+
+
+def assert_same_bin_sums(left: ColumnProfile, right: ColumnProfile) -> None:
+    """Bin sums agree up to rounding, and are exactly 0 (every value on the edge) alike."""
+    if left.bin_sums is None or right.bin_sums is None:
+        assert left.bin_sums is right.bin_sums is None
+        return
+    assert ((left.bin_sums == 0) == (right.bin_sums == 0)).all()
+    scale = 1e-9 * max(1.0, float(np.max(np.abs(right.bin_sums), initial=0.0)))
+    assert np.allclose(left.bin_sums, right.bin_sums, rtol=1e-9, atol=scale)
 
 
 def rank_distance(sorted_values: np.ndarray, value: float, q: float) -> float:
@@ -179,12 +193,40 @@ def test_every_exported_name_exists() -> None:
 # --- binning --------------------------------------------------------------------------------------
 
 
-def test_numeric_edges_are_the_deduplicated_reference_quantiles() -> None:
-    reference = np.random.default_rng(0).poisson(3.0, size=2_000).astype(float)
+def test_numeric_edges_are_the_reference_quantiles_and_one_edge_below_the_minimum() -> None:
+    # 2,003 rows, a prime, so no quantile position k/50 · n falls on a whole row by rounding.
+    reference = np.random.default_rng(0).poisson(3.0, size=2_003).astype(float)
     binning = Binning(bins=50).fit(reference)
-    expected = np.unique(np.quantile(reference, np.arange(1, 50) / 50))
-    assert binning.edges_.tolist() == expected.tolist()
-    assert binning.n_bins == expected.size + 1
+    positions = np.arange(51) / 50
+    assert binning.quantiles_ is not None
+    assert (
+        binning.quantiles_.tolist()
+        == np.quantile(reference, positions, method="inverted_cdf").tolist()
+    )
+    below = np.nextafter(reference.min(), -np.inf)
+    assert binning.edges_.tolist() == [below, *np.unique(binning.quantiles_).tolist()]
+    assert binning.n_bins == binning.edges_.size + 1
+    profile = ColumnProfile.from_values(reference, binning)
+    # The open end bins hold nothing of the reference; the next bin holds its minimum alone.
+    assert profile.bin_counts[0] == profile.bin_counts[-1] == 0
+    assert profile.bin_counts[1] == np.sum(reference == reference.min())
+
+
+@pytest.mark.parametrize("bins", [2, 4, 5, 10, 20, 25, 50])
+def test_coarse_edges_are_exact_modes_quantile_edges_of_the_same_reference(bins: int) -> None:
+    rng = np.random.default_rng(bins)
+    for reference in (
+        rng.normal(size=3_001),
+        rng.choice([0.0, 1.0], p=[0.7, 0.3], size=2_000),
+        rng.poisson(2.0, size=1_999).astype(float),
+        np.where(rng.random(2_500) < 0.6, 0.0, rng.exponential(size=2_500)),
+    ):
+        binning = Binning(bins=100).fit(reference)
+        coarse = binning.coarse_edges(bins)
+        assert coarse is not None
+        assert coarse.tolist() == quantile_edges(np.sort(reference), bins).tolist()
+        assert set(coarse.tolist()) <= set(binning.edges_.tolist())
+    assert Binning(bins=100).fit([1.0, 2.0]).coarse_edges(7) is None  # 7 does not divide 100
 
 
 def test_values_outside_the_reference_range_land_in_the_open_end_bins() -> None:
@@ -251,6 +293,31 @@ def test_a_malformed_binning_dict_is_rejected_with_the_fix() -> None:
         Binning.from_dict({**data, "edges": [2.0, 1.0]})
     with pytest.raises(InvalidInputError, match="malformed"):
         Binning.from_dict({"kind": "numeric"})
+    with pytest.raises(InvalidInputError, match="quantiles"):
+        Binning.from_dict({**data, "quantiles": data["quantiles"][::-1]})
+
+
+# A numeric binning as stored before the quantiles were kept (inner edges interpolated by
+# np.quantile, no edge at the extremes), written by that version of Binning.to_dict.
+OLD_BINNING = {
+    "kind": "numeric",
+    "bins": 4,
+    "max_categories": 1000,
+    "sketch_k": 200,
+    "edges": [1.0, 2.5, 5.75],
+    "categories": [],
+    "fingerprint": "0a94dc77e863360d",
+}
+
+
+def test_a_binning_stored_before_the_quantiles_were_kept_loads_unchanged() -> None:
+    binning = Binning.from_dict(OLD_BINNING)
+    assert binning.quantiles_ is None and binning.coarse_edges(2) is None
+    # The same fingerprint, so its stored profiles still merge and compare with new ones.
+    assert binning.to_dict() == OLD_BINNING
+    profile = ColumnProfile.from_values([0.0, 1.0, 2.0, 3.0, 6.0, 9.0], binning)
+    assert profile.bin_counts.tolist() == [2, 1, 1, 2]
+    assert profile.bin_means is not None and profile.bin_means.tolist() == [0.5, 2.0, 3.0, 7.5]
 
 
 # --- merging --------------------------------------------------------------------------------------
@@ -270,8 +337,15 @@ def test_merging_numeric_profiles_equals_profiling_the_concatenation(
         first + second, NUMERIC_BINNING, violation_count=first_violations + second_violations
     )
     assert_same_exact_fields(merged, whole)
+    assert_same_bin_sums(merged, whole)
     assert_moments_match_numpy(merged, first + second)
     kept = finite(first + second)
+    # Each bin's mean from its sum lies within the bin, and equals numpy's mean of its values.
+    edges = np.concatenate([[-np.inf], NUMERIC_BINNING.edges_, [np.inf]])
+    assert whole.bin_means is not None
+    for index in np.flatnonzero(whole.bin_counts):
+        inside = kept[(kept > edges[index]) & (kept <= edges[index + 1])]
+        assert whole.bin_means[index] == pytest.approx(np.mean(inside), rel=1e-12, abs=1e-9)
     assert merged.count == len(first + second)
     assert merged.null_count == sum(value is None or value != value for value in first + second)
     if kept.size:
@@ -310,6 +384,7 @@ def test_merge_is_associative_and_commutative(
     ]
     for other in orders[1:]:
         assert_same_exact_fields(orders[0], other)
+        assert_same_bin_sums(orders[0], other)
         assert other.mean == pytest.approx(orders[0].mean, rel=1e-12, abs=1e-12, nan_ok=True)
         assert other.variance == pytest.approx(orders[0].variance, rel=1e-9, abs=1e-9, nan_ok=True)
         assert other.sketch.n == orders[0].sketch.n
@@ -334,7 +409,9 @@ def test_merging_profiles_of_different_binnings_names_both_and_the_fix() -> None
         left.merge(ColumnProfile.from_values([1.0], other))
     assert NUMERIC_BINNING.fingerprint_ in str(caught.value)
     assert "same fitted Binning" in str(caught.value)
-    with pytest.raises(InvalidInputError, match="numeric with 20 bins vs categorical"):
+    with pytest.raises(
+        InvalidInputError, match=f"numeric with {NUMERIC_BINNING.n_bins} bins vs categorical"
+    ):
         left.merge(ColumnProfile.from_values(["a"], CATEGORICAL_BINNING))
 
 
@@ -374,12 +451,25 @@ def test_profiles_round_trip_through_json_with_their_sketches() -> None:
     assert ColumnProfile.from_dict(categorical.to_dict()).unseen_values() == [("d", 2), ("e", 1)]
 
 
+def test_a_profile_stored_before_the_bin_sums_were_kept_loads_without_them() -> None:
+    data = ColumnProfile.from_values([1.0, 2.0, 50.0], NUMERIC_BINNING).to_dict()
+    del data["bin_sums"]
+    old = ColumnProfile.from_dict(data)
+    assert old.bin_sums is None and old.bin_means is None
+    new = ColumnProfile.from_values([3.0], NUMERIC_BINNING)
+    assert new.bin_sums is not None
+    merged = merge_profiles([old, new])  # a window mixing old and new buckets has no sums
+    assert merged.bin_sums is None and merged.count == 4
+
+
 def test_a_malformed_profile_dict_is_rejected() -> None:
     data = ColumnProfile.from_values([1.0], NUMERIC_BINNING).to_dict()
     with pytest.raises(InvalidInputError, match="malformed"):
         ColumnProfile.from_dict({**data, "sketch": "not base64!"})
     with pytest.raises(InvalidInputError, match="bin counts"):
         ColumnProfile.from_dict({**data, "bin_counts": [1, 2]})
+    with pytest.raises(InvalidInputError, match="bin sums"):
+        ColumnProfile.from_dict({**data, "bin_sums": [0.0]})
 
 
 def test_histogram_gives_the_edges_with_open_ends_and_the_counts() -> None:
@@ -600,6 +690,31 @@ def test_a_window_read_from_the_store_equals_profiling_its_rows(tmp_path: Path) 
     assert only_one["plan"].count == int((inside["model_version"] == 2).sum())
 
 
+def test_profiles_stored_before_the_bin_sums_were_kept_still_read(tmp_path: Path) -> None:
+    frame = hourly_frame(np.random.default_rng(14), 2_000)
+    binnings = {"amount": NUMERIC_BINNING, "plan": CATEGORICAL_BINNING}
+    rows = profile_frame(frame, binnings)
+    store = ProfileStore(tmp_path / "profiles")
+    old_file = store.write("churn", rows[::2], watermark=START)
+    assert old_file is not None
+    table = pq.read_table(old_file)
+    pq.write_table(table.drop_columns(["bin_sums"]), old_file)  # as an older version wrote it
+    end = START + dt.timedelta(days=4)
+    old_only = store.read("churn", START, end)
+    assert old_only["amount"].bin_sums is None
+    store.write("churn", rows[1::2], watermark=START + dt.timedelta(hours=1))
+    mixed = store.read_rows("churn", START, end)
+    with_sums = {row.profile.bin_sums is not None for row in mixed if row.column == "amount"}
+    assert with_sums == {False, True}
+    window = store.read("churn", START, end)
+    expected = ColumnProfile.from_values(frame["amount"], NUMERIC_BINNING)
+    assert_same_exact_fields(window["amount"], expected)
+    assert window["amount"].bin_sums is None  # one old bucket leaves the window without sums
+    reference = DatasetProfile({"amount": expected})
+    report = compare_profiles(reference, window, columns=["amount"], n_resamples=200)
+    assert not report.alarmed  # the same rows: quiet, by the bounds of profiles without sums
+
+
 def test_an_empty_store_has_no_watermark_and_empty_windows(tmp_path: Path) -> None:
     store = ProfileStore(tmp_path / "profiles")
     assert store.watermark("churn") is None
@@ -767,12 +882,183 @@ def test_binned_methods_equal_steward_drift_on_raw_rows_binned_alike(
         )
 
 
-def test_coarse_bins_hold_about_equal_reference_mass() -> None:
-    _, _, reference_profile, current_profile = drift_case(21, "same")
-    result = drift_from_profiles(reference_profile, current_profile, "psi", bins=10)
+def old_style_binning(reference: np.ndarray) -> Binning:
+    """A binning as stored before the quantiles were kept: interpolated inner edges only."""
+    data = {key: value for key, value in Binning().fit(reference).to_dict().items()}
+    del data["quantiles"]
+    data["edges"] = np.unique(np.quantile(reference, np.arange(1, 100) / 100)).tolist()
+    return Binning.from_dict(data)
+
+
+def test_binnings_without_quantiles_group_bins_of_about_equal_reference_mass() -> None:
     reference = np.random.default_rng(21).normal(size=3_000)
+    binning = old_style_binning(reference)
+    current = np.random.default_rng(22).normal(0.3, size=2_000)
+    reference_profile = ColumnProfile.from_values(reference, binning)
+    current_profile = ColumnProfile.from_values(current, binning)
+    result = drift_from_profiles(reference_profile, current_profile, "psi", bins=10)
     shares = right_closed_counts(reference, result.edges) / reference.size
     assert np.allclose(shares, 0.1, atol=0.011)
+    # KS and Wasserstein keep their bounds without the bin sums, which these profiles have.
+    for method, exact in (
+        ("ks", stats.ks_2samp(reference, current).statistic),
+        ("wasserstein", stats.wasserstein_distance(reference, current) / np.std(reference)),
+    ):
+        old = drift_from_profiles(
+            dataclasses.replace(reference_profile, bin_sums=None),
+            dataclasses.replace(current_profile, bin_sums=None),
+            method,
+        )
+        assert abs(exact - old.statistic) <= old.bound + 1e-9
+        new = drift_from_profiles(reference_profile, current_profile, method)
+        assert abs(exact - new.statistic) <= new.bound + 1e-9 and new.bound <= old.bound + 1e-12
+
+
+# Column shapes on which profile mode's binned statistics must equal exact mode's bit for bit.
+SHAPES = {
+    "normal": lambda rng, n, moved: rng.normal(moved, 1.0, size=n),
+    "two_valued": lambda rng, n, moved: rng.choice(
+        [0.0, 1.0], p=[0.7 - moved, 0.3 + moved], size=n
+    ),
+    "poisson": lambda rng, n, moved: rng.poisson(2.0 + moved, n).astype(float),
+    "zero_inflated": lambda rng, n, moved: np.where(
+        rng.random(n) < 0.6 - moved, 0.0, rng.exponential(3.0, n)
+    ),
+}
+
+
+@pytest.mark.parametrize("moved", [0.0, 0.2])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_psi_jensen_shannon_and_hellinger_equal_exact_mode_bit_for_bit(
+    shape: str, moved: float
+) -> None:
+    rng = np.random.default_rng(30)
+    reference = pd.DataFrame({"x": SHAPES[shape](rng, 5_003, 0.0)})
+    current = pd.DataFrame({"x": SHAPES[shape](rng, 3_997, moved)})
+    methods = ["psi", "jensen_shannon", "hellinger"]
+    exact = drift.compare(reference, current, methods=methods, n_resamples=100)
+    profiled = compare_profiles(
+        *profile_windows(reference, current), methods=methods, n_resamples=100
+    )
+    for mine, theirs in zip(profiled.results, exact.results, strict=True):
+        assert (mine.method, mine.statistic) == (theirs.method, theirs.statistic)
+        assert mine.threshold - mine.noise == theirs.threshold - theirs.noise  # bound 0
+    result = drift_from_profiles(
+        *(window["x"] for window in profile_windows(reference, current)), "psi"
+    )
+    assert list(result.edges) == quantile_edges(np.sort(reference["x"].to_numpy()), 10).tolist()
+
+
+def test_a_two_valued_column_gets_exact_modes_psi_and_an_exact_ks() -> None:
+    # The case that once gave PSI 17.0 in profile mode against 8.5 in exact mode.
+    rng = np.random.default_rng(3)
+    reference = rng.choice([0.0, 1.0], p=[0.9, 0.1], size=5_000)
+    current = rng.choice([0.0, 1.0], p=[0.1, 0.9], size=5_000)
+    frames = pd.DataFrame({"flag": reference}), pd.DataFrame({"flag": current})
+    windows = profile_windows(*frames)
+    psi = drift_from_profiles(windows[0]["flag"], windows[1]["flag"], "psi")
+    exact_edges = quantile_edges(np.sort(reference), 10)
+    assert psi.statistic == drift.psi_from_counts(
+        right_closed_counts(reference, tuple(exact_edges)),
+        right_closed_counts(current, tuple(exact_edges)),
+    )
+    exact_report = drift.compare(*frames, methods=["psi"], n_resamples=100)
+    assert psi.statistic == exact_report.results[0].statistic
+    ks = drift_from_profiles(windows[0]["flag"], windows[1]["flag"], "ks")
+    assert ks.bound == 0.0
+    assert ks.statistic == ks_from_sorted(np.sort(reference), np.sort(current)).statistic
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ks_is_exact_on_discrete_columns_whose_levels_each_hold_a_percent(seed: int) -> None:
+    # Every level the reference holds in 1% or more of its rows is an edge, and its bin's values
+    # all sit on that edge: F − G only steps there.
+    rng = np.random.default_rng(seed)
+    levels = np.sort(
+        rng.choice(np.arange(-20, 60) / 4, size=int(rng.integers(2, 12)), replace=False)
+    )
+    reference = rng.choice(levels, p=rng.dirichlet(np.full(levels.size, 5.0)), size=4_000)
+    current = rng.choice(levels, p=rng.dirichlet(np.full(levels.size, 5.0)), size=2_500)
+    assert np.min(np.unique(reference, return_counts=True)[1]) >= 40, "a level under 1%: reseed"
+    binning = Binning().fit(reference)
+    result = drift_from_profiles(
+        ColumnProfile.from_values(reference, binning),
+        ColumnProfile.from_values(current, binning),
+        "ks",
+    )
+    assert result.bound == 0.0
+    assert result.statistic == ks_from_sorted(np.sort(reference), np.sort(current)).statistic
+
+
+def random_column(rng: np.random.Generator) -> np.ndarray:
+    """A column of a random shape and size: continuous, rounded, counts, zero-inflated,
+    two-valued, with a unit error on a few rows, heavy-tailed, constant or uniform."""
+    kind, n = int(rng.integers(0, 8)), int(rng.integers(20, 4_000))
+    location, scale = rng.normal(0.0, 2.0), rng.uniform(0.1, 5.0)
+    if kind == 0:
+        return rng.normal(location, scale, n)
+    if kind == 1:
+        return np.round(rng.normal(location, scale, n), int(rng.integers(0, 2)))
+    if kind == 2:
+        return rng.poisson(rng.uniform(0.1, 6.0), n).astype(float)
+    if kind == 3:
+        return np.where(rng.random(n) < rng.uniform(0.2, 0.9), 0.0, rng.exponential(scale, n))
+    if kind == 4:
+        return rng.choice([location, location + scale], p=[0.3, 0.7], size=n)
+    if kind == 5:
+        values = rng.normal(location, scale, n)
+        values[rng.random(n) < 0.02] *= 100.0
+        return values
+    if kind == 6:
+        return rng.lognormal(0.0, rng.uniform(0.2, 2.0), n) * scale
+    return (
+        np.full(n, location) if rng.random() < 0.5 else rng.uniform(location, location + scale, n)
+    )
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_ks_and_wasserstein_bounds_hold_on_random_shapes(block: int) -> None:
+    """|exact − statistic| <= bound against scipy, on 50 random pairs per block: binnings of 10,
+    50 or 100 bins fitted on the reference or on other data, current profiles merged from parts."""
+    for seed in range(block * 50, block * 50 + 50):
+        rng = np.random.default_rng(seed)
+        fitted = random_column(rng)
+        reference = fitted if rng.random() < 0.6 else random_column(rng)
+        current = random_column(rng)
+        binning = Binning(bins=int(rng.choice([10, 50, 100]))).fit(fitted)
+        parts = np.array_split(current, int(rng.integers(1, 5)))
+        current_profile = merge_profiles(
+            [ColumnProfile.from_values(part, binning) for part in parts]
+        )
+        reference_profile = ColumnProfile.from_values(reference, binning)
+        ks = drift_from_profiles(reference_profile, current_profile, "ks")
+        exact_ks = stats.ks_2samp(reference, current).statistic
+        assert abs(exact_ks - ks.statistic) <= ks.bound + 1e-12, seed
+        if reference.min() == reference.max():
+            continue  # no standard deviation to measure in; see the constant-column test
+        wasserstein = drift_from_profiles(reference_profile, current_profile, "wasserstein")
+        exact = stats.wasserstein_distance(reference, current) / np.std(reference)
+        assert abs(exact - wasserstein.statistic) <= wasserstein.bound + 1e-9 * max(1.0, exact), (
+            seed
+        )
+
+
+def test_wasserstein_measures_a_unit_error_beyond_the_reference_range_exactly() -> None:
+    rng = np.random.default_rng(40)
+    reference = rng.normal(size=10_000)
+    current = rng.normal(size=10_000)
+    current[rng.random(10_000) < 0.02] *= 100.0  # a unit error on 2% of the rows
+    binning = Binning().fit(reference)
+    result = drift_from_profiles(
+        ColumnProfile.from_values(reference, binning),
+        ColumnProfile.from_values(current, binning),
+        "wasserstein",
+    )
+    exact = stats.wasserstein_distance(reference, current) / np.std(reference)
+    assert abs(exact - result.statistic) <= result.bound
+    # The far rows sit beyond the reference extremes, where F is 0 or 1: only the few bins inside
+    # the reference range where F − G may change sign leave room.
+    assert result.bound < 0.02 < 1.0 < exact
 
 
 def test_categorical_chi_square_counts_unseen_categories_as_one_more_bucket() -> None:
@@ -844,6 +1130,41 @@ def test_profile_mode_alarms_on_the_columns_exact_mode_alarms_on(seed: int, shif
     assert profiled.alarmed_columns == moved
 
 
+def changed_frames(seed: int, n_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current frames where `amount` carries a unit error (x100) on 2% of the rows,
+    `plan` a new category in 5% of them, `score` a 0.2-standard-deviation shift; `age` is as
+    before."""
+    rng = np.random.default_rng(seed)
+
+    def frame(score_shift: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "amount": rng.lognormal(3.0, 0.5, n_rows),
+                "plan": rng.choice(["basic", "plus", "pro"], p=[0.5, 0.3, 0.2], size=n_rows),
+                "score": rng.normal(score_shift, 1.0, n_rows),
+                "age": rng.normal(40.0, 10.0, n_rows),
+            }
+        )
+
+    reference, current = frame(0.0), frame(0.2)
+    current.loc[rng.random(n_rows) < 0.02, "amount"] *= 100.0
+    current.loc[rng.random(n_rows) < 0.05, "plan"] = "enterprise"
+    return reference, current
+
+
+@pytest.mark.slow
+def test_profile_mode_catches_what_exact_mode_catches_at_10000_rows() -> None:
+    """20 seeds: both modes alarm on the three changed columns in every seed, never on `age`."""
+    for seed in range(20):
+        reference, current = changed_frames(seed, 10_000)
+        exact = drift.compare(reference, current, random_state=seed, n_resamples=400)
+        profiled = compare_profiles(
+            *profile_windows(reference, current), random_state=seed, n_resamples=400
+        )
+        assert exact.alarmed_columns == ["amount", "plan", "score"], seed
+        assert profiled.alarmed_columns == exact.alarmed_columns, seed
+
+
 def null_frame(rng: np.random.Generator, n_rows: int) -> pd.DataFrame:
     """16 numeric and 4 categorical columns, the same distribution for every call."""
     columns: dict[str, Any] = {f"normal_{i}": rng.normal(size=n_rows) for i in range(8)}
@@ -884,14 +1205,14 @@ def test_no_drift_rarely_alarms_in_profile_mode_across_seeds() -> None:
         assert below <= stats.binom.ppf(0.999, len(p_values), alpha), method
 
 
-def test_profile_thresholds_are_the_floors_plus_each_statistics_error_bound() -> None:
+def test_profile_thresholds_are_the_floors_plus_each_bound_plus_each_noise() -> None:
     reference, current = profile_windows(*window_frames(5, 2_000, 0.3))
     report = compare_profiles(reference, current, floors={"ks": 0.05})
     for row in report.results:
         single = drift_from_profiles(reference[row.column], current[row.column], row.method)
         floor = 0.05 if row.method == "ks" else drift.DEFAULT_FLOORS[row.method]
         assert row.statistic == pytest.approx(single.statistic, rel=1e-12)
-        assert row.threshold == pytest.approx(floor + single.bound, rel=1e-12)
+        assert row.threshold == pytest.approx(floor + single.bound + row.noise, rel=1e-12)
         assert row.alarm == (row.significant and row.statistic > row.threshold)
     assert {row.method for row in report.results} == set(drift.NUMERIC_METHODS) | set(
         drift.CATEGORICAL_METHODS
@@ -910,30 +1231,75 @@ def test_profile_p_values_are_adjusted_together_and_reproducible() -> None:
     assert again.to_dict() == report.to_dict()
 
 
-def test_chi_square_in_profile_mode_is_scipys_test_on_the_category_counts() -> None:
+def test_categorical_columns_get_exact_modes_results_bit_for_bit() -> None:
     reference, current = window_frames(7, 800, 0.0)
     current["plan"] = current["plan"].replace({"team": "enterprise"})  # a category never seen
     windows = profile_windows(reference, current)
-    row = next(row for row in compare_profiles(*windows).results if row.method == "chi_square")
+    profiled = compare_profiles(*windows, columns=["plan"], random_state=4)
+    exact = drift.compare(reference, current, columns=["plan"], random_state=4)
+    assert [row.method for row in profiled.results] == [row.method for row in exact.results]
+    for mine, theirs in zip(profiled.results, exact.results, strict=True):
+        assert (mine.statistic, mine.p_value, mine.noise) == (
+            theirs.statistic,
+            theirs.p_value,
+            theirs.noise,
+        )
+        assert mine.threshold == theirs.threshold  # the bound is 0
+    assert profiled.columns["plan"].n_unseen == exact.columns["plan"].n_unseen > 0
+    # Cramér's V is scipy's chi-square on the table, the unseen category its own column.
     plans = sorted(set(reference["plan"]) | set(current["plan"]))
     table = np.array(
         [[(frame["plan"] == plan).sum() for plan in plans] for frame in (reference, current)]
     )
-    chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
+    chi2, _, _, _ = stats.chi2_contingency(table, correction=False)
+    row = next(row for row in profiled.results if row.method == "chi_square")
     assert row.statistic == pytest.approx(math.sqrt(chi2 / table.sum()))
-    assert row.p_value == pytest.approx(p_value)
 
 
-def test_a_constant_reference_column_that_moves_alarms_in_profile_mode() -> None:
+def test_reference_categories_past_the_binning_are_one_more_category() -> None:
+    rng = np.random.default_rng(12)
+    levels = [f"level_{index}" for index in range(8)]
+    reference = pd.DataFrame({"plan": rng.choice(levels, size=2_000)})
+    current = pd.DataFrame({"plan": rng.choice(levels, size=1_500)})
+    binnings = {"plan": Binning("categorical", max_categories=5).fit(reference["plan"])}
+    windows = [DatasetProfile.from_frame(frame, binnings) for frame in (reference, current)]
+    assert windows[0]["plan"].unseen_count > 0
+    profiled = compare_profiles(*windows, random_state=2)
+    known = set(binnings["plan"].categories_)
+    lumped = [
+        frame.assign(plan=frame["plan"].where(frame["plan"].isin(known), "other"))
+        for frame in (reference, current)
+    ]
+    exact = drift.compare(*lumped, random_state=2)
+    for mine, theirs in zip(profiled.results, exact.results, strict=True):
+        assert mine.statistic == pytest.approx(theirs.statistic, rel=1e-12)
+
+
+def test_a_constant_reference_column_is_tested_by_ks_alone_and_says_so() -> None:
     rng = np.random.default_rng(8)
-    reference = pd.DataFrame({"price": np.full(1_000, 0.25)})
-    current = pd.DataFrame({"price": rng.uniform(0.0, 0.5, 1_000)})
+    reference = pd.DataFrame({"price": np.full(1_000, 0.25), "amount": rng.normal(size=1_000)})
+    moved = rng.uniform(0.0, 0.5, 1_000)
+    current = pd.DataFrame({"price": moved, "amount": rng.normal(size=1_000)})
     report = compare_profiles(*profile_windows(reference, current))
-    wasserstein = next(row for row in report.results if row.method == "wasserstein")
-    assert math.isinf(wasserstein.statistic) and wasserstein.alarm
+    rows = [row for row in report.results if row.column == "price"]
+    assert [row.method for row in rows] == ["ks"]  # no distance in a zero standard deviation
+    assert math.isfinite(rows[0].statistic) and rows[0].alarm
+    assert rows[0].statistic == stats.ks_2samp(reference["price"], moved).statistic
+    assert rows[0].threshold == drift.DEFAULT_FLOORS["ks"] + rows[0].noise  # exact: bound 0
+    note = report.columns["price"].note
+    assert (
+        "constant in the reference" in note
+        and "1000 of 1000 current values (100.0%) differ" in note
+    )
+    assert report.to_dict()["columns"]["price"]["note"] == note
+    assert report.columns["amount"].note == ""
     assert report.alarmed_columns == ["price"]
     quiet = compare_profiles(*profile_windows(reference, reference.copy()))
     assert not quiet.alarmed
+    assert "0 of 1000 current values (0.0%)" in quiet.columns["price"].note
+    with pytest.raises(InvalidInputError, match="constant"):
+        windows = profile_windows(reference, current)
+        drift_from_profiles(windows[0]["price"], windows[1]["price"], "wasserstein")
 
 
 def test_profile_report_renders_as_text_json_and_html_with_a_plot_per_column() -> None:

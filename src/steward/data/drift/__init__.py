@@ -35,6 +35,7 @@ from steward.data.drift.classifier import (
     domain_classifier_test,
 )
 from steward.data.drift.detector import DriftDetector, compare
+from steward.data.drift.ks import KSResult, ks_from_sorted
 from steward.data.drift.options import (
     CHI_SQUARE,
     DEFAULT_FLOORS,
@@ -52,12 +53,10 @@ from steward.data.drift.stats import (
     PSI_EPSILON,
     WASSERSTEIN_GRID_BINS,
     ChiSquareResult,
-    KSResult,
     adjust_p_values,
     chi_square_from_counts,
     hellinger_from_counts,
     jensen_shannon_from_counts,
-    ks_from_sorted,
     psi_from_counts,
     wasserstein_from_counts,
 )

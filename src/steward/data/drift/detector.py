@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
+from scipy import stats
 
 from steward.data.drift.classifier import ALL_COLUMNS, run_domain_classifier
 from steward.data.drift.inputs import (
@@ -49,7 +50,13 @@ from steward.data.drift.report import (
     categorical_summary,
     numeric_plot,
 )
-from steward.data.drift.stats import CategoricalReference, NumericReference, keyed_rng, resolve_seed
+from steward.data.drift.stats import (
+    NOISE_QUANTILE,
+    CategoricalReference,
+    NumericReference,
+    keyed_rng,
+    resolve_seed,
+)
 from steward.errors import NotFittedError
 
 __all__ = ["DriftDetector", "compare"]
@@ -123,11 +130,16 @@ class DriftDetector:
         self.kinds_ = kinds
         self.methods_ = methods
         self.skipped_columns_ = skipped
-        self.floors_ = resolve_floors(self.floors, methods, domain)
-        self.n_resamples_ = resample_count(self.n_resamples, len(self.floors_), self.alpha)
         names = list(methods)
         profiles = _map_columns(lambda name: self._learn(table.column(name), name), names)
         self.references_: dict[str, _ColumnReference] = dict(zip(names, profiles, strict=True))
+        for name, reference in self.references_.items():
+            if isinstance(reference.sample, NumericReference) and reference.sample.constant:
+                # No distance in standard deviations, no bins: the share of other values is what
+                # changed, and KS measures exactly that.
+                self.methods_[name] = tuple(m for m in self.methods_[name] if m == "ks") or ("ks",)
+        self.floors_ = resolve_floors(self.floors, self.methods_, domain)
+        self.n_resamples_ = resample_count(self.n_resamples, len(self.floors_), self.alpha)
         self.reference_rows_: pa.Table | None = None
         if domain:
             rng = keyed_rng(resolve_seed(self.random_state), "reference rows")
@@ -182,13 +194,16 @@ class DriftDetector:
                 n_missing_reference=reference.n_missing,
                 n_missing_current=n_missing,
                 plot=numeric_plot(sample.values, current),
+                note=_constant_note(sample, current) if sample.constant else "",
             )
         else:
             counts, n_missing = category_counts(column, name, "current")
             found = sample.compare(counts, methods, n_resamples=self.n_resamples_, rng=rng)
             summary = categorical_summary(name, sample, reference.n_missing, counts, n_missing)
         outcomes = [
-            Outcome(name, method, found[method].statistic, found[method].p_value)
+            Outcome(
+                name, method, found[method].statistic, found[method].p_value, found[method].noise
+            )
             for method in methods
         ]
         return outcomes, summary
@@ -204,7 +219,22 @@ class DriftDetector:
             5,
             rng,
         )
-        return Outcome(ALL_COLUMNS, DOMAIN_CLASSIFIER, result.auc, result.p_value)
+        # The AUC's NOISE_QUANTILE under no drift (Mann–Whitney's normal approximation), above 0.5.
+        n_reference, n_current = result.n_reference, result.n_current
+        spread = np.sqrt((n_reference + n_current + 1) / (12.0 * n_reference * n_current))
+        noise = float(stats.norm.ppf(NOISE_QUANTILE) * spread)
+        return Outcome(ALL_COLUMNS, DOMAIN_CLASSIFIER, result.auc, result.p_value, noise)
+
+
+def _constant_note(reference: NumericReference, current: np.ndarray) -> str:
+    constant = reference.values[0]
+    other = int(np.count_nonzero(current != constant))
+    share = other / current.size if current.size else 0.0
+    return (
+        f"constant in the reference (every value {constant:.6g}): {other} of {current.size} "
+        f"current values ({share:.1%}) differ from it; judged by ks alone, the larger share of "
+        "them on one side of it"
+    )
 
 
 def compare(

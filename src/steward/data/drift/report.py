@@ -48,12 +48,17 @@ _UNSEEN_REPORTED = 50
 
 
 class Outcome(NamedTuple):
-    """One test's raw result, before the p-values are adjusted and the floors applied."""
+    """One test's raw result, before the p-values are adjusted and the floors applied.
+
+    ``noise`` is what the statistic reaches under no drift one time in a thousand at these sample
+    sizes (``steward.data.drift.stats.NOISE_QUANTILE``); it is added to the floor.
+    """
 
     column: str
     method: str
     statistic: float
     p_value: float
+    noise: float
 
 
 def _unseen_categories(
@@ -76,7 +81,12 @@ def _unseen_categories(
 
 @dataclass(frozen=True)
 class DriftResult:
-    """One (column, method) test. ``alarm`` = ``significant`` and ``statistic > threshold``."""
+    """One (column, method) test. ``alarm`` = ``significant`` and ``statistic > threshold``.
+
+    ``threshold`` is the practical floor plus ``noise`` (the statistic's 99.9th percentile under no
+    drift at these sample sizes) and, in profile mode, plus the statistic's error bound: a change
+    alarms only when it exceeds the floor by more than chance and binning could account for.
+    """
 
     column: str
     method: str
@@ -84,6 +94,7 @@ class DriftResult:
     p_value: float
     adjusted_p_value: float
     threshold: float
+    noise: float
     significant: bool
     alarm: bool
 
@@ -111,6 +122,7 @@ class ColumnSummary:
     plot: ColumnPlot = field(repr=False)
     unseen_categories: Mapping[str, int] = field(default_factory=dict)  # the most frequent ones
     n_unseen: int = 0  # current rows whose category the reference never saw
+    note: str = ""  # how the column was judged, where it differs from its kind's usual tests
 
 
 @dataclass(frozen=True)
@@ -230,6 +242,7 @@ def _summary_dict(summary: ColumnSummary) -> dict[str, Any]:
         "n_missing_current": summary.n_missing_current,
         "unseen_categories": {key: int(count) for key, count in summary.unseen_categories.items()},
         "n_unseen": int(summary.n_unseen),
+        "note": summary.note,
     }
 
 
@@ -242,13 +255,14 @@ def build_report(
 ) -> DriftReport:
     """The report of ``outcomes``: p-values adjusted together, each test's floor applied.
 
-    ``floors`` maps (column, method) to the threshold a statistic must exceed; ``settings`` is
-    (alpha, correction, n_resamples); ``skipped`` maps a column left out to the reason."""
+    ``floors`` maps (column, method) to the floor a statistic must exceed beyond its noise (in
+    profile mode the floor plus the error bound); ``settings`` is (alpha, correction,
+    n_resamples); ``skipped`` maps a column left out to the reason."""
     alpha, correction, n_resamples = settings
     adjusted = adjust_p_values([outcome.p_value for outcome in outcomes], correction)
     results = []
     for outcome, adjusted_p_value in zip(outcomes, adjusted, strict=True):
-        threshold = floors[(outcome.column, outcome.method)]
+        threshold = floors[(outcome.column, outcome.method)] + outcome.noise
         significant = bool(adjusted_p_value <= alpha)
         results.append(
             DriftResult(
@@ -258,6 +272,7 @@ def build_report(
                 p_value=outcome.p_value,
                 adjusted_p_value=float(adjusted_p_value),
                 threshold=threshold,
+                noise=outcome.noise,
                 significant=significant,
                 alarm=significant and outcome.statistic > threshold,
             )
@@ -368,7 +383,7 @@ def _result_cells(result: DriftResult) -> tuple[str, ...]:
     )
 
 
-_HEADER = ("column", "method", "statistic", "floor", "p_value", "adjusted_p", "verdict")
+_HEADER = ("column", "method", "statistic", "threshold", "p_value", "adjusted_p", "verdict")
 
 
 def _render_text(report: DriftReport, max_rows: int | None = None) -> str:
@@ -399,6 +414,8 @@ def _render_text(report: DriftReport, max_rows: int | None = None) -> str:
                 f"{summary.column}: {summary.n_unseen} current rows in categories the "
                 f"reference never saw ({unseen})"
             )
+        if summary.note:
+            lines.append(f"{summary.column}: {summary.note}")
     for name, reason in report.skipped_columns.items():
         lines.append(f"{name}: not compared ({reason})")
     return "\n".join(lines) + "\n"

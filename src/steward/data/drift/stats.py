@@ -1,18 +1,20 @@
-"""Two-sample statistics on bin counts and on sorted samples, and their resampled nulls.
+"""Two-sample statistics on bin counts and on samples, and their nulls.
 
 Pure numpy and scipy, no data frames: ``steward.data.drift`` runs these on the columns of raw rows
-(exact mode), profile mode on the bin counts of mergeable profiles.
+(exact mode), profile mode on the bin counts of mergeable profiles. KS lives in
+``steward.data.drift.ks``.
 
 - On bin counts: ``psi_from_counts``, ``jensen_shannon_from_counts``, ``hellinger_from_counts``,
-  ``wasserstein_from_counts`` and ``chi_square_from_counts``; on sorted samples ``ks_from_sorted``
-  (equal to ``scipy.stats.ks_2samp``, with a vectorized tail for large samples).
-- Bins: ``quantile_edges`` (at the reference quantiles) and ``bin_counts``.
-- Resampled nulls, for the statistics whose null depends on the sample sizes (PSI, Jensen–Shannon,
-  Hellinger, Wasserstein): multinomial bin counts drawn from the reference alone
-  (``resampled_tests_from_counts``), each test giving a ``TwoSampleResult``; the draws themselves
-  (``null_counts``) and the p-value of an observed statistic against them (``empirical_p_value``).
+  ``wasserstein_from_counts`` and ``chi_square_from_counts``.
+- Bins: ``quantile_values`` and ``quantile_edges`` (values of the sample, never interpolated, so
+  exact and profile mode cut at the same values) and ``bin_counts``.
+- Nulls, for the statistics whose no-drift distribution depends on the sample sizes: multinomial
+  bin counts drawn from the reference (``resampled_tests_from_counts``, ``null_counts``), the
+  p-value of an observed statistic against them (``empirical_p_value``) and its noise
+  (``noise_level``: the ``NOISE_QUANTILE`` quantile, added to a report's floor).
 - A reference prepared once and tested against many current samples, every method at once:
-  ``NumericReference`` (sorted, binned, gridded) and ``CategoricalReference``.
+  ``NumericReference`` (the Wasserstein null splits the pooled sample at random) and
+  ``CategoricalReference`` (a null that can produce categories the reference never saw).
 - Many tests at once: ``adjust_p_values`` (Benjamini–Hochberg, Bonferroni); reproducible draws:
   ``resolve_seed`` and ``keyed_rng``.
 
@@ -20,15 +22,11 @@ Example::
 
     >>> round(psi_from_counts([50, 50], [60, 40]), 4)
     0.0405
-    >>> ks_from_sorted([1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 6.0]).statistic
-    0.5
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -38,18 +36,27 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from steward._util.seeds import keyed_rng, resolve_seed
+from steward.data.drift.ks import (
+    NOISE_QUANTILE,
+    ecdf_gaps,
+    ks_noise,
+    ks_p_value,
+    ks_statistic,
+    sorted_sample,
+)
 from steward.errors import InvalidInputError
 
 __all__ = [
     "BINNED_METHODS",
     "CATEGORICAL_METHODS",
     "CORRECTIONS",
+    "NOISE_QUANTILE",
     "NUMERIC_METHODS",
     "PSI_EPSILON",
     "WASSERSTEIN_GRID_BINS",
     "CategoricalReference",
     "ChiSquareResult",
-    "KSResult",
     "NumericReference",
     "TwoSampleResult",
     "adjust_p_values",
@@ -59,12 +66,14 @@ __all__ = [
     "hellinger_from_counts",
     "jensen_shannon_from_counts",
     "keyed_rng",
-    "ks_from_sorted",
+    "noise_level",
     "null_counts",
     "psi_from_counts",
     "quantile_edges",
+    "quantile_values",
     "resampled_tests_from_counts",
     "resolve_seed",
+    "scaled_wasserstein",
     "wasserstein_from_counts",
 ]
 
@@ -73,28 +82,25 @@ FloatArray = npt.NDArray[np.float64]
 #: The tests of a numeric sample, and of a categorical one, in the order reports list them.
 NUMERIC_METHODS: tuple[str, ...] = ("ks", "psi", "jensen_shannon", "wasserstein", "hellinger")
 CATEGORICAL_METHODS: tuple[str, ...] = ("chi_square", "psi", "jensen_shannon", "hellinger")
-#: Bin shares below this are raised to it (then renormalized) before PSI takes logarithms. It keeps
-#: PSI finite on empty bins and does not depend on the sample size, so exact and profile mode agree;
-#: a bin holding share p on one side and nothing on the other adds about p·ln(p / 1e-4): 0.05 for a
-#: 1% bin (under the 0.1 floor alone), 0.31 for a 5% bin (a new category that large alarms).
+#: Bin shares below max(PSI_EPSILON, 1/(2n)) on a side of n rows are raised to it (then
+#: renormalized) before PSI takes logarithms. Half a row is the least share a sample can tell from
+#: zero, so a level a few rows hold on one side and none on the other adds little (a many-level
+#: column stays quiet under no drift), while a bin holding share p on one side and nothing on the
+#: other adds about p·ln(2pn): a new category in 5% of 1,000 rows adds 0.23.
 PSI_EPSILON = 1e-4
-#: Reference-quantile bins on which the Wasserstein null is resampled.
-WASSERSTEIN_GRID_BINS = 50
+#: Up to this many pooled rows the Wasserstein null splits the pooled values themselves.
+PERMUTATION_MAX_ROWS = 1_000
+#: Above it, the pooled-quantile bins on which the Wasserstein null is drawn.
+WASSERSTEIN_GRID_BINS = 200
+#: ... and the most extreme values on each side, a bin each.
+WASSERSTEIN_TAIL_VALUES = 100
+#: Resamples are scored in batches of at most this many cells (resamples x rows).
+BATCH_CELLS = 2_000_000
 #: The corrections ``adjust_p_values`` knows.
 CORRECTIONS: tuple[str, ...] = ("bh", "bonferroni", "none")
 
-_KS_EXACT_MAX_N = 10_000  # where scipy.stats.ks_2samp's 'auto' mode leaves the exact distribution
-
 
 # --- result types ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KSResult:
-    """Two-sample Kolmogorov–Smirnov test: the largest gap between the two ECDFs, and its p-value."""
-
-    statistic: float
-    p_value: float
 
 
 @dataclass(frozen=True)
@@ -111,13 +117,16 @@ class ChiSquareResult:
 class TwoSampleResult:
     """One method's statistic for a reference and a current sample, and its p-value.
 
-    For PSI, Jensen–Shannon, Hellinger and Wasserstein the p-value is read off a null resampled
-    from the reference alone: (1 + #{null >= statistic}) / (1 + resamples), never 0, and valid for
-    a finite number of resamples.
+    For PSI, Jensen–Shannon, Hellinger, Wasserstein and (on categories) chi-square the p-value is
+    read off a resampled null: (1 + #{null >= statistic}) / (1 + resamples), never 0, and valid for
+    a finite number of resamples. ``noise`` is the statistic's ``NOISE_QUANTILE`` quantile under no
+    drift at these sample sizes: what chance alone reaches one time in a thousand. A report alarms only
+    when the statistic exceeds its floor plus this noise.
     """
 
     statistic: float
     p_value: float
+    noise: float
 
 
 # --- statistics on bin counts ----------------------------------------------------------------------
@@ -126,8 +135,8 @@ class TwoSampleResult:
 def psi_from_counts(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
     """Population stability index between two binned distributions.
 
-    PSI = Σ (c − r)·ln(c / r) over the bin shares r and c, after shares below ``PSI_EPSILON`` are
-    raised to it and renormalized.
+    PSI = Σ (c − r)·ln(c / r) over the bin shares r and c, after shares below
+    max(``PSI_EPSILON``, half a row) are raised to it and renormalized.
 
     >>> round(psi_from_counts([50, 50], [60, 40]), 4)
     0.0405
@@ -238,7 +247,9 @@ def _shares(counts: FloatArray) -> FloatArray:
 # The *_batch functions take counts with bins on the last axis, so that one call scores every resample.
 def _psi_batch(reference: FloatArray, current: FloatArray) -> FloatArray:
     def smoothed(counts: FloatArray) -> FloatArray:
-        return _shares(np.maximum(_shares(counts), PSI_EPSILON))
+        total = counts.sum(axis=-1, keepdims=True)
+        least = np.maximum(PSI_EPSILON, 0.5 / total)
+        return _shares(np.maximum(counts / total, least))
 
     reference_share, current_share = smoothed(reference), smoothed(current)
     terms = (current_share - reference_share) * np.log(current_share / reference_share)
@@ -273,130 +284,45 @@ _BINNED_STATISTICS: Mapping[str, Callable[[FloatArray, FloatArray], FloatArray]]
 BINNED_METHODS: tuple[str, ...] = tuple(_BINNED_STATISTICS)
 
 
-# --- statistics on sorted samples ------------------------------------------------------------------
-
-
-def ks_from_sorted(reference_sorted: npt.ArrayLike, current_sorted: npt.ArrayLike) -> KSResult:
-    """Two-sample Kolmogorov–Smirnov test on two ascending arrays, equal to ``scipy.stats.ks_2samp``.
-
-    >>> result = ks_from_sorted([1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 6.0])
-    >>> result.statistic, round(result.p_value, 4)
-    (0.5, 0.7714)
-    """
-    reference = _validated_sorted(reference_sorted, "reference sample")
-    current = _validated_sorted(current_sorted, "current sample")
-    merged, gaps = _ecdf_gaps(reference, current)
-    statistic = _ks_statistic(merged, gaps)
-    return KSResult(statistic=statistic, p_value=_ks_p_value(statistic, reference, current))
-
-
-def _validated_sorted(values: npt.ArrayLike, what: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
-        raise InvalidInputError(
-            f"the {what} must be a non-empty 1-D array of finite numbers, got shape "
-            f"{array.shape}; drop missing values first"
-        )
-    if np.any(array[1:] < array[:-1]):
-        raise InvalidInputError(f"the {what} is not sorted; pass np.sort(values)")
-    return array
-
-
-def _ecdf_gaps(reference: FloatArray, current: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The pooled sorted values, and F_reference − F_current counted up to each of them."""
-    pooled = np.concatenate([reference, current])
-    # A stable argsort of two sorted runs is a linear merge (timsort), with ties reference first.
-    order = np.argsort(pooled, kind="stable")
-    reference_seen = np.cumsum(order < reference.size)
-    current_seen = np.arange(1, pooled.size + 1) - reference_seen
-    return pooled[order], reference_seen / reference.size - current_seen / current.size
-
-
-def _ks_statistic(merged: FloatArray, gaps: FloatArray) -> float:
-    # Inside a run of tied values the partial counts are not ECDF values: read each run at its end,
-    # as scipy's searchsorted(side="right") does.
-    run_end = np.ones(merged.size, dtype=bool)
-    run_end[:-1] = merged[1:] != merged[:-1]
-    at_ends = gaps[run_end]
-    return float(max(at_ends.max(), np.clip(-at_ends.min(), 0.0, 1.0)))
-
-
-def _ks_p_value(statistic: float, reference: FloatArray, current: FloatArray) -> float:
-    if max(reference.size, current.size) <= _KS_EXACT_MAX_N:
-        # Small samples: scipy's exact distribution, exactly as its 'auto' mode picks it. scipy warns
-        # when the exact sum fails and falls back to the asymptotic one; that fallback is fine here.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "ks_2samp: Exact calculation", RuntimeWarning)
-            return float(stats.ks_2samp(reference, current).pvalue)
-    effective_n = reference.size * current.size / (reference.size + current.size)
-    return _kolmogorov_sf(statistic, int(np.round(effective_n)))
-
-
-def _kolmogorov_sf(statistic: float, n: int) -> float:
-    """``scipy.stats.kstwo.sf(statistic, n)``, with its slowest branch vectorized.
-
-    Where scipy takes 2 · ``scipy.special.smirnov(n, statistic)`` for n > 140, that function sums n
-    terms in a scalar loop: about a second at n = 500 000, per column. The same sum in numpy agrees
-    to about 1e-9 relative and takes a tenth of that.
-    """
-    steps = n * statistic
-    smirnov_branch = statistic >= 0.5 or 2.2 <= steps * statistic < 370.0
-    if n > 140 and 1.0 < steps < n - 1 and smirnov_branch:
-        return float(np.clip(2.0 * _smirnov_sf(n, statistic), 0.0, 1.0))
-    return float(np.clip(stats.kstwo.sf(statistic, n), 0.0, 1.0))
-
-
-def _smirnov_sf(n: int, statistic: float) -> float:
-    """P(D+ >= statistic) for a sample of n, by the Birnbaum–Tingey sum (as scipy.special.smirnov).
-
-    x · Σ_j C(n, j) (x + j/n)^(j-1) (1 - x - j/n)^(n-j), over j with x + j/n < 1; all terms are
-    positive, so summing them in logs then exponentiating loses nothing to cancellation.
-    """
-    steps = np.arange(0, math.floor(n * (1.0 - statistic)) + 1, dtype=np.float64)
-    crossing = statistic + steps / n
-    steps, crossing = steps[crossing < 1.0], crossing[crossing < 1.0]
-    log_terms = (
-        special.gammaln(n + 1.0)
-        - special.gammaln(steps + 1.0)
-        - special.gammaln(n - steps + 1.0)
-        + (n - steps) * np.log1p(-crossing)
-        + (steps - 1.0) * np.log(crossing)
-    )
-    return float(statistic * np.sum(np.exp(log_terms)))
-
-
 def _normalized_wasserstein(merged: FloatArray, gaps: FloatArray, reference_std: float) -> float:
     # Between consecutive pooled values both ECDFs are flat, so the integral of |gap| is a dot product.
-    distance = float(np.dot(np.abs(gaps[:-1]), np.diff(merged)))
-    if reference_std > 0:
-        return distance / reference_std
-    # A constant reference: any movement is infinitely many of its (zero) standard deviations.
-    return math.inf if distance > 0 else 0.0
+    return float(np.dot(np.abs(gaps[:-1]), np.diff(merged))) / reference_std
 
 
 # --- bins ------------------------------------------------------------------------------------------
 
 
+def quantile_values(sorted_values: npt.ArrayLike, bins: int) -> FloatArray:
+    """The sample's quantiles at 0, 1/bins, …, 1: ``bins + 1`` values, ties kept, extremes included.
+
+    Each quantile is a value of the sample: the smallest whose share at or below it reaches k/bins
+    (numpy's ``method="inverted_cdf"``), found by integer arithmetic, so the quantiles at k/10 are
+    exactly those at 10k/100 and no edge differs from another function's by a rounding.
+
+    >>> quantile_values([1.0, 2.0, 3.0, 4.0, 5.0], 4).tolist()
+    [1.0, 2.0, 3.0, 4.0, 5.0]
+    """
+    ordered = sorted_sample(sorted_values, "sample")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise InvalidInputError(f"bins must be an int >= 1, got {bins!r}; the usual is 10")
+    steps = np.arange(bins + 1, dtype=np.int64)
+    index = np.maximum((steps * ordered.size + bins - 1) // bins - 1, 0)
+    return np.asarray(ordered[index], dtype=np.float64)
+
+
 def quantile_edges(sorted_values: npt.ArrayLike, bins: int) -> FloatArray:
     """Inner bin edges at the quantiles 1/bins … (bins-1)/bins of an ascending sample.
 
-    Quantiles interpolate linearly (numpy's default method); tied quantiles merge their bins rather
-    than leave empty ones, so there may be fewer than ``bins - 1`` edges.
+    The quantiles are those of :func:`quantile_values` (values of the sample, never interpolated);
+    tied quantiles merge their bins rather than leave empty ones, so there may be fewer than
+    ``bins - 1`` edges.
 
     >>> quantile_edges([1.0, 2.0, 3.0, 4.0, 5.0], 4).tolist()
     [2.0, 3.0, 4.0]
     >>> quantile_edges([0.0, 0.0, 0.0, 1.0], 4).tolist()
-    [0.0, 0.25]
+    [0.0]
     """
-    ordered = _validated_sorted(sorted_values, "sample")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise InvalidInputError(f"bins must be an int >= 1, got {bins!r}; the usual is 10")
-    # Read off the sorted values directly: np.quantile would partition the array again.
-    position = np.linspace(0.0, 1.0, bins + 1)[1:-1] * (ordered.size - 1)
-    below = np.floor(position).astype(np.intp)
-    above = np.minimum(below + 1, ordered.size - 1)
-    low, high = ordered[below], ordered[above]
-    return np.unique(low + (high - low) * (position - below))
+    return np.unique(quantile_values(sorted_values, bins)[1:-1])
 
 
 def bin_counts(sorted_values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
@@ -408,7 +334,7 @@ def bin_counts(sorted_values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray
     >>> bin_counts([0.5, 1.0, 1.5, 9.0], [1.0, 2.0]).tolist()
     [2.0, 1.0, 1.0]
     """
-    ordered = _validated_sorted(sorted_values, "sample")
+    ordered = sorted_sample(sorted_values, "sample")
     return _bin_counts(ordered, _validated_edges(edges))
 
 
@@ -431,11 +357,12 @@ def _bin_bounds(sorted_values: FloatArray, edges: FloatArray) -> npt.NDArray[np.
     return np.concatenate([[0], inner, [sorted_values.size]])
 
 
-def _bin_sums(sorted_values: FloatArray, edges: FloatArray) -> FloatArray:
+def _bin_sums(sorted_values: FloatArray, edges: FloatArray, power: int = 1) -> FloatArray:
+    """The sum of each bin's values (``power=2``: of their squares)."""
     bounds = _bin_bounds(sorted_values, edges)
     # The appended 0 gives trailing empty bins a valid start; reduceat fills empty bins with a
     # stray value, which is zeroed.
-    sums = np.add.reduceat(np.append(sorted_values, 0.0), bounds[:-1])
+    sums = np.add.reduceat(np.append(sorted_values**power, 0.0), bounds[:-1])
     sums[bounds[:-1] == bounds[1:]] = 0.0
     return np.asarray(sums, dtype=np.float64)
 
@@ -480,15 +407,25 @@ def _binned_tests(
     wanted = [method for method in methods if method in _BINNED_STATISTICS]
     if not wanted:
         return {}
-    null_reference, null_current = null_counts(
-        reference_counts, round(float(current_counts.sum())), rng, n_resamples
-    )
+    nulls = null_counts(reference_counts, round(float(current_counts.sum())), rng, n_resamples)
+    return _scored(_BINNED_STATISTICS, wanted, (reference_counts, current_counts), nulls)
+
+
+def _scored(
+    statistics: Mapping[str, Callable[[FloatArray, FloatArray], FloatArray]],
+    methods: Sequence[str],
+    observed_pair: tuple[FloatArray, FloatArray],
+    null_pairs: tuple[FloatArray, FloatArray],
+) -> dict[str, TwoSampleResult]:
+    """Each method's statistic on the observed pair, with p-value and noise from the null pairs."""
     results: dict[str, TwoSampleResult] = {}
-    for method in wanted:
-        statistic = _BINNED_STATISTICS[method]
-        observed = float(statistic(reference_counts, current_counts))
-        null = statistic(null_reference, null_current)
-        results[method] = TwoSampleResult(observed, empirical_p_value(null, observed))
+    for method in methods:
+        statistic = statistics[method]
+        observed = float(statistic(*observed_pair))
+        null = statistic(*null_pairs)
+        results[method] = TwoSampleResult(
+            observed, empirical_p_value(null, observed), noise_level(null)
+        )
     return results
 
 
@@ -516,6 +453,16 @@ def null_counts(
     null_reference = rng.multinomial(n_reference, shares, size=n_resamples).astype(np.float64)
     null_current = rng.multinomial(n_current, shares, size=n_resamples).astype(np.float64)
     return null_reference, null_current
+
+
+def noise_level(null: FloatArray) -> float:
+    """A statistic's noise: the ``NOISE_QUANTILE`` quantile of its resampled no-drift values.
+
+    >>> noise_level(np.arange(1_001.0))
+    999.0
+    """
+    # "higher" reads a drawn value, never interpolates (a null may hold infinities).
+    return float(np.quantile(null, NOISE_QUANTILE, method="higher"))
 
 
 def empirical_p_value(null: FloatArray, observed: float) -> float:
@@ -553,24 +500,17 @@ class NumericReference:
     std: float
     edges: FloatArray = field(repr=False)
     counts: FloatArray = field(repr=False)
-    grid_edges: FloatArray = field(repr=False)
-    grid_counts: FloatArray = field(repr=False)
-    grid_sums: FloatArray = field(repr=False)
 
     @classmethod
     def from_values(cls, values: npt.ArrayLike, bins: int = 10) -> NumericReference:
         """Prepare a reference from its finite values, in any order."""
-        ordered = _validated_sorted(np.sort(np.asarray(values, dtype=np.float64)), "reference")
+        ordered = sorted_sample(np.sort(np.asarray(values, dtype=np.float64)), "reference")
         edges = quantile_edges(ordered, bins)
-        grid_edges = quantile_edges(ordered, WASSERSTEIN_GRID_BINS)
         return cls(
             values=ordered,
             std=float(np.std(ordered)),
             edges=edges,
             counts=_bin_counts(ordered, edges),
-            grid_edges=grid_edges,
-            grid_counts=_bin_counts(ordered, grid_edges),
-            grid_sums=_bin_sums(ordered, grid_edges),
         )
 
     def compare(
@@ -584,63 +524,151 @@ class NumericReference:
         """Each method's statistic and p-value for an ascending current sample.
 
         ``ks`` equals ``scipy.stats.ks_2samp``. ``wasserstein`` is the exact distance over the
-        reference standard deviation (infinite when a constant reference moves), its p-value that
-        of the distance on the grid against a resampled null. ``psi``, ``jensen_shannon`` and
+        reference standard deviation, its p-value that of the distance on the grid against a
+        resampled null; a constant reference has no standard deviation, so asking for it there is
+        an error (see ``constant``). ``psi``, ``jensen_shannon`` and
         ``hellinger`` are computed on the reference-quantile bins, with resampled nulls.
         """
-        current = _validated_sorted(current_sorted, "current sample")
+        current = sorted_sample(current_sorted, "current sample")
         _check_methods(methods, NUMERIC_METHODS, "a numeric sample")
         generator, n_resamples = np.random.default_rng(rng), _checked_resamples(n_resamples)
+        # The binned methods draw from a generator of their own, so that their nulls are profile
+        # mode's (which draws other nulls for Wasserstein and KS).
+        binned_rng, generator = generator.spawn(2)
         found: dict[str, TwoSampleResult] = {}
         if "ks" in methods or "wasserstein" in methods:
-            merged, gaps = _ecdf_gaps(self.values, current)
+            merged, gaps = ecdf_gaps(self.values, current)
             if "ks" in methods:
-                statistic = _ks_statistic(merged, gaps)
-                p_value = _ks_p_value(statistic, self.values, current)
-                found["ks"] = TwoSampleResult(statistic, p_value)
+                statistic = ks_statistic(merged, gaps)
+                p_value = ks_p_value(statistic, self.values, current)
+                noise = ks_noise(self.values.size, current.size)
+                found["ks"] = TwoSampleResult(statistic, p_value, noise)
             if "wasserstein" in methods:
+                if self.constant:
+                    raise InvalidInputError(
+                        f"the reference is constant (every value {self.values[0]!r}), so a distance "
+                        "in its standard deviations is undefined; leave 'wasserstein' out of methods "
+                        "and read the share of other values from 'ks'"
+                    )
                 distance = _normalized_wasserstein(merged, gaps, self.std)
-                p_value = self._wasserstein_p_value(current, generator, n_resamples)
-                found["wasserstein"] = TwoSampleResult(distance, p_value)
+                p_value, noise = self._wasserstein_null(
+                    merged, distance, current, generator, n_resamples
+                )
+                found["wasserstein"] = TwoSampleResult(distance, p_value, noise)
         current_counts = _bin_counts(current, self.edges)
-        found.update(_binned_tests(self.counts, current_counts, methods, generator, n_resamples))
+        found.update(_binned_tests(self.counts, current_counts, methods, binned_rng, n_resamples))
         return found
 
-    def _wasserstein_p_value(
-        self, current: FloatArray, rng: np.random.Generator, n_resamples: int
-    ) -> float:
-        """P-value of the Wasserstein distance on the reference-quantile grid, against a resampled null.
+    @property
+    def constant(self) -> bool:
+        """Whether the reference holds one value only (KS is then the share of other values)."""
+        return bool(self.values[0] == self.values[-1])
 
-        Each grid bin's mass sits at the reference mean of the bin (the current mean where the
-        reference has none); on this grid the distance is a function of the bin counts, so its null
-        is drawn as multinomial counts from the reference grid frequencies.
+    def _wasserstein_null(
+        self,
+        merged: FloatArray,
+        observed: float,
+        current: FloatArray,
+        rng: np.random.Generator,
+        n_resamples: int,
+    ) -> tuple[float, float]:
+        """P-value and noise (in reference standard deviations) of the Wasserstein distance,
+        against the pooled sample split at random.
+
+        Under no drift both windows come from one distribution, so every split of the pooled
+        values into a reference and a current of the same sizes is as likely as the observed one
+        (a permutation test: exact, values the reference happened to miss included). Each split's
+        distance is divided by the standard deviation of its own reference side, as the observed
+        one is, so a reference that is narrow by chance is no evidence of drift. Above
+        ``PERMUTATION_MAX_ROWS`` pooled rows the splits are drawn on a grid of
+        ``WASSERSTEIN_GRID_BINS`` pooled-quantile bins, each bin's mass at its mean.
         """
-        current_counts = _bin_counts(current, self.grid_edges)
-        current_sums = _bin_sums(current, self.grid_edges)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            support = np.where(
-                self.grid_counts > 0,
-                self.grid_sums / self.grid_counts,
-                current_sums / current_counts,
-            )
-        used = (self.grid_counts + current_counts) > 0
-        reference_counts, current_counts, support = (
-            self.grid_counts[used],
-            current_counts[used],
-            support[used],
-        )
-        observed = float(_wasserstein_batch(reference_counts, current_counts, support))
-        null_reference, null_current = null_counts(reference_counts, current.size, rng, n_resamples)
-        null = _wasserstein_batch(null_reference, null_current, support)
-        return empirical_p_value(null, observed)
+        if merged.size <= PERMUTATION_MAX_ROWS:
+            null = _permuted_wasserstein(merged, self.values.size, rng, n_resamples)
+            return empirical_p_value(null, observed), noise_level(null)
+        # On the grid the observed pair is scored as the draws are; the part of the exact distance
+        # the grid does not resolve is added to the noise, so that the exact statistic exceeds
+        # its threshold exactly when the gridded one exceeds the floor plus the gridded noise.
+        gridded, null = _gridded_wasserstein(merged, self.values, current, rng, n_resamples)
+        unresolved = max(observed - gridded, 0.0)
+        return empirical_p_value(null, gridded), noise_level(null) + unresolved
+
+
+def scaled_wasserstein(
+    reference: FloatArray, current: FloatArray, support: FloatArray, second_moment: FloatArray
+) -> FloatArray:
+    """W1 between weighted rows (bins on the last axis), each mass at ``support``, over the
+    reference side's standard deviation (from ``support`` and each bin's ``second_moment``, the
+    mean of its values' squares); 0 where the distance is 0, infinite where only the deviation is.
+
+    >>> scaled_wasserstein(np.array([1.0, 1.0]), np.array([0.0, 2.0]), np.array([0.0, 2.0]),
+    ...                    np.array([0.0, 4.0])).round(3).tolist()
+    1.0
+    """
+    distance = _wasserstein_batch(reference, current, support)
+    weights = _shares(reference)
+    mean = weights @ support
+    deviation = np.sqrt(np.maximum(weights @ second_moment - mean * mean, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(distance > 0, distance / deviation, 0.0))
+
+
+def _permuted_wasserstein(
+    pooled: FloatArray, n_reference: int, rng: np.random.Generator, n_resamples: int
+) -> FloatArray:
+    """The scaled distance of ``n_resamples`` random splits of the sorted pooled values."""
+    labels = np.zeros(pooled.size)
+    labels[:n_reference] = 1.0
+    batch = max(1, BATCH_CELLS // pooled.size)
+    draws = []
+    for start in range(0, n_resamples, batch):
+        reference = rng.permuted(np.tile(labels, (min(batch, n_resamples - start), 1)), axis=1)
+        draws.append(scaled_wasserstein(reference, 1.0 - reference, pooled, pooled * pooled))
+    return np.concatenate(draws)
+
+
+def _gridded_wasserstein(
+    pooled: FloatArray,
+    reference: FloatArray,
+    current: FloatArray,
+    rng: np.random.Generator,
+    n_resamples: int,
+) -> tuple[float, FloatArray]:
+    """As ``_permuted_wasserstein``, with multinomial draws on pooled-quantile bins, and the
+    ``WASSERSTEIN_TAIL_VALUES`` most extreme values on each side a bin each (they move a heavy
+    tail's standard deviation, and the null must move it as much). Returns the observed pair's
+    scaled distance on the same bins, and the null."""
+    tails = np.concatenate([pooled[:WASSERSTEIN_TAIL_VALUES], pooled[-WASSERSTEIN_TAIL_VALUES:]])
+    edges = np.union1d(quantile_edges(pooled, WASSERSTEIN_GRID_BINS), tails)
+    counts = _bin_counts(pooled, edges)
+    used = counts > 0
+    support = _bin_sums(pooled, edges)[used] / counts[used]
+    spread = _bin_sums(pooled, edges, power=2)[used] / counts[used] - support * support
+    second_moment = support * support + np.maximum(spread, 0.0)
+    shares = counts[used] / counts.sum()
+    null_reference = rng.multinomial(reference.size, shares, size=n_resamples).astype(np.float64)
+    null_current = rng.multinomial(current.size, shares, size=n_resamples).astype(np.float64)
+    observed = scaled_wasserstein(
+        _bin_counts(reference, edges)[used],
+        _bin_counts(current, edges)[used],
+        support,
+        second_moment,
+    )
+    null = scaled_wasserstein(null_reference, null_current, support, second_moment)
+    return float(observed), null
 
 
 @dataclass(frozen=True)
 class CategoricalReference:
     """A categorical reference sample prepared once: its categories, commonest first, and counts.
 
-    Tested against a current sample, the categories the reference never saw share one extra
-    bucket, empty on the reference side.
+    Current rows in categories the reference never saw share one extra bucket. The null can hold
+    such rows too: its reference side is resampled from the reference counts, and a category a
+    resample misses sends its current rows to the bucket; its current side sets aside the
+    Good–Turing mass of unseen categories (the share of reference categories seen once). So a
+    long-tailed column is as quiet under no drift as a five-level one, while a category that 5% of
+    current rows hold and the reference never did alarms. Every method, chi-square included, takes
+    its p-value and noise from these draws (chi-square's asymptotic null fails on sparse tables).
 
     >>> reference = CategoricalReference.from_counts({"basic": 600, "pro": 400})
     >>> reference.categories
@@ -665,6 +693,11 @@ class CategoricalReference:
             )
         return cls(categories=tuple(category for category, _ in ranked), counts=values)
 
+    @property
+    def unseen_mass(self) -> float:
+        """Good–Turing's estimate of the share of rows in categories the reference never saw."""
+        return float(np.count_nonzero(self.counts == 1) / self.counts.sum())
+
     def compare(
         self,
         current_counts: Mapping[Any, int],
@@ -673,33 +706,71 @@ class CategoricalReference:
         n_resamples: int = 1_000,
         rng: np.random.Generator | int | None = 0,
     ) -> dict[str, TwoSampleResult]:
-        """Each method's statistic and p-value for the current count per category.
+        """Each method's statistic, p-value and noise for the current count per category.
 
-        ``chi_square``'s statistic is Cramér's V, the effect size of its p-value's test (see
-        ``chi_square_from_counts``); ``psi``, ``jensen_shannon`` and ``hellinger`` have resampled
-        nulls.
+        ``chi_square``'s statistic is Cramér's V, √(χ² / N) on the 2 × k table (see
+        ``chi_square_from_counts``); ``psi``, ``jensen_shannon`` and ``hellinger`` are computed on
+        the same table.
         """
-        _check_methods(methods, CATEGORICAL_METHODS, "a categorical sample")
         known = set(self.categories)
         unseen = sum(count for category, count in current_counts.items() if category not in known)
+        aligned = [current_counts.get(category, 0) for category in self.categories]
+        return self.compare_counts(aligned, unseen, methods, n_resamples=n_resamples, rng=rng)
+
+    def compare_counts(
+        self,
+        known_counts: npt.ArrayLike,
+        unseen: int,
+        methods: Sequence[str] = CATEGORICAL_METHODS,
+        *,
+        n_resamples: int = 1_000,
+        rng: np.random.Generator | int | None = 0,
+    ) -> dict[str, TwoSampleResult]:
+        """As :meth:`compare`, for current counts aligned with ``categories`` plus the count of
+        current rows in categories the reference never saw (profile mode holds no more)."""
+        _check_methods(methods, CATEGORICAL_METHODS, "a categorical sample")
         reference_vector = np.append(self.counts, 0.0)
-        current_vector = np.array(
-            [current_counts.get(category, 0) for category in self.categories] + [unseen],
-            dtype=np.float64,
-        )
+        current_vector = np.append(np.asarray(known_counts, dtype=np.float64), float(unseen))
         reference_vector, current_vector = _validated_counts(reference_vector, current_vector)
-        found: dict[str, TwoSampleResult] = {}
-        if "chi_square" in methods:
-            chi_square = chi_square_from_counts(reference_vector, current_vector)
-            found["chi_square"] = TwoSampleResult(chi_square.cramers_v, chi_square.p_value)
         generator, n_resamples = np.random.default_rng(rng), _checked_resamples(n_resamples)
-        found.update(
-            _binned_tests(reference_vector, current_vector, methods, generator, n_resamples)
-        )
-        return found
+        nulls = self._null_counts(round(float(current_vector.sum())), generator, n_resamples)
+        observed = (reference_vector, current_vector)
+        return _scored(_CATEGORICAL_STATISTICS, methods, observed, nulls)
+
+    def _null_counts(
+        self, n_current: int, rng: np.random.Generator, n_resamples: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Pairs of reference and current counts under no drift, the unseen bucket last."""
+        shares = self.counts / self.counts.sum()
+        unseen_mass = self.unseen_mass
+        drawn = np.append((1.0 - unseen_mass) * shares, unseen_mass)
+        n_reference = round(float(self.counts.sum()))
+        null_reference = rng.multinomial(n_reference, shares, size=n_resamples).astype(np.float64)
+        null_current = rng.multinomial(n_current, drawn, size=n_resamples).astype(np.float64)
+        missed = null_reference == 0  # categories this resample never saw: their rows are unseen
+        null_current[:, -1] += np.where(missed, null_current[:, :-1], 0.0).sum(axis=-1)
+        null_current[:, :-1] = np.where(missed, 0.0, null_current[:, :-1])
+        null_reference = np.concatenate([null_reference, np.zeros((n_resamples, 1))], axis=-1)
+        return null_reference, null_current
 
 
-# --- many tests at once, and reproducible draws ----------------------------------------------------
+def _cramers_v_batch(reference: FloatArray, current: FloatArray) -> FloatArray:
+    """Cramér's V, √(χ² / N), of 2 × k tables (categories empty on both sides dropped)."""
+    sizes = np.stack([reference.sum(axis=-1), current.sum(axis=-1)])[..., None]
+    totals = sizes.sum(axis=0)
+    observed = np.stack([reference, current])
+    expected = sizes * (reference + current) / totals
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cells = np.where(expected > 0, (observed - expected) ** 2 / expected, 0.0)
+    return np.asarray(np.sqrt(cells.sum(axis=(0, -1)) / totals[..., 0]))
+
+
+_CATEGORICAL_STATISTICS: Mapping[str, Callable[[FloatArray, FloatArray], FloatArray]] = (
+    MappingProxyType({"chi_square": _cramers_v_batch, **_BINNED_STATISTICS})
+)
+
+
+# --- many tests at once ----------------------------------------------------
 
 
 def adjust_p_values(p_values: npt.ArrayLike, correction: str = "bh") -> FloatArray:
@@ -725,31 +796,3 @@ def adjust_p_values(p_values: npt.ArrayLike, correction: str = "bh") -> FloatArr
     if correction == "bonferroni":
         return np.minimum(values * values.size, 1.0)
     return np.asarray(stats.false_discovery_control(values, method="bh"), dtype=np.float64)
-
-
-def resolve_seed(random_state: int | None) -> int:
-    """The seed a ``random_state`` setting stands for: itself, or a fresh one for None.
-
-    >>> resolve_seed(7)
-    7
-    """
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**63 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise InvalidInputError(
-            f"random_state must be an int or None, got {random_state!r}; pass e.g. random_state=0"
-        )
-    if random_state < 0:
-        raise InvalidInputError(f"random_state must be >= 0, got {random_state}; pass e.g. 0")
-    return int(random_state)
-
-
-def keyed_rng(seed: int, key: str) -> np.random.Generator:
-    """A generator seeded by ``seed`` and a name, such as a column's.
-
-    Keyed by the name, a column's draws do not change when other columns come or go.
-
-    >>> bool(keyed_rng(0, "amount").random() == keyed_rng(0, "amount").random())
-    True
-    """
-    return np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])

@@ -2,8 +2,8 @@
 
 A monitor over any window merges the profiles of the window's buckets, so its cost depends on the
 number of buckets and columns, never on the rows behind them. Every field of a profile is a merge of
-per-partition partials: counts and bin counts add, moments combine by Chan et al.'s formula, minima and
-maxima take the extreme, and the KLL quantile sketch and the frequent-items sketch of unseen
+per-partition partials: counts, bin counts and bin sums add, moments combine by Chan et al.'s formula,
+minima and maxima take the extreme, and the KLL quantile sketch and the frequent-items sketch of unseen
 categories merge as their library defines. Profile-mode drift compares two profiles
 (``drift_from_profiles``, with an error bound) or two whole windows (``compare_profiles``, with
 p-values and alarms, in the ``DriftReport`` of ``steward.data.drift``). Time-bucketed series and their

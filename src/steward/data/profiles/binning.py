@@ -8,8 +8,8 @@ reads the columns profiles are built from, whatever they come as (pandas, numpy,
 
 Example::
 
-    >>> Binning(bins=4).fit([1.0, 2.0, 3.0, 4.0, 5.0]).edges_.tolist()
-    [2.0, 3.0, 4.0]
+    >>> Binning(bins=4).fit([1.0, 2.0, 3.0, 4.0, 5.0]).quantiles_.tolist()
+    [1.0, 2.0, 3.0, 4.0, 5.0]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from steward._util.frames import to_arrow_table
+from steward.data.drift.stats import quantile_values
 from steward.errors import InvalidInputError, NotFittedError
 
 __all__ = [
@@ -52,16 +53,24 @@ _KINDS: Final = ("numeric", "categorical")
 class Binning:
     """Fixed bins of one column, learned from a reference, shared by every profile of that column.
 
-    Numeric columns get bins whose inner edges are the reference quantiles at 1/bins, 2/bins, ...
-    (tied edges merged); bins are ``(edge[i-1], edge[i]]`` as in ``steward.data.drift``, and the first
-    and last are open-ended so values outside the reference range are counted. Categorical columns
-    keep the ``max_categories`` most frequent reference values (as text); any other value is
-    "unseen" and counted apart. ``sketch_k`` sets the KLL sketch of numeric profiles. Learned
-    state: ``kind_``, ``edges_``, ``categories_`` and ``fingerprint_``.
+    Numeric columns get bins whose edges are the reference quantiles at 0, 1/bins, ..., 1
+    (``steward.data.drift.stats.quantile_values``: values of the reference, never interpolated),
+    tied edges merged, plus one edge just below the reference minimum. Bins are
+    ``(edge[i-1], edge[i]]`` as in ``steward.data.drift``; the first bin, open below, and the last,
+    open above, hold only values outside the reference range, and the bin just above the first
+    holds the reference minimum alone. ``quantiles_`` keeps the ``bins + 1`` quantiles with their
+    ties, so that :meth:`coarse_edges` gives exactly the edges exact mode draws from the same
+    reference with fewer bins. Categorical columns keep the ``max_categories`` most frequent
+    reference values (as text); any other value is "unseen" and counted apart. ``sketch_k`` sets
+    the KLL sketch of numeric profiles. Learned state: ``kind_``, ``edges_``, ``quantiles_``
+    (None for a categorical binning, and for a numeric one stored before they were kept),
+    ``categories_`` and ``fingerprint_``.
 
     >>> binning = Binning(bins=4).fit([1.0, 2.0, 3.0, 4.0, 5.0])
-    >>> binning.edges_.tolist(), binning.n_bins
-    ([2.0, 3.0, 4.0], 4)
+    >>> binning.edges_.tolist()[1:], binning.n_bins
+    ([1.0, 2.0, 3.0, 4.0, 5.0], 7)
+    >>> binning.coarse_edges(2).tolist()
+    [3.0]
     >>> Binning(max_categories=2).fit(["a", "b", "b", "c", "c", "c"]).categories_
     ('c', 'b')
     """
@@ -92,8 +101,8 @@ class Binning:
                     f"the reference column has no finite values ({values.size} rows); fit the "
                     "binning on a reference that holds numbers"
                 )
-            positions = np.linspace(0.0, 1.0, self.bins + 1)[1:-1]
-            self.edges_: FloatArray = np.unique(np.quantile(finite, positions))
+            self.quantiles_: FloatArray | None = quantile_values(np.sort(finite), self.bins)
+            self.edges_: FloatArray = _edges_from_quantiles(self.quantiles_)
             self.categories_: tuple[str, ...] = ()
         else:
             counted = pc.value_counts(_strings(array))
@@ -113,6 +122,7 @@ class Binning:
                 )
             self.categories_ = tuple(value for value, _ in ranked[: self.max_categories])
             self.edges_ = np.empty(0, dtype=np.float64)
+            self.quantiles_ = None
         self.kind_: str = kind
         self.fingerprint_ = _fingerprint(self._state())
         return self
@@ -123,11 +133,43 @@ class Binning:
         self.check_fitted()
         return self.edges_.size + 1 if self.kind_ == "numeric" else len(self.categories_)
 
+    @property
+    def anchors(self) -> FloatArray:
+        """Per numeric bin, the edge its profiles' ``bin_sums`` are measured from: the bin's right
+        edge, and for the last bin (open above) its left edge.
+
+        >>> Binning(bins=2).fit([1.0, 2.0, 3.0]).anchors.tolist()[1:]
+        [1.0, 2.0, 3.0, 3.0]
+        """
+        self.check_fitted()
+        if (
+            not self.edges_.size
+        ):  # one bin, open at both ends (a binning of bins=1 stored without quantiles)
+            return np.zeros(1, dtype=np.float64)
+        return np.append(self.edges_, self.edges_[-1])
+
+    def coarse_edges(self, bins: int) -> FloatArray | None:
+        """Inner edges of ``bins`` coarse bins, each closing at a fine edge, or None.
+
+        They are the quantiles at 1/bins, ..., (bins-1)/bins among ``quantiles_`` (ties merged),
+        so they equal ``steward.data.drift.stats.quantile_edges(reference, bins)`` of the data this
+        binning was fitted on, when ``bins`` divides ``self.bins``. Otherwise, or for a binning
+        stored without its quantiles, there are no such edges: None.
+
+        >>> Binning(bins=100).fit(list(range(1, 201))).coarse_edges(4).tolist()
+        [50.0, 100.0, 150.0]
+        """
+        self.check_fitted()
+        if self.quantiles_ is None or bins < 1 or self.bins % bins:
+            return None
+        step = self.bins // bins
+        return np.unique(self.quantiles_[step:-1:step])
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict that :meth:`from_dict` turns back into the same binning.
 
-        >>> Binning(bins=2).fit([1.0, 2.0, 3.0]).to_dict()["edges"]
-        [2.0]
+        >>> Binning(bins=2).fit([1.0, 2.0, 3.0]).to_dict()["quantiles"]
+        [1.0, 2.0, 3.0]
         """
         self.check_fitted()
         return {**self._state(), "fingerprint": self.fingerprint_}
@@ -149,6 +191,9 @@ class Binning:
             )
             edges = np.asarray(data["edges"], dtype=np.float64)
             categories = tuple(str(category) for category in data["categories"])
+            # Binnings stored before the quantiles were kept have none; they still work.
+            stored = data.get("quantiles")
+            quantiles = None if stored is None else np.asarray(stored, dtype=np.float64)
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidInputError(
                 f"binning dict is malformed ({error!r}); pass what Binning.to_dict returned"
@@ -163,7 +208,9 @@ class Binning:
                 f"{list(categories)[:5]}... that are not strictly increasing finite numbers or "
                 "distinct text; pass what Binning.to_dict returned"
             )
+        binning._check_quantiles(quantiles, edges)
         binning.edges_, binning.categories_, binning.kind_ = edges, categories, str(data["kind"])
+        binning.quantiles_ = quantiles
         binning.fingerprint_ = _fingerprint(binning._state())
         return binning
 
@@ -173,7 +220,7 @@ class Binning:
         return f"Binning({self.kind_}, {self.n_bins} bins, fingerprint {self.fingerprint_})"
 
     def _state(self) -> dict[str, Any]:
-        return {
+        state = {
             "kind": self.kind_,
             "bins": self.bins,
             "max_categories": self.max_categories,
@@ -181,6 +228,26 @@ class Binning:
             "edges": self.edges_.tolist(),
             "categories": list(self.categories_),
         }
+        # Left out when absent, so a binning stored before they were kept keeps its fingerprint
+        # (and its stored profiles stay comparable with new ones).
+        if self.quantiles_ is not None:
+            state["quantiles"] = self.quantiles_.tolist()
+        return state
+
+    def _check_quantiles(self, quantiles: FloatArray | None, edges: FloatArray) -> None:
+        if quantiles is None:
+            return
+        valid = (
+            quantiles.shape == (self.bins + 1,)
+            and bool(np.all(np.isfinite(quantiles)) and np.all(np.diff(quantiles) >= 0))
+            and np.array_equal(_edges_from_quantiles(quantiles), edges)
+        )
+        if not valid:
+            raise InvalidInputError(
+                f"binning dict holds quantiles {quantiles.tolist()[:5]}... that are not "
+                f"{self.bins + 1} non-decreasing finite numbers giving its edges; pass what "
+                "Binning.to_dict returned"
+            )
 
     def _check_parameters(self) -> None:
         if self.kind not in (None, *_KINDS):
@@ -201,8 +268,6 @@ class Binning:
                 "this Binning is not fitted yet; call fit(reference_column) first, or rebuild a "
                 "saved one with Binning.from_dict"
             )
-
-    # The former private name, still called by steward.data.profiles.store.
 
 
 def fit_binnings(
@@ -240,6 +305,14 @@ def fit_binnings(
         except InvalidInputError as error:  # the message says "the reference column"; name it
             raise InvalidInputError(f"column {name!r}: {error}") from None
     return binnings
+
+
+def _edges_from_quantiles(quantiles: FloatArray) -> FloatArray:
+    """The distinct quantiles, and one edge just below the least, so that the first bin (open
+    below) holds only values under the reference minimum and the next one that minimum alone."""
+    below = np.nextafter(quantiles[0], -np.inf)
+    extra = [below] if np.isfinite(below) else []
+    return np.unique(np.concatenate([extra, quantiles]))
 
 
 def _fingerprint(state: Mapping[str, Any]) -> str:

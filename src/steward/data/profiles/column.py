@@ -59,8 +59,13 @@ class ColumnProfile:
     the contract violations the caller reported. Numeric profiles count infinite values in
     ``infinite_count`` and summarize the finite ones: ``bin_counts`` on the binning's bins,
     ``finite_count``, ``finite_mean`` and ``finite_m2`` (the sum of squared deviations),
-    ``minimum``, ``maximum`` and a KLL ``sketch``. Categorical profiles hold ``bin_counts`` per
-    known category, ``unseen_count`` and a frequent-items ``unseen_sketch`` of unseen values.
+    ``minimum``, ``maximum``, a KLL ``sketch`` and ``bin_sums``: per bin, the sum of its values
+    each measured from the bin's anchor (``Binning.anchors``: its right edge; for the last bin, open
+    above, its left edge). So a bin's mean is ``anchor + bin_sums / bin_counts``, and a bin sums to
+    exactly 0 when every value in it sits on its right edge, which profile-mode KS and Wasserstein
+    use. Profiles stored before the sums were kept have ``bin_sums`` None. Categorical profiles
+    hold ``bin_counts`` per known category, ``unseen_count`` and a frequent-items
+    ``unseen_sketch`` of unseen values.
 
     >>> binning = Binning("categorical").fit(["a", "b", "b"])
     >>> profile = ColumnProfile.from_values(["a", "c", None], binning)
@@ -82,6 +87,7 @@ class ColumnProfile:
     maximum: float | None = None
     sketch: Any = None
     unseen_sketch: Any = None
+    bin_sums: FloatArray | None = None
 
     @classmethod
     def from_values(
@@ -123,6 +129,21 @@ class ColumnProfile:
     def std(self) -> float:
         """Population standard deviation of the finite values, as ``numpy.std`` (ddof=0)."""
         return math.sqrt(self.variance)
+
+    @property
+    def bin_means(self) -> FloatArray | None:
+        """Mean of the values in each numeric bin (NaN for an empty bin); None without bin sums.
+
+        >>> binning = Binning(bins=2).fit([0.0, 1.0, 2.0])
+        >>> ColumnProfile.from_values([0.5, 1.5, 2.0, 7.0], binning).bin_means.tolist()[2:]
+        [0.5, 1.75, 7.0]
+        """
+        self.require_kind("numeric", "bin_means")
+        if self.bin_sums is None:
+            return None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = self.binning.anchors + self.bin_sums / self.bin_counts
+        return np.asarray(np.where(self.bin_counts > 0, means, np.nan), dtype=np.float64)
 
     @property
     def category_counts(self) -> dict[str, int]:
@@ -170,8 +191,8 @@ class ColumnProfile:
 
         >>> binning = Binning(bins=2).fit([0.0, 1.0, 2.0])
         >>> edges, counts = ColumnProfile.from_values([0.5, 1.5, 3.0], binning).histogram()
-        >>> edges.tolist(), counts.tolist()
-        ([-inf, 1.0, inf], [1, 2])
+        >>> edges.tolist()[2:], counts.tolist()
+        ([0.0, 1.0, 2.0, inf], [0, 0, 1, 1, 1])
         """
         if self.kind == "categorical":
             return np.array(self.binning.categories_, dtype=object), self.bin_counts.copy()
@@ -215,6 +236,7 @@ class ColumnProfile:
             "maximum": self.maximum,
             "sketch": _encode_sketch(self.sketch),
             "unseen_sketch": _encode_sketch(self.unseen_sketch),
+            "bin_sums": None if self.bin_sums is None else self.bin_sums.tolist(),
         }
 
     @classmethod
@@ -226,6 +248,7 @@ class ColumnProfile:
             binning = binning or Binning.from_dict(data["binning"])
             field = SKETCH_FIELDS[binning.kind_]
             sketch = SKETCH_TYPES[binning.kind_].deserialize(_decode_sketch(data[field]))
+            sums = data.get("bin_sums")  # absent from profiles stored before the sums were kept
             profile = cls(
                 binning=binning,
                 count=int(data["count"]),
@@ -239,16 +262,20 @@ class ColumnProfile:
                 finite_m2=float(data["finite_m2"]),
                 minimum=None if data["minimum"] is None else float(data["minimum"]),
                 maximum=None if data["maximum"] is None else float(data["maximum"]),
+                bin_sums=None if sums is None else np.asarray(sums, dtype=np.float64),
                 **{field: sketch},
             )
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise InvalidInputError(
                 f"profile dict is malformed ({error!r}); pass what ColumnProfile.to_dict returned"
             ) from error
-        if profile.bin_counts.shape != (binning.n_bins,):
+        sums_shape = (
+            profile.bin_counts.shape if profile.bin_sums is None else profile.bin_sums.shape
+        )
+        if profile.bin_counts.shape != (binning.n_bins,) or sums_shape != (binning.n_bins,):
             raise InvalidInputError(
-                f"profile dict holds {profile.bin_counts.size} bin counts for a binning of "
-                f"{binning.n_bins} bins; pass what ColumnProfile.to_dict returned"
+                f"profile dict holds {profile.bin_counts.size} bin counts and {sums_shape} bin sums "
+                f"for a binning of {binning.n_bins} bins; pass what ColumnProfile.to_dict returned"
             )
         return profile
 
@@ -294,9 +321,10 @@ def _decode_sketch(encoded: str | bytes) -> bytes:
 def merge_profiles(profiles: Iterable[ColumnProfile]) -> ColumnProfile:
     """One profile of all the rows of several profiles of the same column and binning.
 
-    Counts, bin counts, minima and maxima combine exactly; the mean and the sum of squared
-    deviations combine by Chan et al.'s parallel formula; the sketches merge (KLL stays within its
-    rank error). The result does not depend on the order of the profiles, up to rounding.
+    Counts, bin counts, minima and maxima combine exactly; bin sums add (None when any part has
+    none); the mean and the sum of squared deviations combine by Chan et al.'s parallel formula;
+    the sketches merge (KLL stays within its rank error). The result does not depend on the order
+    of the profiles, up to rounding.
 
     >>> binning = Binning().fit([0.0, 1.0, 2.0, 3.0])
     >>> parts = [ColumnProfile.from_values(part, binning) for part in ([0.0, 1.0], [2.0, 3.0])]
@@ -333,7 +361,15 @@ def merge_profiles(profiles: Iterable[ColumnProfile]) -> ColumnProfile:
         maximum=max(maxima) if maxima else None,
         sketch=_merged_sketches([part.sketch for part in parts], first.binning),
         unseen_sketch=_merged_sketches([part.unseen_sketch for part in parts], first.binning),
+        bin_sums=_merged_sums([part.bin_sums for part in parts]),
     )
+
+
+def _merged_sums(sums: Sequence[FloatArray | None]) -> FloatArray | None:
+    present = [part for part in sums if part is not None]
+    if len(present) < len(sums):
+        return None
+    return np.asarray(np.sum(present, axis=0, dtype=np.float64))
 
 
 def _merged_sketches(sketches: Sequence[Any], binning: Binning) -> Any:
@@ -419,8 +455,15 @@ def _numeric_fields(
     m2 = np.bincount(kept_groups, weights=(kept - mean[kept_groups]) ** 2, minlength=n_groups)
     n_bins = binning.n_bins
     # side="left" puts a value equal to an edge in the bin that edge closes: bins are (e[i-1], e[i]].
-    codes = kept_groups * n_bins + np.searchsorted(binning.edges_, kept, side="left")
+    kept_bins = np.searchsorted(binning.edges_, kept, side="left")
+    codes = kept_groups * n_bins + kept_bins
     bin_counts = np.bincount(codes, minlength=n_groups * n_bins).reshape(n_groups, n_bins)
+    # Offsets from the bin's anchor are 0 exactly when a value sits on it, so the sum says exactly
+    # whether a bin's values all sit on its right edge; they also keep the means free of the
+    # cancellation a plain sum of large values would bring.
+    offsets = kept - binning.anchors[kept_bins]
+    bin_sums = np.bincount(codes, weights=offsets, minlength=n_groups * n_bins)
+    bin_sums = bin_sums.reshape(n_groups, n_bins)
     starts = np.concatenate([[0], np.cumsum(n)])
     filled = np.flatnonzero(n)
     minimum: list[float | None] = [None] * n_groups
@@ -443,6 +486,7 @@ def _numeric_fields(
         "null_count": np.bincount(groups[np.isnan(values)], minlength=n_groups).tolist(),
         "infinite_count": np.bincount(groups[np.isinf(values)], minlength=n_groups).tolist(),
         "bin_counts": list(bin_counts),
+        "bin_sums": list(bin_sums),
         "finite_count": n.tolist(),
         "finite_mean": mean.tolist(),
         "finite_m2": m2.tolist(),

@@ -1,9 +1,9 @@
 """Profile-mode drift: two profiles of a column, or two windows of profiles, compared.
 
 :func:`drift_from_profiles` gives one method's statistic on two profiles with a bound on its error;
-:func:`compare_profiles` runs every method on every column of two windows and adds p-values from
-nulls resampled from the reference's bins and alarms, in a ``DriftReport`` built as exact mode
-(``steward.data.drift``) builds it. ``docs/profiles.md`` derives the bounds.
+:func:`compare_profiles` runs every method on every column of two windows and adds p-values and
+noise levels from nulls resampled from the reference's bins, and alarms, in a ``DriftReport``
+built as exact mode (``steward.data.drift``) builds it. ``docs/profiles.md`` derives the bounds.
 
 Example::
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -47,18 +46,21 @@ from steward.data.drift.stats import (
     hellinger_from_counts,
     jensen_shannon_from_counts,
     keyed_rng,
+    noise_level,
     null_counts,
     psi_from_counts,
     resampled_tests_from_counts,
     resolve_seed,
+    scaled_wasserstein,
 )
-from steward.data.profiles.column import ColumnProfile, check_same_binning
+from steward.data.profiles.column import ColumnProfile, check_same_binning, merge_profiles
 from steward.data.profiles.dataset import DatasetProfile
 from steward.errors import InvalidInputError
 
 __all__ = ["PROFILE_METHODS", "ProfileDrift", "compare_profiles", "drift_from_profiles"]
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 PROFILE_METHODS: Final = ("ks", "wasserstein", "psi", "jensen_shannon", "hellinger", "chi_square")
@@ -69,8 +71,8 @@ class ProfileDrift:
     """A drift statistic computed from two profiles, with ``|exact − statistic| <= bound``.
 
     ``edges`` are the inner bin edges a binned method used (numeric columns); ``p_value`` is set
-    where it follows exactly from the counts (chi-square). :func:`compare_profiles` gives every
-    method a p-value.
+    where it follows exactly from the counts (chi-square), and by :func:`compare_profiles` for
+    every method, with ``noise``: the statistic's 99.9th percentile under no drift at these sizes.
 
     >>> result = ProfileDrift("ks", statistic=0.2, bound=0.005)
     >>> round(result.lower, 3), round(result.upper, 3)
@@ -82,6 +84,7 @@ class ProfileDrift:
     bound: float
     p_value: float | None = None
     edges: tuple[float, ...] = ()
+    noise: float = 0.0
 
     @property
     def lower(self) -> float:
@@ -101,19 +104,30 @@ _BINNED_METHODS: Final = {
 }
 
 
+class _BeyondTheBinning:
+    """The reference's categories past the binning's ``max_categories``, as one category."""
+
+    def __repr__(self) -> str:
+        return "(categories beyond the binning)"
+
+
+_BEYOND: Final = _BeyondTheBinning()
+
+
 def drift_from_profiles(
     reference: ColumnProfile, current: ColumnProfile, method: str, *, bins: int | None = 10
 ) -> ProfileDrift:
     """Drift between two profiles of one column, from their bins, with a bound on the error.
 
-    ``psi``, ``jensen_shannon``, ``hellinger`` and ``chi_square`` (Cramér's V, with its p-value)
-    are computed on bins by ``steward.data.drift``, so they equal exact mode on raw rows binned the same
-    way (bound 0). For a numeric column the fine bins are first merged into ``bins`` groups of
-    about equal reference mass (``None`` keeps them), as exact mode uses 10 reference-quantile bins.
-    ``ks`` is bracketed by the binned CDFs: the exact statistic lies within ``bound`` of the
-    midpoint, and ``bound`` is at most half the largest bin mass. ``wasserstein`` (in reference
-    standard deviations) interpolates the CDFs linearly within bins; its bound is at most the
-    bin-width-weighted mass, with the end bins closed by the observed minimum and maximum.
+    ``psi``, ``jensen_shannon``, ``hellinger`` and ``chi_square`` (Cramér's V, with the
+    theoretical p-value) are computed on bins by ``steward.data.drift.stats``, so they equal exact
+    mode on raw rows binned the same way (bound 0). For a numeric column the fine bins are grouped
+    into ``bins`` coarse bins closing at the binning's quantiles k/bins (``None`` keeps the fine
+    bins): exact mode's own edges when the reference is the data the binning was fitted on.
+    ``ks`` and ``wasserstein`` (in reference standard deviations) are bracketed from the bin
+    counts and bin sums: the exact statistic lies within ``bound`` of the reported midpoint, and
+    the bound is 0 wherever F − G cannot change sign within a bin (Wasserstein) or no bin holds
+    values strictly inside it on a side that has mass there (KS: discrete columns).
     :func:`compare_profiles` runs every method on every column and adds p-values and alarms.
 
     >>> import numpy as np
@@ -140,7 +154,7 @@ def drift_from_profiles(
                 )
         if method == "ks":
             return _ks_drift(reference, current)
-        return _wasserstein_drift(reference, current)[0]
+        return _wasserstein_drift(reference, current)
     reference_counts, current_counts, edges = _comparable_counts(reference, current, bins)
     if method == "chi_square":
         result = chi_square_from_counts(reference_counts, current_counts)
@@ -150,23 +164,28 @@ def drift_from_profiles(
     )
 
 
+# --- bins: coarse groups of the fine bins, and the categories as exact mode tables them --------------
+
+
 def _comparable_counts(
     reference: ColumnProfile, current: ColumnProfile, bins: int | None
-) -> tuple[IntArray, IntArray, tuple[float, ...]]:
-    if reference.kind == "categorical":  # unseen values share one extra bucket, as in exact mode
-        return (
-            np.append(reference.bin_counts, reference.unseen_count),
-            np.append(current.bin_counts, current.unseen_count),
-            (),
-        )
-    fine_reference, fine_current = reference.bin_counts, current.bin_counts
+) -> tuple[FloatArray, FloatArray, tuple[float, ...]]:
+    if reference.kind == "categorical":
+        seen, aligned, unseen = _category_table(reference, current)
+        return np.append(seen.counts, 0.0), np.append(aligned, float(unseen)), ()
+    fine_reference = reference.bin_counts.astype(np.float64)
+    fine_current = current.bin_counts.astype(np.float64)
     edges = reference.binning.edges_
-    if bins is None or bins >= fine_reference.size or fine_reference.sum() == 0:
+    coarse = None if bins is None else reference.binning.coarse_edges(bins)
+    if coarse is not None:
+        # Each coarse edge is a fine edge: the fine bin that closes there ends a group.
+        last = np.searchsorted(edges, coarse)
+    elif bins is None or bins >= fine_reference.size or fine_reference.sum() == 0:
         return fine_reference, fine_current, tuple(edges.tolist())
-    # A coarse bin closes after the fine bin where the reference's cumulative share reaches j/bins.
-    cumulative = np.cumsum(fine_reference) / fine_reference.sum()
-    last = np.unique(np.searchsorted(cumulative, np.arange(1, bins) / bins, side="left"))
-    last = last[last < fine_reference.size - 1]
+    else:  # a binning stored without its quantiles: groups of about equal reference mass
+        cumulative = np.cumsum(fine_reference) / fine_reference.sum()
+        last = np.unique(np.searchsorted(cumulative, np.arange(1, bins) / bins, side="left"))
+        last = last[last < fine_reference.size - 1]
     starts = np.concatenate([[0], last + 1])
     return (
         np.add.reduceat(fine_reference, starts),
@@ -175,37 +194,215 @@ def _comparable_counts(
     )
 
 
-# The two functions below take bin counts with bins on the last axis, so that one call scores the
-# observed profiles and another every resampled pair of the null, by the same arithmetic.
+def _category_table(
+    reference: ColumnProfile, current: ColumnProfile
+) -> tuple[CategoricalReference, FloatArray, int]:
+    """The reference as exact mode prepares it, the current counts aligned with its categories,
+    and the current rows in categories the reference never held.
+
+    A binning category the reference window does not hold is one it never saw, as in exact mode.
+    Reference rows past the binning's ``max_categories`` (``unseen_count``) are one more category
+    on both sides; the current rows in it cannot then be told from new categories."""
+    reference_counts = reference.category_counts
+    current_counts = current.category_counts
+    unseen = current.unseen_count
+    if reference.unseen_count:
+        reference_counts[_BEYOND] = reference.unseen_count  # type: ignore[index]
+        current_counts[_BEYOND] = current.unseen_count  # type: ignore[index]
+        unseen = 0
+    held = {category: count for category, count in reference_counts.items() if count > 0}
+    unseen += sum(count for category, count in current_counts.items() if category not in held)
+    seen = CategoricalReference.from_counts(held)
+    aligned = np.array([current_counts[category] for category in seen.categories], np.float64)
+    return seen, aligned, unseen
+
+
+# --- KS and Wasserstein from bin counts and bin sums -----------------------------------------------
+#
+# Bins are right-closed, so both ECDFs F (reference) and G (current) are known exactly at every
+# edge. Inside bin i, F rises by at most its share pᵢ above its value at the bin's left end, and
+# not at all when the bin's values all sit on its right edge (its bin sum, measured from that edge,
+# is exactly 0); likewise G with qᵢ. So F − G stays within [leftᵢ − qᵢ*, leftᵢ + pᵢ*] inside the
+# bin (pᵢ* = 0 when the reference cannot rise there), where leftᵢ is F − G at the left end. The
+# functions below take counts with bins on the last axis, so that one call scores the observed
+# profiles and another every resampled pair of the null, by the same arithmetic.
+
+
+def _shares(counts: FloatArray) -> FloatArray:
+    return counts / counts.sum(axis=-1, keepdims=True)
+
+
+def _left_and_right(
+    reference_counts: FloatArray, current_counts: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """F − G at each bin's left end and at its right edge."""
+    # Counts summed before dividing, as exact mode does: equal KS statistics to the last bit.
+    right = np.cumsum(reference_counts, axis=-1) / reference_counts.sum(
+        axis=-1, keepdims=True
+    ) - np.cumsum(current_counts, axis=-1) / current_counts.sum(axis=-1, keepdims=True)
+    left = np.concatenate([np.zeros_like(right[..., :1]), right[..., :-1]], axis=-1)
+    return left, right
+
+
+def _may_rise_inside(profile: ColumnProfile) -> BoolArray:
+    """Per bin, whether the profile may hold values strictly inside it, short of its right edge.
+
+    Without bin sums (profiles stored before they were kept), any bin with values may."""
+    inside = profile.bin_counts > 0
+    if profile.bin_sums is not None:  # the last bin, open above, has no right edge to sit on
+        inside[:-1] &= profile.bin_sums[:-1] != 0
+    return np.asarray(inside)
+
+
+def _bin_widths(edges: FloatArray, low: float, high: float) -> FloatArray:
+    """Each bin's width within [low, high] (0 for a bin that holds one value at most there)."""
+    # Outside [low, high] both CDFs are 0 or 1, so the open end bins close at the extremes.
+    return np.diff(np.clip(np.concatenate([[low], edges, [high]]), low, high))
+
+
+def _observed_range(reference: ColumnProfile, current: ColumnProfile) -> tuple[float, float]:
+    assert reference.minimum is not None and current.minimum is not None  # both have values
+    assert reference.maximum is not None and current.maximum is not None
+    return min(reference.minimum, current.minimum), max(reference.maximum, current.maximum)
 
 
 def _ks_range(
-    reference_counts: FloatArray, current_counts: FloatArray, widths: FloatArray
+    reference_counts: FloatArray,
+    current_counts: FloatArray,
+    widths: FloatArray,
+    inside: tuple[BoolArray, BoolArray],
 ) -> FloatArray:
-    """The least and greatest KS statistic the bin counts allow, stacked on a new first axis."""
-    # At every edge both ECDFs are known exactly (bins are right-closed), so the largest gap there
-    # is a lower bound. Inside bin i, F rises by at most p_i and G by at most q_i above their values
-    # at the bin's left edge, so F − G stays below gap_i + p_i and above gap_i − q_i. A bin of zero
-    # width within the observed [min, max] holds one value at most, so F − G only steps there.
-    p = reference_counts / reference_counts.sum(axis=-1, keepdims=True)
-    q = current_counts / current_counts.sum(axis=-1, keepdims=True)
-    right = np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1)  # F − G at each bin's right edge
-    left = np.concatenate([np.zeros_like(right[..., :1]), right[..., :-1]], axis=-1)
+    """The least and greatest KS statistic the bins allow, stacked on a new first axis.
+
+    ``inside`` holds, per side, whether it may hold values strictly inside each bin."""
+    p, q = _shares(reference_counts), _shares(current_counts)
+    left, right = _left_and_right(reference_counts, current_counts)
     lower = np.max(np.abs(right), axis=-1)
-    inside = np.where(widths > 0, np.maximum(left + p, q - left), 0.0)
-    upper = np.minimum(1.0, np.max(inside, axis=-1))
+    rise_p, rise_q = np.where(inside[0], p, 0.0), np.where(inside[1], q, 0.0)
+    # A bin of zero width within the observed extremes holds one value, where F − G only steps.
+    excursion = np.where(widths > 0, np.maximum(left + rise_p, rise_q - left), 0.0)
+    upper = np.minimum(1.0, np.max(excursion, axis=-1))
     return np.stack([lower, np.maximum(upper, lower)])
 
 
-def _wasserstein_range(
+def _ks_drift(reference: ColumnProfile, current: ColumnProfile) -> ProfileDrift:
+    widths = _bin_widths(reference.binning.edges_, *_observed_range(reference, current))
+    lower, upper = _ks_range(
+        reference.bin_counts.astype(np.float64),
+        current.bin_counts.astype(np.float64),
+        widths,
+        (_may_rise_inside(reference), _may_rise_inside(current)),
+    )
+    return ProfileDrift("ks", float(lower + upper) / 2.0, float(upper - lower) / 2.0)
+
+
+def _wasserstein_drift(reference: ColumnProfile, current: ColumnProfile) -> ProfileDrift:
+    scale = reference.std
+    if _is_constant(reference) or not scale > 0:
+        raise InvalidInputError(
+            f"the reference profile is constant (every value {reference.minimum!r}), so a "
+            "distance in its standard deviations is undefined; leave 'wasserstein' out and read "
+            "the share of other values from 'ks' (compare_profiles does so by itself)"
+        )
+    low, high = _observed_range(reference, current)
+    if reference.bin_sums is None or current.bin_sums is None:
+        widths = _bin_widths(reference.binning.edges_, low, high)
+        estimate, least, most = _interpolated_wasserstein(
+            reference.bin_counts.astype(np.float64), current.bin_counts.astype(np.float64), widths
+        ).tolist()
+        bound = max(estimate - least, most - estimate, 0.0)
+        return ProfileDrift("wasserstein", estimate / scale, bound / scale)
+    least, most = _wasserstein_bracket(reference, current, low, high)
+    return ProfileDrift("wasserstein", (least + most) / 2.0 / scale, (most - least) / 2.0 / scale)
+
+
+def _wasserstein_bracket(
+    reference: ColumnProfile, current: ColumnProfile, low: float, high: float
+) -> tuple[float, float]:
+    """The least and greatest W1 (not yet scaled) that the bin counts and bin sums allow.
+
+    Over a bin (a, b] clipped to [low, high], ∫ (F(x) − F(a)) dx = Σ over its values (b − x) / n,
+    which the bin sum gives exactly; so I = ∫ (F − G) over each bin is exact, and ∫ |F − G| is at
+    least |I|. It is exactly |I| where F − G cannot change sign within the bin; elsewhere it is at
+    most what the rise of F and G within the bin allows (``_excursions``)."""
+    bounds = np.clip(np.concatenate([[low], reference.binning.edges_, [high]]), low, high)
+    widths, ends = np.diff(bounds), bounds[1:]
+    anchors = reference.binning.anchors
+    assert reference.bin_sums is not None and current.bin_sums is not None  # the caller checks
+    n_reference, n_current = float(reference.finite_count), float(current.finite_count)
+    p, q = reference.bin_counts / n_reference, current.bin_counts / n_current
+    left, _ = _left_and_right(
+        reference.bin_counts.astype(np.float64), current.bin_counts.astype(np.float64)
+    )
+    # ∫ over the bin of each CDF's rise above its value at the bin's left end: p (b − mean).
+    areas = (
+        p * (ends - anchors) - reference.bin_sums / n_reference,
+        q * (ends - anchors) - current.bin_sums / n_current,
+    )
+    integral = left * widths + areas[0] - areas[1]
+    rises = (
+        np.where(_may_rise_inside(reference), p, 0.0),
+        np.where(_may_rise_inside(current), q, 0.0),
+    )
+    above, below = _excursions(left, widths, rises, areas)
+    # ∫|D| = ∫D⁺ + ∫D⁻, and I = ∫D⁺ − ∫D⁻.
+    most = np.minimum.reduce([above + below, integral + 2.0 * below, 2.0 * above - integral])
+    least = np.abs(integral)
+    return float(np.sum(least)), float(np.sum(np.maximum(most, least)))
+
+
+def _excursions(
+    left: FloatArray,
+    widths: FloatArray,
+    rises: tuple[FloatArray, FloatArray],
+    areas: tuple[FloatArray, FloatArray],
+) -> tuple[FloatArray, FloatArray]:
+    """Upper bounds on ∫D⁺ and ∫D⁻ over each bin, D = F − G = left + f − g.
+
+    Within a bin f rises from 0 to at most ``rises[0]`` (0 when it cannot rise inside), with
+    ∫f = ``areas[0]``; g likewise. Each bound replaces one of f and g by its extreme (0 or its
+    rise), which leaves a convex integrand in the other: for a given ∫, that is largest when the
+    other is a single step (all its mass at its mean, after which it holds the length ``∫/rise``
+    of the bin). The least of these bounds, and of the width times the largest value of D⁺ (or
+    D⁻), is kept."""
+    rise_f, rise_g = rises
+    with np.errstate(invalid="ignore", divide="ignore"):
+        after_f = np.where(rise_f > 0, np.clip(areas[0] / rise_f, 0.0, widths), 0.0)
+        after_g = np.where(rise_g > 0, np.clip(areas[1] / rise_g, 0.0, widths), 0.0)
+
+    def step_integral(level: FloatArray, drop: FloatArray, after: FloatArray) -> FloatArray:
+        # ∫ max(0, level − step) where the step rises by drop at the last ``after`` of the bin.
+        return (widths - after) * np.maximum(0.0, level) + after * np.maximum(0.0, level - drop)
+
+    def rising_integral(level: FloatArray, rise: FloatArray, after: FloatArray) -> FloatArray:
+        # ∫ max(0, level + step) for the same kind of step.
+        return (widths - after) * np.maximum(0.0, level) + after * np.maximum(0.0, level + rise)
+
+    above = np.minimum.reduce(
+        [
+            widths * np.maximum(0.0, left + rise_f),
+            step_integral(left + rise_f, rise_g, after_g),  # f at its top, g a step
+            rising_integral(left, rise_f, after_f),  # g at 0, f a step
+        ]
+    )
+    below = np.minimum.reduce(
+        [
+            widths * np.maximum(0.0, rise_g - left),
+            step_integral(rise_g - left, rise_f, after_f),  # g at its top, f a step
+            rising_integral(-left, rise_g, after_g),  # f at 0, g a step
+        ]
+    )
+    return above, below
+
+
+def _interpolated_wasserstein(
     reference_counts: FloatArray, current_counts: FloatArray, widths: FloatArray
 ) -> FloatArray:
-    """The interpolated W1 and the least and greatest W1 the counts allow, stacked on a new axis."""
-    p = reference_counts / reference_counts.sum(axis=-1, keepdims=True)
-    q = current_counts / current_counts.sum(axis=-1, keepdims=True)
-    right = np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1)
-    left = np.concatenate([np.zeros_like(right[..., :1]), right[..., :-1]], axis=-1)
-    floor, ceiling = left - q, left + p  # F − G within each bin, as for KS
+    """Without bin sums: the W1 of the CDFs interpolated linearly within bins, and the least and
+    greatest W1 the counts allow, stacked on a new first axis."""
+    p, q = _shares(reference_counts), _shares(current_counts)
+    left, right = _left_and_right(reference_counts, current_counts)
+    floor, ceiling = left - q, left + p
     most = widths * np.maximum(np.abs(floor), np.abs(ceiling))
     least = widths * np.where(floor * ceiling <= 0, 0.0, np.minimum(np.abs(floor), np.abs(ceiling)))
     # The linear interpolation of F − G stays within [floor, ceiling]; its integral of |·|:
@@ -213,45 +410,6 @@ def _wasserstein_range(
     crossing = (left * left + right * right) / (2.0 * np.where(spread > 0, spread, 1.0))
     estimate = np.sum(widths * np.where(left * right >= 0, spread / 2.0, crossing), axis=-1)
     return np.stack([estimate, np.sum(least, axis=-1), np.sum(most, axis=-1)])
-
-
-def _ks_drift(reference: ColumnProfile, current: ColumnProfile) -> ProfileDrift:
-    lower, upper = _ks_range(
-        reference.bin_counts.astype(np.float64),
-        current.bin_counts.astype(np.float64),
-        _bin_widths(reference, current),
-    )
-    return ProfileDrift("ks", float(lower + upper) / 2.0, float(upper - lower) / 2.0)
-
-
-def _bin_widths(reference: ColumnProfile, current: ColumnProfile) -> FloatArray:
-    """Each bin's width within the observed [min, max] of both sides (0 when it holds one value)."""
-    assert reference.minimum is not None and current.minimum is not None  # both have values
-    assert reference.maximum is not None and current.maximum is not None
-    low = min(reference.minimum, current.minimum)
-    high = max(reference.maximum, current.maximum)
-    # Outside [low, high] both CDFs are 0 or 1, so the open end bins close at the extremes.
-    bounds = np.clip(np.concatenate([[low], reference.binning.edges_, [high]]), low, high)
-    return np.diff(bounds)
-
-
-def _wasserstein_drift(
-    reference: ColumnProfile, current: ColumnProfile
-) -> tuple[ProfileDrift, FloatArray]:
-    """The result, and the bin widths its null must be scored with."""
-    widths = _bin_widths(reference, current)
-    estimate, least, most = _wasserstein_range(
-        reference.bin_counts.astype(np.float64), current.bin_counts.astype(np.float64), widths
-    ).tolist()
-    bound = max(estimate - least, most - estimate, 0.0)
-    scale = reference.std
-    if scale > 0:
-        return ProfileDrift("wasserstein", estimate / scale, bound / scale), widths
-    # A constant reference: any movement is infinitely many of its (zero) standard deviations. The
-    # extremes are exact, so whether the current moved (a value other than the constant) is known
-    # exactly, and so is the statistic.
-    moved = reference.minimum != current.minimum or reference.maximum != current.maximum
-    return ProfileDrift("wasserstein", math.inf if moved else 0.0, 0.0), widths
 
 
 # --- profile-mode comparison of whole windows ------------------------------------------------------
@@ -272,17 +430,20 @@ def compare_profiles(
 ) -> DriftReport:
     """Compare two windows of profiles column by column, as ``steward.data.drift.compare`` compares rows.
 
-    Every (column, method) gets the statistic of :func:`drift_from_profiles` and a p-value from a
-    null resampled from the reference's bin frequencies alone: reference and current bin counts of
-    the two windows' sizes drawn from them, scored by the same arithmetic as the observed pair (KS
-    and Wasserstein on the fine bins, PSI, Jensen–Shannon and Hellinger on ``bins`` coarse bins);
-    chi-square keeps its theoretical p-value. The p-values are adjusted together (``correction``)
-    and a pair alarms when it is significant and its statistic minus its error bound still exceeds
-    the floor: the report's ``threshold`` is the floor plus the bound, so ``alarm`` is
-    ``significant and statistic > threshold`` as in exact mode, and where profile mode alarms the
-    exact statistic exceeds the floor too (profile mode is conservative). ``columns`` defaults to
-    every column of ``reference``; the other settings are those of ``steward.data.drift.compare`` (the
-    domain classifier needs rows, so it has no profile mode).
+    Every (column, method) gets the statistic of :func:`drift_from_profiles`, a p-value and a
+    noise level (the statistic's 99.9th percentile under no drift) from a resampled null.
+    Categorical columns go through exact mode's own test (``CategoricalReference.compare_counts``),
+    so their results equal exact mode's. PSI, Jensen–Shannon and Hellinger of numeric columns are
+    scored on ``bins`` coarse bins by exact mode's ``resampled_tests_from_counts``; KS on draws
+    from the reference's fine bins; Wasserstein, as exact mode, on random splits of the pooled
+    fine bins of both windows.
+    The p-values are adjusted together (``correction``) and a pair alarms when it is significant
+    and its statistic exceeds the floor plus its error bound plus its noise: the report's
+    ``threshold``, so ``alarm`` is ``significant and statistic > threshold`` as in exact mode. A
+    numeric column constant in the reference is tested by KS alone, as in exact mode, and its
+    summary says so. ``columns`` defaults to every column of ``reference``; the other settings are
+    those of ``steward.data.drift.compare`` (the domain classifier needs rows, so it has no
+    profile mode).
 
     >>> import numpy as np, pandas as pd
     >>> from steward.data.profiles import fit_binnings
@@ -297,13 +458,7 @@ def compare_profiles(
     """
     check_settings(alpha, correction, bins)
     names = _compared_columns(reference, current, columns)
-    kinds = {name: reference[name].kind for name in names}
-    per_column, domain = resolve_methods(kinds, methods)
-    if domain:
-        raise InvalidInputError(
-            "the domain classifier needs raw rows, which profiles do not keep; leave "
-            "'domain_classifier' out of methods, or run steward.data.drift.compare on the rows"
-        )
+    per_column = _methods_per_column(reference, names, methods)
     floors_by_test = resolve_floors(floors, per_column, False)
     resamples = resample_count(n_resamples, len(floors_by_test), alpha)
     seed = resolve_seed(random_state)
@@ -316,6 +471,32 @@ def compare_profiles(
     return build_report(outcomes, summaries, thresholds, (alpha, correction, resamples), skipped={})
 
 
+def _methods_per_column(
+    reference: DatasetProfile, names: Sequence[str], methods: Sequence[str] | None
+) -> dict[str, tuple[str, ...]]:
+    kinds = {name: reference[name].kind for name in names}
+    per_column, domain = resolve_methods(kinds, methods)
+    if domain:
+        raise InvalidInputError(
+            "the domain classifier needs raw rows, which profiles do not keep; leave "
+            "'domain_classifier' out of methods, or run steward.data.drift.compare on the rows"
+        )
+    for name, chosen in per_column.items():
+        if _is_constant(reference[name]):
+            # No distance in standard deviations, no bins: the share of other values is what
+            # changed, and KS measures it (exact mode does the same).
+            per_column[name] = tuple(method for method in chosen if method == "ks") or ("ks",)
+    return per_column
+
+
+def _is_constant(profile: ColumnProfile) -> bool:
+    return (
+        profile.kind == "numeric"
+        and profile.finite_count > 0
+        and (profile.minimum == profile.maximum)
+    )
+
+
 def _profile_outcomes(
     reference: DatasetProfile,
     current: DatasetProfile,
@@ -323,7 +504,8 @@ def _profile_outcomes(
     floors_by_test: Mapping[tuple[str, str], float],
     settings: tuple[int, int, int],
 ) -> tuple[list[Outcome], dict[tuple[str, str], float]]:
-    """Each test's outcome, and its threshold: the floor plus the statistic's error bound.
+    """Each test's outcome, and the floor it must clear beyond its noise: the floor plus the
+    statistic's error bound.
 
     ``settings`` is (bins, n_resamples, seed); each column draws its nulls from its own keyed rng.
     """
@@ -335,7 +517,9 @@ def _profile_outcomes(
         rng = keyed_rng(seed, name)
         for result in _profile_tests(*pair, column_methods, bins, n_resamples, rng):
             assert result.p_value is not None  # _profile_tests sets every p-value
-            outcomes.append(Outcome(name, result.method, result.statistic, result.p_value))
+            outcomes.append(
+                Outcome(name, result.method, result.statistic, result.p_value, result.noise)
+            )
             thresholds[(name, result.method)] = floors_by_test[(name, result.method)] + result.bound
     return outcomes, thresholds
 
@@ -383,50 +567,122 @@ def _profile_tests(
     n_resamples: int,
     rng: np.random.Generator,
 ) -> list[ProfileDrift]:
-    """Each method's statistic, error bound and resampled (or, for chi-square, theoretical) p-value."""
+    """Each method's statistic, error bound, resampled p-value and noise."""
+    if reference.kind == "categorical":
+        seen, aligned, unseen = _category_table(reference, current)
+        tested = seen.compare_counts(aligned, unseen, methods, n_resamples=n_resamples, rng=rng)
+        return [
+            ProfileDrift(method, result.statistic, 0.0, result.p_value, noise=result.noise)
+            for method, result in tested.items()
+        ]
+    # As in exact mode, the binned methods draw from a generator of their own, so their nulls
+    # (and p-values) equal exact mode's whatever the other methods draw.
+    binned_rng, other_rng = rng.spawn(2)
     found: dict[str, ProfileDrift] = {}
-    reference_counts, current_counts, edges = _comparable_counts(reference, current, bins)
+    if "wasserstein" in methods:
+        found["wasserstein"] = _wasserstein_test(reference, current, n_resamples, other_rng)
     binned = [method for method in methods if method in _BINNED_METHODS]
     if binned:
+        reference_counts, current_counts, edges = _comparable_counts(reference, current, bins)
         tested = resampled_tests_from_counts(
-            reference_counts, current_counts, binned, n_resamples=n_resamples, rng=rng
+            reference_counts, current_counts, binned, n_resamples=n_resamples, rng=binned_rng
         )
         for method, result in tested.items():
-            found[method] = ProfileDrift(method, result.statistic, 0.0, result.p_value, edges)
-    if "chi_square" in methods:
-        found["chi_square"] = drift_from_profiles(reference, current, "chi_square")
-    if "ks" in methods or "wasserstein" in methods:
-        found.update(_cdf_tests(reference, current, methods, n_resamples, rng))
+            found[method] = ProfileDrift(
+                method, result.statistic, 0.0, result.p_value, edges, result.noise
+            )
+    if "ks" in methods:
+        found["ks"] = _ks_test(reference, current, n_resamples, other_rng)
     return [found[method] for method in methods]
 
 
-def _cdf_tests(
-    reference: ColumnProfile,
-    current: ColumnProfile,
-    methods: Sequence[str],
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> dict[str, ProfileDrift]:
-    """KS and Wasserstein with p-values from one null drawn on the fine bins."""
+def _ks_test(
+    reference: ColumnProfile, current: ColumnProfile, n_resamples: int, rng: np.random.Generator
+) -> ProfileDrift:
+    """KS with its p-value and noise from a null drawn on the fine bins, each draw scored by the
+    bracket's midpoint as the observed statistic is."""
+    observed = _ks_drift(reference, current)
     null_reference, null_current = null_counts(
         reference.bin_counts.astype(np.float64), current.finite_count, rng, n_resamples
     )
-    found = {}
-    if "ks" in methods:
-        observed = _ks_drift(reference, current)
-        widths = _bin_widths(reference, current)
-        null = np.mean(_ks_range(null_reference, null_current, widths), axis=0)  # the midpoints
-        p_value = empirical_p_value(null, observed.statistic)
-        found["ks"] = dataclasses.replace(observed, p_value=p_value)
-    if "wasserstein" in methods:
-        observed, widths = _wasserstein_drift(reference, current)
-        if reference.std > 0:
-            null = _wasserstein_range(null_reference, null_current, widths)[0] / reference.std
-            p_value = empirical_p_value(null, observed.statistic)
-        else:  # draws from a constant reference never move, so a moved current beats them all
-            p_value = 1.0 if observed.statistic == 0 else 1.0 / (1.0 + n_resamples)
-        found["wasserstein"] = dataclasses.replace(observed, p_value=p_value)
-    return found
+    assert reference.minimum is not None and reference.maximum is not None  # it has values
+    # Draws from the reference lie within its extremes, and a bin whose reference values all sit
+    # on its right edge gives draws that do too.
+    widths = _bin_widths(reference.binning.edges_, reference.minimum, reference.maximum)
+    inside = _may_rise_inside(reference)
+    null = np.mean(_ks_range(null_reference, null_current, widths, (inside, inside)), axis=0)
+    p_value = empirical_p_value(null, observed.statistic)
+    return dataclasses.replace(observed, p_value=p_value, noise=noise_level(null))
+
+
+def _wasserstein_test(
+    reference: ColumnProfile, current: ColumnProfile, n_resamples: int, rng: np.random.Generator
+) -> ProfileDrift:
+    """Wasserstein with its p-value and noise (in reference standard deviations).
+
+    With bin sums, as exact mode: under no drift both windows come from one distribution, so the
+    null splits the pooled rows at random into a reference and a current of the observed sizes
+    (multinomial draws from the pooled fine-bin shares, each bin's mass at its pooled mean), and
+    scores each split's distance over the standard deviation of its own reference side; values
+    that only the current holds (beyond the reference's extremes, say) are in the pool, so the
+    null reaches them too. The observed pair is scored on the same bins, and the part of the
+    exact distance those bins do not resolve is added to the noise. Without bin sums, the
+    interpolated distance is tested against draws from the reference's fine bins."""
+    observed = _wasserstein_drift(reference, current)
+    pooled = _pooled_bins(reference, current)
+    if pooled is None:
+        reference_counts = reference.bin_counts.astype(np.float64)
+        widths = _bin_widths(reference.binning.edges_, *_observed_range(reference, current))
+        pair = reference_counts, current.bin_counts.astype(np.float64)
+        distance = float(_interpolated_wasserstein(*pair, widths)[0])
+        null = null_counts(reference_counts, current.finite_count, rng, n_resamples)
+        scores = _interpolated_wasserstein(*null, widths)[0] / reference.std
+        distance /= reference.std
+        unresolved = 0.0
+    else:
+        reference_counts, current_counts, support, second_moment = pooled
+        distance = float(
+            scaled_wasserstein(reference_counts, current_counts, support, second_moment)
+        )
+        shares = (reference_counts + current_counts) / (reference_counts + current_counts).sum()
+        null_reference, null_current = (
+            rng.multinomial(size, shares, size=n_resamples).astype(np.float64)
+            for size in (reference.finite_count, current.finite_count)
+        )
+        scores = scaled_wasserstein(null_reference, null_current, support, second_moment)
+        unresolved = max(observed.lower - distance, 0.0)
+    noise = noise_level(scores) + unresolved
+    return dataclasses.replace(observed, p_value=empirical_p_value(scores, distance), noise=noise)
+
+
+def _pooled_bins(
+    reference: ColumnProfile, current: ColumnProfile
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None:
+    """Reference and current counts of the fine bins either side holds, each bin's pooled mean
+    and second moment; None without bin sums.
+
+    Profiles keep no per-bin spread. The pooled rows' within-bin variance (their variance less
+    that of the bin means) is exact, and each bin's variance is at most (b − mean)(mean − a) over
+    its observed extent (a, b] (Bhatia–Davis); the within-bin variance is shared out in proportion
+    to that, so the wide bins of a tail carry the spread that moves a split's deviation."""
+    if reference.bin_sums is None or current.bin_sums is None:
+        return None
+    anchors = reference.binning.anchors
+    reference_counts = reference.bin_counts.astype(np.float64)
+    current_counts = current.bin_counts.astype(np.float64)
+    counts = reference_counts + current_counts
+    totals = anchors * counts + reference.bin_sums + current.bin_sums
+    used = counts > 0
+    support = totals[used] / counts[used]
+    shares = counts[used] / counts.sum()
+    between = float(shares @ (support * support) - (shares @ support) ** 2)
+    within = max(merge_profiles([reference, current]).variance - between, 0.0)
+    low, high = _observed_range(reference, current)
+    bounds = np.clip(np.concatenate([[low], reference.binning.edges_, [high]]), low, high)
+    most = np.maximum((bounds[1:][used] - support) * (support - bounds[:-1][used]), 0.0)
+    room = float(shares @ most)
+    spread = most * min(within / room, 1.0) if room > 0 else np.zeros_like(support)
+    return reference_counts[used], current_counts[used], support, support * support + spread
 
 
 def _profile_summary(
@@ -451,6 +707,28 @@ def _profile_summary(
             reference_shares=tuple((reference_counts / reference_counts.sum()).tolist()),
             current_shares=tuple((current_counts / current_counts.sum()).tolist()),
         ),
+        note=_constant_note(reference, current) if _is_constant(reference) else "",
+    )
+
+
+def _constant_note(reference: ColumnProfile, current: ColumnProfile) -> str:
+    """How a column constant in the reference was judged, with the share of current values that
+    differ from the constant (exact when the binning has a bin holding the constant alone)."""
+    constant = float(reference.minimum)  # type: ignore[arg-type]  # a constant has values
+    edges = current.binning.edges_
+    index = int(np.searchsorted(edges, constant, side="left"))
+    at_most = int(current.bin_counts[index])  # the bin holding the constant, and maybe others
+    on_edge = index < edges.size and edges[index] == constant
+    bin_alone = on_edge and index > 0 and edges[index - 1] == np.nextafter(constant, -np.inf)
+    all_on_edge = on_edge and current.bin_sums is not None and current.bin_sums[index] == 0
+    alone = at_most == 0 or bin_alone or all_on_edge
+    other = current.finite_count - at_most
+    counted = f"{other}" if alone else f"at least {other}"
+    share = other / current.finite_count
+    return (
+        f"constant in the reference (every value {constant:.6g}): {counted} of "
+        f"{current.finite_count} current values ({share:.1%}) differ from it; judged by ks alone, "
+        "the larger share of them on one side of it"
     )
 
 
@@ -459,15 +737,14 @@ def _categorical_profile_summary(
 ) -> ColumnSummary:
     # Categories outside the binning are known by the frequent-items sketch only (estimates); when
     # the reference had none, every such current row is one the reference never saw, exactly.
-    seen = CategoricalReference.from_counts(
-        {**dict(reference.unseen_values()), **reference.category_counts}
-    )
+    held = {category: count for category, count in reference.category_counts.items() if count}
+    seen = CategoricalReference.from_counts({**dict(reference.unseen_values()), **held})
     counts = {**dict(current.unseen_values()), **current.category_counts}
     summary = categorical_summary(name, seen, reference.null_count, counts, current.null_count)
-    exact_unseen = current.unseen_count if reference.unseen_count == 0 else summary.n_unseen
+    exact_unseen = _category_table(reference, current)[2] if not reference.unseen_count else None
     return dataclasses.replace(
         summary,
         n_reference=_compared_rows(reference),
         n_current=_compared_rows(current),
-        n_unseen=exact_unseen,
+        n_unseen=summary.n_unseen if exact_unseen is None else exact_unseen,
     )

@@ -418,10 +418,11 @@ class ProfileStore:
         _timestamp_scalar(end, "end")
         if not self._has_files(system):
             return []
-        fields = ", ".join(_STORED_FIELDS)
+        # Every stored column but the times: files written before a field existed lack it (read
+        # by name across files, it is then null, or absent when no file has it).
         sql = (
-            'SELECT epoch_us(bucket_start) AS bucket_start, "column", model_version, binning, '
-            f"{fields}, sketch FROM {{files}} "
+            "SELECT epoch_us(bucket_start) AS bucket_start, "
+            "* EXCLUDE (bucket_start, watermark, system) FROM {files} "
             "WHERE system = $system AND bucket_start >= $start AND bucket_start < $end"
         )
         parameters: dict[str, Any] = {"system": system, "start": start, "end": end}
@@ -525,7 +526,7 @@ class ProfileStore:
         pattern = str(self.root / "system=*" / "*.parquet").replace("'", "''")
         files = (
             f"read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false, "
-            "hive_types = {'system': VARCHAR})"
+            "hive_types = {'system': VARCHAR}, union_by_name = true)"
         )
         with duckdb.connect() as connection:
             connection.execute("SET TimeZone = 'UTC'")
@@ -549,34 +550,47 @@ _STORED_FIELDS: Final = {
     "finite_count": pa.int64(),
     **dict.fromkeys(["finite_mean", "finite_m2", "minimum", "maximum"], pa.float64()),
     "bin_counts": pa.list_(pa.int64()),
+    "bin_sums": pa.list_(pa.float64()),  # null for categorical profiles
 }
+#: Fields read apart from the rest: lists, converted in one flat pass each.
+_LIST_FIELDS: Final = ("bin_counts", "bin_sums")
 
 
 def _rows_from_table(table: pa.Table) -> list[ProfileRow]:
     """Profile rows from the columns ProfileStore writes, converted column by column."""
-    values = {name: table.column(name).to_pylist() for name in table.column_names}
-    bin_counts = table.column("bin_counts").combine_chunks()
-    flat = bin_counts.flatten().to_numpy().astype(np.int64)
-    offsets = bin_counts.offsets.to_numpy()
+    values = {
+        name: table.column(name).to_pylist()
+        for name in table.column_names
+        if name not in _LIST_FIELDS
+    }
+    bin_counts = _list_column(table, "bin_counts", np.int64)
+    bin_sums = _list_column(table, "bin_sums", np.float64)
     # A window repeats a few binnings and bucket starts many times: parse each once.
     binnings = {text: Binning.from_dict(json.loads(text)) for text in set(values["binning"])}
     moments = {
         micros: _EPOCH + dt.timedelta(microseconds=micros) for micros in set(values["bucket_start"])
     }
+    scalars = [name for name in _STORED_FIELDS if name not in _LIST_FIELDS]
     rows = []
     for index in range(table.num_rows):
         binning = binnings[values["binning"][index]]
-        counts = flat[offsets[index] : offsets[index + 1]]
-        if counts.size != binning.n_bins:
+        counts, sums = bin_counts[index], bin_sums[index]
+        if (
+            counts is None
+            or counts.size != binning.n_bins
+            or (sums is not None and sums.size != counts.size)
+        ):
             raise StoreError(
-                f"a stored profile of column {values['column'][index]!r} holds {counts.size} bin "
-                f"counts for a binning of {binning.n_bins}; the file is corrupt, rebuild it"
+                f"a stored profile of column {values['column'][index]!r} holds "
+                f"{None if counts is None else counts.size} bin counts for a binning of "
+                f"{binning.n_bins}; the file is corrupt, rebuild it"
             )
         sketch = SKETCH_TYPES[binning.kind_].deserialize(values["sketch"][index])
         profile = ColumnProfile(
             binning=binning,
             bin_counts=counts,
-            **{name: values[name][index] for name in _STORED_FIELDS if name != "bin_counts"},
+            bin_sums=sums,
+            **{name: values[name][index] for name in scalars},
             **{SKETCH_FIELDS[binning.kind_]: sketch},
         )
         moment = moments[values["bucket_start"][index]]
@@ -584,6 +598,21 @@ def _rows_from_table(table: pa.Table) -> list[ProfileRow]:
             ProfileRow(moment, values["column"][index], profile, values["model_version"][index])
         )
     return rows
+
+
+def _list_column(table: pa.Table, name: str, dtype: type) -> list[Any]:
+    """Each row's list as a numpy array (None where null or where no file has the column)."""
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    column = table.column(name).combine_chunks()
+    # The offsets index the child values as they are (a slice of the array, nulls included).
+    flat = column.values.to_numpy(zero_copy_only=False).astype(dtype)
+    offsets = column.offsets.to_numpy()
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    return [
+        flat[offsets[index] : offsets[index + 1]] if valid[index] else None
+        for index in range(len(column))
+    ]
 
 
 def _sketch_bytes(profile: ColumnProfile) -> bytes:
