@@ -16,7 +16,7 @@ import json
 import random
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +94,17 @@ def rfc_subproof(m: int, start: int, end: int, complete: bool) -> list[bytes]:
     return [*rfc_subproof(m - k, start + k, end, False), rfc_mth(start, start + k)]
 
 
-def sizes_and_picks(n: int, rng: random.Random) -> set[int]:
-    """Positions 1..n worth checking in a tree of n leaves: the ends, the middle, the largest
-    power of two below n, and three drawn at random."""
-    picks = {1, n, max(1, n // 2), 1 << (n.bit_length() - 1)}
-    picks.update(rng.randint(1, n) for _ in range(3))
-    return picks
+def positions(seed: int) -> Iterator[tuple[int, int]]:
+    """(position, tree size) pairs worth checking for trees of 1 to 1,000 leaves: every position up
+    to 40 leaves, then the ends, the middle, the largest power of two below n and three at random."""
+    rng = random.Random(seed)
+    for n in range(1, 1001):
+        if n <= 40:
+            yield from ((position, n) for position in range(1, n + 1))
+            continue
+        picks = {1, n, max(1, n // 2), 1 << (n.bit_length() - 1)}
+        picks.update(rng.randint(1, n) for _ in range(3))
+        yield from ((position, n) for position in sorted(picks))
 
 
 def test_roots_match_pymerkle_for_every_size_from_1_to_1000(
@@ -116,29 +121,23 @@ def test_roots_match_pymerkle_for_every_size_from_1_to_1000(
 def test_inclusion_proofs_match_pymerkle_and_verify(
     reference: pymerkle.InmemoryTree, ours: MerkleTree
 ) -> None:
-    rng = random.Random(9162)
-    for n in range(1, 1001):
-        indexes = range(1, n + 1) if n <= 40 else sizes_and_picks(n, rng)
-        for index in indexes:
-            path = ours.inclusion_proof(index - 1, n)
-            assert path == reference.prove_inclusion(index, n).path[1:], (index, n)
-            assert verify_inclusion(ours.leaf(index - 1), index - 1, n, path, ours.root(n))
+    for index, n in positions(9162):
+        path = ours.inclusion_proof(index - 1, n)
+        assert path == reference.prove_inclusion(index, n).path[1:], (index, n)
+        assert verify_inclusion(ours.leaf(index - 1), index - 1, n, path, ours.root(n))
 
 
 def test_consistency_proofs_match_rfc_9162_as_written_and_verify(
     reference: pymerkle.InmemoryTree, ours: MerkleTree
 ) -> None:
-    rng = random.Random(6962)
-    for n in range(1, 1001):
-        old_sizes = range(1, n + 1) if n <= 40 else sizes_and_picks(n, rng)
-        for m in old_sizes:
-            path = ours.consistency_proof(m, n)
-            assert path == rfc_subproof(m, 0, n, True), (m, n)
-            assert verify_consistency(m, n, ours.root(m), ours.root(n), path)
-            # pymerkle lays its consistency path out otherwise (it goes right where the old
-            # size meets a split, RFC 9162 left), so only its verdict on our roots is compared.
-            theirs = reference.prove_consistency(m, n)
-            pymerkle.verify_consistency(ours.root(m), ours.root(n), theirs)
+    for m, n in positions(6962):
+        path = ours.consistency_proof(m, n)
+        assert path == rfc_subproof(m, 0, n, True), (m, n)
+        assert verify_consistency(m, n, ours.root(m), ours.root(n), path)
+        # pymerkle lays its consistency path out otherwise (it goes right where the old size
+        # meets a split, RFC 9162 left), so only its verdict on our roots is compared.
+        theirs = reference.prove_consistency(m, n)
+        pymerkle.verify_consistency(ours.root(m), ours.root(n), theirs)
 
 
 def test_proofs_fail_for_another_leaf_root_size_or_path(ours: MerkleTree) -> None:

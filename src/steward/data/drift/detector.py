@@ -41,6 +41,7 @@ from steward.data.drift.options import (
     resample_count,
     resolve_floors,
     resolve_methods,
+    with_constant_columns,
 )
 from steward.data.drift.report import (
     ColumnSummary,
@@ -48,6 +49,7 @@ from steward.data.drift.report import (
     Outcome,
     build_report,
     categorical_summary,
+    constant_note,
     numeric_plot,
 )
 from steward.data.drift.stats import (
@@ -133,11 +135,12 @@ class DriftDetector:
         names = list(methods)
         profiles = _map_columns(lambda name: self._learn(table.column(name), name), names)
         self.references_: dict[str, _ColumnReference] = dict(zip(names, profiles, strict=True))
-        for name, reference in self.references_.items():
-            if isinstance(reference.sample, NumericReference) and reference.sample.constant:
-                # No distance in standard deviations, no bins: the share of other values is what
-                # changed, and KS measures exactly that.
-                self.methods_[name] = tuple(m for m in self.methods_[name] if m == "ks") or ("ks",)
+        constant = [
+            name
+            for name, learned in self.references_.items()
+            if isinstance(learned.sample, NumericReference) and learned.sample.constant
+        ]
+        self.methods_ = with_constant_columns(self.methods_, constant)
         self.floors_ = resolve_floors(self.floors, self.methods_, domain)
         self.n_resamples_ = resample_count(self.n_resamples, len(self.floors_), self.alpha)
         self.reference_rows_: pa.Table | None = None
@@ -194,7 +197,7 @@ class DriftDetector:
                 n_missing_reference=reference.n_missing,
                 n_missing_current=n_missing,
                 plot=numeric_plot(sample.values, current),
-                note=_constant_note(sample, current) if sample.constant else "",
+                note=_note(sample, current),
             )
         else:
             counts, n_missing = category_counts(column, name, "current")
@@ -226,15 +229,11 @@ class DriftDetector:
         return Outcome(ALL_COLUMNS, DOMAIN_CLASSIFIER, result.auc, result.p_value, noise)
 
 
-def _constant_note(reference: NumericReference, current: np.ndarray) -> str:
-    constant = reference.values[0]
-    other = int(np.count_nonzero(current != constant))
-    share = other / current.size if current.size else 0.0
-    return (
-        f"constant in the reference (every value {constant:.6g}): {other} of {current.size} "
-        f"current values ({share:.1%}) differ from it; judged by ks alone, the larger share of "
-        "them on one side of it"
-    )
+def _note(reference: NumericReference, current: np.ndarray) -> str:
+    if not reference.constant:
+        return ""
+    constant = float(reference.values[0])
+    return constant_note(constant, int(np.count_nonzero(current != constant)), current.size)
 
 
 def compare(

@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from steward.data.drift.classifier import ALL_COLUMNS
@@ -35,6 +35,7 @@ __all__ = [
     "resample_count",
     "resolve_floors",
     "resolve_methods",
+    "with_constant_columns",
 ]
 
 KS = "ks"
@@ -104,6 +105,21 @@ def resolve_methods(
             f"{list(NUMERIC_METHODS)}, categorical ones {list(CATEGORICAL_METHODS)}"
         )
     return per_column, domain
+
+
+def with_constant_columns(
+    per_column: Mapping[str, tuple[str, ...]], constant: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """``per_column`` with each column constant in the reference tested by KS alone.
+
+    A constant reference has no standard deviation and no bins to speak of: the share of current
+    values off the constant is what changed, and KS measures it. Both modes apply this rule here.
+
+    >>> with_constant_columns({"a": ("ks", "psi"), "b": ("ks", "psi")}, ["b"])
+    {'a': ('ks', 'psi'), 'b': ('ks',)}
+    """
+    constant = set(constant)
+    return {name: ("ks",) if name in constant else chosen for name, chosen in per_column.items()}
 
 
 def _floor_value(value: object, where: str) -> float:

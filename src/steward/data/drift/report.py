@@ -37,6 +37,7 @@ __all__ = [
     "Outcome",
     "build_report",
     "categorical_summary",
+    "constant_note",
     "numeric_plot",
 ]
 
@@ -244,6 +245,21 @@ def _summary_dict(summary: ColumnSummary) -> dict[str, Any]:
         "n_unseen": int(summary.n_unseen),
         "note": summary.note,
     }
+
+
+def constant_note(constant: float, differing: int, total: int, *, exact: bool = True) -> str:
+    """The note of a column constant in the reference: how many current values differ from it.
+
+    >>> constant_note(0.0, 1, 500)[:66]
+    'constant in the reference (every value 0): 1 of 500 current values'
+    """
+    share = differing / total if total else 0.0
+    counted = f"{differing}" if exact else f"at least {differing}"
+    return (
+        f"constant in the reference (every value {constant:.6g}): {counted} of {total} current "
+        f"values ({share:.1%}) differ from it; judged by ks alone, the larger share of them on "
+        "one side of it"
+    )
 
 
 def build_report(

@@ -30,6 +30,7 @@ from steward.data.drift.options import (
     resample_count,
     resolve_floors,
     resolve_methods,
+    with_constant_columns,
 )
 from steward.data.drift.report import (
     ColumnPlot,
@@ -38,6 +39,7 @@ from steward.data.drift.report import (
     Outcome,
     build_report,
     categorical_summary,
+    constant_note,
 )
 from steward.data.drift.stats import (
     CategoricalReference,
@@ -481,12 +483,8 @@ def _methods_per_column(
             "the domain classifier needs raw rows, which profiles do not keep; leave "
             "'domain_classifier' out of methods, or run steward.data.drift.compare on the rows"
         )
-    for name, chosen in per_column.items():
-        if _is_constant(reference[name]):
-            # No distance in standard deviations, no bins: the share of other values is what
-            # changed, and KS measures it (exact mode does the same).
-            per_column[name] = tuple(method for method in chosen if method == "ks") or ("ks",)
-    return per_column
+    constant = [name for name in per_column if _is_constant(reference[name])]
+    return with_constant_columns(per_column, constant)
 
 
 def _is_constant(profile: ColumnProfile) -> bool:
@@ -723,13 +721,7 @@ def _constant_note(reference: ColumnProfile, current: ColumnProfile) -> str:
     all_on_edge = on_edge and current.bin_sums is not None and current.bin_sums[index] == 0
     alone = at_most == 0 or bin_alone or all_on_edge
     other = current.finite_count - at_most
-    counted = f"{other}" if alone else f"at least {other}"
-    share = other / current.finite_count
-    return (
-        f"constant in the reference (every value {constant:.6g}): {counted} of "
-        f"{current.finite_count} current values ({share:.1%}) differ from it; judged by ks alone, "
-        "the larger share of them on one side of it"
-    )
+    return constant_note(constant, other, current.finite_count, exact=alone)
 
 
 def _categorical_profile_summary(
