@@ -177,6 +177,8 @@ class AuditCheck:
             return f"intact: {entries}, consistent with {checkpoints}{latest}"
         if self.checkpoint:
             return f"broken: {self.checkpoint}: {self.reason}"
+        if self.first_bad_id is None:  # nothing is known bad: the check itself could not run
+            return f"not verified: {self.reason}"
         return f"broken at entry {self.first_bad_id}: {self.reason}"
 
 
