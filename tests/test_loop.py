@@ -188,8 +188,13 @@ def test_served_loop_raises_and_resolves_an_alert_over_http(
     declare(workspace, slos=[{**SLOW, "threshold": 1_000_000}])
 
     def resolved() -> list[dict[str, Any]]:
+        # The tick resolves the alert, then notifies: wait until the notice is recorded too.
         answer = httpx.get(f"{server.url}/v1/alerts", params={"state": "resolved"}, timeout=10)
-        return [a for a in answer.json()["alerts"] if a["id"] == alert["id"]]
+        return [
+            a
+            for a in answer.json()["alerts"]
+            if a["id"] == alert["id"] and len(a["notifications"]) == 2
+        ]
 
     [done] = wait_for(resolved)
     assert done["resolved_by"] == "steward"
