@@ -116,9 +116,15 @@ def free_port() -> int:
 
 
 class Server:
-    """`steward serve` in a subprocess, as a user would start it."""
+    """`steward serve` in a subprocess, as a user would start it.
 
-    def __init__(self, workspace: Path, database_url: str) -> None:
+    ``insecure_local`` (the default here) serves without sign-in on loopback, as
+    ``--insecure-local`` does, for tests of what the server does; tests of who may do it start it
+    with ``insecure_local=False`` and send tokens.
+    """
+
+    def __init__(self, workspace: Path, database_url: str, *, insecure_local: bool = True) -> None:
+        self.insecure_local = insecure_local
         self.workspace = workspace
         self.database_url = database_url
         self.port = free_port()
@@ -141,6 +147,7 @@ class Server:
                 "serve",
                 "--port",
                 str(self.port),
+                *(["--insecure-local"] if self.insecure_local else []),
             ],
             env=environment,
             stdout=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from steward import Steward
 from steward.cli.main import cli
 from steward.errors import ConflictError, InvalidInputError, NotFoundError
+from steward.governance.access import Role, add_identity, create_token
 from steward.loop.alerts import (
     Breach,
     acknowledge,
@@ -119,7 +120,7 @@ def test_alerts_cli_lists_acknowledges_and_resolves(workspace: Steward) -> None:
 def call(app: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return await client.request(method, url, **kwargs)
 
     return asyncio.run(go())
@@ -128,13 +129,25 @@ def call(app: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
 def test_alerts_over_http_with_problem_json_errors(workspace: Steward) -> None:
     alert = sync_alerts(workspace, "churn", [PAGE, DRIFT], T0).fired[0]
     app = create_app(workspace)
-    listed = call(app, "GET", "/v1/alerts", params={"system": "churn", "state": "firing"})
+    add_identity(workspace, "ana", Role.OPERATOR)
+    token = create_token(workspace, "ana", expires_in=timedelta(hours=1)).secret
+    ana = {"Authorization": f"Bearer {token}"}
+    listed = call(
+        app, "GET", "/v1/alerts", params={"system": "churn", "state": "firing"}, headers=ana
+    )
     assert listed.status_code == 200
     assert sorted(a["rule"] for a in listed.json()["alerts"]) == ["monitor:drift", "slo:fast"]
-    acked = call(app, "POST", f"/v1/alerts/{alert.id}:acknowledge", json={"actor": "ana"})
+    # Who acted is the token's identity; a name in the body is not accepted.
+    claimed = call(
+        app, "POST", f"/v1/alerts/{alert.id}:resolve", json={"actor": "eve"}, headers=ana
+    )
+    assert claimed.status_code == 422
+    acked = call(app, "POST", f"/v1/alerts/{alert.id}:acknowledge", headers=ana)
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "ana"
+    app = create_app(workspace, insecure_local=True)
     resolved = call(app, "POST", f"/v1/alerts/{alert.id}:resolve", json={"note": "ok now"})
     assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
+    assert resolved.json()["resolved_by"] == workspace.actor
     conflict = call(app, "POST", f"/v1/alerts/{alert.id}:acknowledge")
     assert conflict.status_code == 409
     assert conflict.headers["content-type"] == "application/problem+json"

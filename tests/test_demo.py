@@ -23,6 +23,7 @@ from steward import Steward
 from steward.cli.main import cli
 from steward.demo import DEMO_CONFIG, prepare_workspace
 from steward.errors import ConfigError
+from steward.governance.access import Role, add_identity, login_link
 from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow
 from tests.conftest import CHROMIUM_ARGS, Server
 from tests.test_dashboard import SCREENSHOTS, Watched
@@ -78,9 +79,7 @@ def _check_story(told: Told) -> None:
             retrains = session.scalars(select(ActionRow).where(ActionRow.kind == "retrain")).all()
             assert [action.status for action in retrains] == ["done"]
             approvals = session.scalars(select(ApprovalRow)).all()
-            assert [(a.state, a.decided_by) for a in approvals] == [
-                ("approved", "Dana Ortiz (head of retention)")
-            ]
+            assert [(a.state, a.decided_by) for a in approvals] == [("approved", "dana.ortiz")]
             moves = session.scalars(select(AliasMove).order_by(AliasMove.id)).all()
             challenger = [m.to_version for m in moves if m.alias == "challenger"]
             champion = [m.to_version for m in moves if m.alias == "champion"]
@@ -138,15 +137,25 @@ def test_the_demos_workspace_browses_and_reports_offline(
     the weekly report read in chromium with the network cut: the drift and the promotion show."""
     told = _RUNS.get("sqlite") or _tell(tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0)
     monkeypatch.setenv("STEWARD_LOOP_INTERVAL", "0")  # the story is told; nothing more to run
-    server = Server(told.workspace, told.database_url)
+    # Signed in as a person would be: the login link, then the session cookie and CSRF token the
+    # dashboard's own script sends with the review approval.
+    server = Server(told.workspace, told.database_url, insecure_local=False)
     server.start()
+    opened = Steward.open(told.workspace, database_url=told.database_url)
+    add_identity(opened, "lee", Role.OPERATOR)
+    link = login_link(opened, "lee").secret
+    opened.close()
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
             try:
-                _browse_the_story(Watched(browser, server.url))
+                watched = Watched(browser, server.url)
+                signed_in = watched.page.goto(f"{server.url}/ui/login?token={link}")
+                assert signed_in is not None and signed_in.status == 200
+                assert watched.page.url == f"{server.url}/"
+                _browse_the_story(watched)
             finally:
                 browser.close()
     finally:
@@ -173,7 +182,7 @@ def test_the_demos_workspace_browses_and_reports_offline(
     text, blocked = _render_offline(report, SCREENSHOTS / "demo-report.png")
     assert blocked == []
     assert "InternetService" in text and "alarmed in" in text  # what drifted
-    assert "champion moved: v1 → v2" in text and "Dana Ortiz" in text  # the promotion
+    assert "champion moved: v1 → v2" in text and "dana.ortiz" in text  # the promotion
 
 
 def _browse_the_story(watched: Watched) -> None:

@@ -41,7 +41,13 @@ def app(
     steward.register_model(telco_model, system="churn")
     steward.move_alias("churn", "champion", 1)
     with EventLog(tmp_path / "events") as events:
-        yield create_app(steward, events=events, max_request_bytes=1_000_000)
+        yield create_app(
+            steward,
+            events=events,
+            max_request_bytes=1_000_000,
+            insecure_local=True,
+            allowed_hosts=["testserver", "localhost"],
+        )
     steward.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from steward.data.events import EventLog
 from steward.delivery import suspension as suspensions
 from steward.demo import train_churn_model
 from steward.errors import InvalidInputError
+from steward.governance.access import Role, add_identity, create_token
 from steward.loop import playbooks, promotion
 from steward.model.registry import find_system
 from steward.store import AlertRow, AuditRow, select, utcnow
@@ -249,10 +251,14 @@ def pending_approval(
     return int(action.details["approval_id"])
 
 
+def token_for(steward: Steward, name: str) -> str:
+    return create_token(steward, name, expires_in=timedelta(hours=1)).secret
+
+
 def call(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://steward") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return await client.request(method, path, **kwargs)
 
     return asyncio.run(send())
@@ -262,13 +268,27 @@ def test_http_lists_actions_and_decides_approvals_once(
     workspace: Steward, events: EventLog, small: tuple[pd.DataFrame, pd.Series]
 ) -> None:
     approval_id = pending_approval(workspace, events, small)
-    app = create_app(workspace, events=events)
+    app = create_app(workspace, events=events, insecure_local=True)
     listed = call(app, "GET", "/v1/approvals").json()["approvals"]
     assert [item["id"] for item in listed] == [approval_id]
     assert listed[0]["subject"]["figures"]["better"] is True
-    decided = call(app, "POST", f"/v1/approvals/{approval_id}:approve", json={"note": "ok"})
+    # churn is high-risk: whoever requested the promotion may not approve it (four eyes).
+    requester = listed[0]["requested_by"]
+    self_approved = call(app, "POST", f"/v1/approvals/{approval_id}:approve", json={})
+    assert self_approved.status_code == 403, self_approved.text
+    assert "four eyes" in self_approved.json()["detail"]
+    assert requester == workspace.actor
+    assert workspace.version("churn", "champion").version == 1
+    app = create_app(workspace, events=events)
+    add_identity(workspace, "ana", Role.APPROVER)
+    ana = {"Authorization": f"Bearer {token_for(workspace, 'ana')}"}
+    decided = call(
+        app, "POST", f"/v1/approvals/{approval_id}:approve", json={"note": "ok"}, headers=ana
+    )
     assert decided.status_code == 200 and decided.json()["state"] == "approved"
+    assert decided.json()["decided_by"] == "ana"
     assert workspace.version("churn", "champion").version == 2
+    app = create_app(workspace, events=events, insecure_local=True)
     twice = call(app, "POST", f"/v1/approvals/{approval_id}:reject", json={"note": ""})
     assert twice.status_code == 409
     assert twice.headers["content-type"] == "application/problem+json"

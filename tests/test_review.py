@@ -55,14 +55,16 @@ class Api:
     """The app in process through httpx's ASGI transport, seeing store changes at once."""
 
     def __init__(self, steward: Steward, events: EventLog) -> None:
-        self.app = create_app(steward, events=events)
+        self.app = create_app(steward, events=events, insecure_local=True)
         self.app.state.service.refresh_seconds = 0.0
         self.events = events
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://steward") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://localhost"
+            ) as client:
                 return await client.request(method, path, **kwargs)
 
         return asyncio.run(send())

@@ -47,14 +47,18 @@ class Api:
     """A synchronous face on the ASGI app, so tests read top to bottom."""
 
     def __init__(self, steward: Steward, events: EventLog) -> None:
-        self.app = create_app(steward, events=events, max_request_bytes=2_000_000)
+        self.app = create_app(
+            steward, events=events, max_request_bytes=2_000_000, insecure_local=True
+        )
         self.app.state.service.refresh_seconds = 0.0  # see alias moves at once
         self.events = events
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://steward") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://localhost"
+            ) as client:
                 return await client.request(method, path, **kwargs)
 
         return asyncio.run(send())

@@ -1,6 +1,6 @@
 """The Python client of a Steward server, and a logger that never blocks the caller.
 
->>> client = Client("http://127.0.0.1:8000")                        # doctest: +SKIP
+>>> client = Client("http://127.0.0.1:8000", token="stw_...")       # doctest: +SKIP
 >>> client.predict("churn", [{"tenure": 3, "Contract": "Month-to-month"}])  # doctest: +SKIP
 
 Teams that serve their model elsewhere log each prediction with ``BatchingLogger``: ``log()`` puts the
@@ -13,6 +13,7 @@ monitoring. ``close()`` (or leaving the ``with`` block) flushes what is queued.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -25,10 +26,12 @@ import httpx
 
 from steward.errors import (
     ContractViolationError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     StewardError,
     StoreError,
+    UnauthenticatedError,
 )
 
 __all__ = ["BatchingLogger", "Client"]
@@ -37,12 +40,25 @@ logger = logging.getLogger(__name__)
 
 
 class Client:
-    """Calls a Steward server; errors come back as the same ``StewardError`` types the server raised."""
+    """Calls a Steward server; errors come back as the same ``StewardError`` types the server raised.
+
+    ``token`` is an API token (``steward tokens create``); without one, the ``STEWARD_TOKEN``
+    environment variable's, if set.
+    """
 
     def __init__(
-        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        token = token if token is not None else os.environ.get("STEWARD_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout, transport=transport, headers=headers
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -72,6 +88,14 @@ class Client:
             f"/v1/systems/{system}/outcomes", {"outcomes": [_jsonable(item) for item in outcomes]}
         )
         return list(body["ids"])
+
+    def approve(self, approval_id: int, note: str = "") -> dict[str, Any]:
+        """Approve a pending promotion (the approver role's); returns the decided approval."""
+        return self._post(f"/v1/approvals/{approval_id}:approve", {"note": note})
+
+    def reject(self, approval_id: int, note: str = "") -> dict[str, Any]:
+        """Reject a pending promotion (the approver role's); returns the decided approval."""
+        return self._post(f"/v1/approvals/{approval_id}:reject", {"note": note})
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -239,6 +263,10 @@ def _error_from(response: httpx.Response) -> StewardError:
         problem, detail = {}, response.text
     if response.status_code == 404:
         return NotFoundError(detail)
+    if response.status_code == 401:
+        return UnauthenticatedError(detail)
+    if response.status_code == 403:
+        return ForbiddenError(detail)
     if problem.get("title") == "Contract violation":
         return ContractViolationError(detail, problem.get("errors", []))
     if 400 <= response.status_code < 500:

@@ -13,6 +13,8 @@ exits non-zero; the HTTP API turns it into ``application/problem+json`` with ``s
     │   ├── UnknownSystemError
     │   ├── UnknownVersionError
     │   └── UnknownAliasError
+    ├── UnauthenticatedError        no credential, or an unknown, expired or revoked one (HTTP 401)
+    ├── ForbiddenError              the caller may not do this: role too low, or four eyes (HTTP 403)
     ├── ConflictError               the request contradicts what is stored (e.g. rolling back with no history)
     ├── ArtifactError
     │   ├── UnreadableArtifactError the file is missing, corrupt, or not the flavor it claims
@@ -30,11 +32,13 @@ __all__ = [
     "ConflictError",
     "ContractViolationError",
     "DatabaseUnreachableError",
+    "ForbiddenError",
     "InvalidInputError",
     "NotFittedError",
     "NotFoundError",
     "StewardError",
     "StoreError",
+    "UnauthenticatedError",
     "UnknownAliasError",
     "UnknownSystemError",
     "UnknownVersionError",
@@ -83,6 +87,20 @@ class UnknownVersionError(NotFoundError):
 
 class UnknownAliasError(NotFoundError):
     title = "Unknown alias"
+
+
+class UnauthenticatedError(StewardError):
+    """No credential, or one that is unknown, expired or revoked: sign in or send a token."""
+
+    status = 401
+    title = "Not signed in"
+
+
+class ForbiddenError(StewardError):
+    """The caller is known but may not do this (role too low, or a rule such as four eyes)."""
+
+    status = 403
+    title = "Not allowed"
 
 
 class ConflictError(StewardError):

@@ -112,6 +112,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_host", str, "", "SMTP server for alert email. Empty means email is not sent."),
     Setting("smtp_port", int, 25, "Port of the SMTP server for alert email."),
     Setting("smtp_sender", str, "steward@localhost", "From address of alert email."),
+    Setting(
+        "allowed_hosts",
+        str,
+        "",
+        "Host names `steward serve` answers to, comma-separated (e.g. steward.example.com); "
+        "other Host headers get 400. Empty means localhost, 127.0.0.1, ::1 and the --host given.",
+    ),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -133,6 +140,7 @@ class Settings:
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_sender: str = "steward@localhost"
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -183,6 +191,9 @@ class Settings:
             smtp_host=values["smtp_host"],
             smtp_port=values["smtp_port"],
             smtp_sender=values["smtp_sender"],
+            allowed_hosts=tuple(
+                name.strip() for name in values["allowed_hosts"].split(",") if name.strip()
+            ),
         )
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from steward.cli import (
+    access,
     alerts,
     audit,
     contracts,
@@ -56,5 +57,8 @@ def steward_cli_commands() -> list[click.Command]:
         playbooks.approvals_group,
         report.report,
         audit.audit_group,
+        access.users_group,
+        access.tokens_group,
+        access.login_link_command,
         demo.demo,
     ]

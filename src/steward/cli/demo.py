@@ -53,5 +53,14 @@ def demo(ctx: click.Context, seed: int, customers_per_week: int, serve: bool, po
     if not serve:
         run.close()
         return
-    console.print(f"dashboard and API at {run.url}/ (OpenAPI: {run.url}/docs); Ctrl-C to stop")
+    from steward.governance.access import Role, ensure_identity, login_link
+
+    me = ensure_identity(run.steward, run.steward.actor, Role.ADMIN).name
+    link = login_link(run.steward, me).secret
+    console.print(
+        f"dashboard: {run.url}/ui/login?token={link} (signs you in as {me!r}; one use, 15 "
+        f"minutes; `steward login-link --url {run.url}` makes another); OpenAPI: {run.url}/docs; "
+        "Ctrl-C to stop",
+        soft_wrap=True,
+    )
     run.serve_forever()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 import click
@@ -10,29 +11,81 @@ import click
 from steward.cli.main import console, get_steward
 from steward.errors import InvalidInputError
 
-__all__ = ["bind_socket", "retention", "serve"]
+__all__ = ["bind_socket", "is_loopback", "retention", "serve"]
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A host name clients use to reach the server (repeatable); others get 400. "
+    "Default: the allowed_hosts setting, else localhost, 127.0.0.1, ::1 and --host.",
+)
+@click.option(
+    "--insecure-local",
+    is_flag=True,
+    help="No sign-in: every caller acts as you, with the admin role. Loopback --host only.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the prediction API (and OpenAPI at /openapi.json) for every system of the workspace."""
+def serve(
+    ctx: click.Context, host: str, port: int, allowed_hosts: tuple[str, ...], insecure_local: bool
+) -> None:
+    """Serve the prediction API and the dashboard (OpenAPI at /docs) for every system.
+
+    Every route but health, metrics and the API description needs a credential: an API token
+    (`steward tokens create`) or the browser session a login link opens. The server prints a
+    login link for you at start; `steward login-link` makes more.
+    """
     import uvicorn
 
+    from steward.governance.access import Role, ensure_identity, login_link
     from steward.web import create_app
+    from steward.web.auth import DEFAULT_HOSTS
 
+    if insecure_local and not is_loopback(host):
+        raise InvalidInputError(
+            f"--insecure-local serves without sign-in, so only on a loopback address, not "
+            f"{host!r}; drop the flag (callers then need tokens) or pass --host 127.0.0.1"
+        )
     steward = get_steward(ctx)
     steward.systems()  # fail here, in one line, if the store is unreachable
+    hosts = set(allowed_hosts or steward.settings.allowed_hosts or DEFAULT_HOSTS)
+    if not allowed_hosts and not steward.settings.allowed_hosts and host not in {"0.0.0.0", "::"}:
+        hosts.add(host)
     listening = bind_socket(host, port)  # before saying "serving": a busy port is one clear line
     bound = listening.getsockname()[1]
-    console.print(
-        f"serving {steward.settings.workspace} on http://{host}:{bound} "
-        f"(OpenAPI: http://{host}:{bound}/docs)"
-    )
-    config = uvicorn.Config(create_app(steward), host=host, port=bound, log_level="warning")
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
+    address = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}"
+    console.print(f"serving {steward.settings.workspace} on {address} (OpenAPI: {address}/docs)")
+    if insecure_local:
+        console.print(
+            f"[bold yellow]no sign-in[/]: every caller acts as {steward.actor!r} with the admin "
+            "role (--insecure-local)"
+        )
+    else:
+        me = ensure_identity(steward, steward.actor, Role.ADMIN)
+        link = login_link(steward, me.name)
+        console.print(
+            f"dashboard: {address}/ui/login?token={link.secret}  (signs you in as {me.name!r}; "
+            "one use, 15 minutes; `steward login-link` makes another)",
+            soft_wrap=True,
+        )
+    app = create_app(steward, insecure_local=insecure_local, allowed_hosts=sorted(hosts))
+    config = uvicorn.Config(app, host=host, port=bound, log_level="warning")
     uvicorn.Server(config).run(sockets=[listening])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -15,9 +15,10 @@ from steward.data.events import EventLog
 from steward.demo.config import SYSTEM
 from steward.demo.simulation import InProcessServer
 
-__all__ = ["APPROVER", "SYSTEM", "DemoRun", "WeekFigures"]
+__all__ = ["APPROVER", "APPROVER_ID", "SYSTEM", "DemoRun", "WeekFigures"]
 
 APPROVER = "Dana Ortiz (head of retention)"  # the one person in the story
+APPROVER_ID = "dana.ortiz"  # her identity on the server
 
 
 @dataclass

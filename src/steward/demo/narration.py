@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from steward.core import Steward
 from steward.data.events import EventLog
-from steward.demo.figures import APPROVER, SYSTEM, WeekFigures
+from steward.demo.figures import APPROVER, APPROVER_ID, SYSTEM, WeekFigures
 from steward.demo.narrator import Narrator
 from steward.demo.simulation import Week
 from steward.loop import promotion
@@ -202,7 +202,7 @@ def approve_after_shadow(ledger: Ledger, week: Week, figures: WeekFigures) -> bo
         note = "golden set and a week of shadow traffic reviewed"
         if shadow:
             note += f" ({shadow['n']} customers, {shadow['agreement']:.0%} same decision)"
-        promotion.approve(ledger.steward, approval_id, actor=APPROVER, note=note)
+        promotion.approve(ledger.steward, approval_id, actor=APPROVER_ID, note=note)
         del ledger.approval_weeks[approval_id]
         champion = ledger.steward.version(SYSTEM, "champion").version
         figures.actions.append("approve:done")

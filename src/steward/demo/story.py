@@ -35,7 +35,7 @@ from steward.demo.config import (
     prepare_workspace,
     write_card,
 )
-from steward.demo.figures import APPROVER, SYSTEM, DemoRun, WeekFigures
+from steward.demo.figures import APPROVER, APPROVER_ID, SYSTEM, DemoRun, WeekFigures
 from steward.demo.finale import finish
 from steward.demo.model import FEATURES, TARGET, evaluate, load_telco, train_churn_model
 from steward.demo.narration import Ledger, approve_after_shadow, narrate_tick
@@ -48,6 +48,7 @@ from steward.demo.simulation import (
     launch_product,
     observed_churn,
 )
+from steward.governance.access import Role, add_identity, create_token
 from steward.loop.tick import tick
 from steward.model.registry import find_system
 from steward.store import AliasRow, clock_at
@@ -198,8 +199,16 @@ class Story:
 
         self.events = self.steward.events
         server = InProcessServer(create_app(self.steward, events=self.events), port=port).start()
-        self.client = Client(server.url)
-        self.say.say(f"serving v1 at {server.url} (the same HTTP API as `steward serve`)")
+        # A real credential, as in production: the scoring job is a service with the client role.
+        # Dana decides approvals as herself, an identity with the approver role.
+        add_identity(self.steward, "scoring-job", Role.CLIENT, kind="service")
+        add_identity(self.steward, APPROVER_ID, Role.APPROVER)
+        token = create_token(self.steward, "scoring-job", expires_in=timedelta(days=1)).secret
+        self.client = Client(server.url, token=token)
+        self.say.say(
+            f"serving v1 at {server.url} (the same HTTP API as `steward serve`); the scoring job "
+            "calls it with its own client token"
+        )
         return DemoRun(self.steward, self.events, server, self.client, [], {})
 
     # The weeks

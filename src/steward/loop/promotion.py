@@ -36,7 +36,7 @@ from scipy import stats
 from sqlalchemy import select
 
 from steward.data.events import EventLog
-from steward.errors import ConflictError, InvalidInputError, NotFoundError
+from steward.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from steward.model import registry
 from steward.model.lineage import read_table
 from steward.model.registry import ModelVersion
@@ -545,10 +545,16 @@ def list_approvals(
 def approve(steward: Workspace, approval_id: int, actor: str, note: str = "") -> Approval:
     """Approve a pending promotion: move ``champion``, close the approval, record the action.
 
-    All three happen in one transaction, so a promotion is never half-approved.
+    All three happen in one transaction, so a promotion is never half-approved. On a high-risk
+    system the approver must not be who requested it (four eyes): ``ForbiddenError``.
     """
     with steward.store.write() as session:
         row, system_row = _pending(steward, session, approval_id)
+        if system_row.risk_tier == "high" and actor == row.requested_by:
+            raise ForbiddenError(
+                f"approval #{approval_id} on high-risk system {system_row.name!r} was requested "
+                f"by {actor}; another approver must decide it (four eyes)"
+            )
         champion = session.get(AliasRow, (system_row.id, "champion"))
         expected = row.subject.get("champion")
         if champion is None or champion.version != expected:

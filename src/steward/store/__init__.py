@@ -57,6 +57,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "ContractRow",
+    "IdentityRow",
     "ModelVersionRow",
     "MonitorResultRow",
     "NotificationRow",
@@ -65,6 +66,7 @@ __all__ = [
     "Store",
     "SuspensionRow",
     "System",
+    "TokenRow",
     "clock_at",
     "open_store",
     "select",
@@ -363,6 +365,48 @@ class SuspensionRow(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class IdentityRow(Base):
+    """Someone (a person or a service) the HTTP API knows, with the highest role they may hold.
+
+    ``kind`` is ``user`` (a person: tokens, login links, sessions) or ``service`` (tokens only).
+    A disabled identity keeps its row, so what it did stays attributable.
+    """
+
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # user | service
+    role: Mapped[str] = mapped_column(String(20))  # viewer | client | operator | approver | admin
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class TokenRow(Base):
+    """A credential of one identity: an API token, a one-time login link, or a browser session.
+
+    Only the SHA-256 of the secret is stored; the secret is shown once, when it is made. ``key`` is
+    the public part of the credential, used to find the row, list it and revoke it.
+    """
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # api | login | session
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class AuditRow(Base):

@@ -10,7 +10,7 @@ tests run it under a real uvicorn.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,20 +21,37 @@ from steward._util.times import retention_cutoff
 from steward.core import Steward
 from steward.data.events import EventLog
 from steward.delivery.serving import Service
+from steward.governance.access import Authenticator, Identity, Role
 from steward.loop.scheduler import Scheduler
+from steward.web.auth import DEFAULT_HOSTS, Access, FormGuard, HostGuard
 from steward.web.deps import bind_state
 from steward.web.metrics import Metrics
 from steward.web.problems import BodyLimit, install_problem_handlers
-from steward.web.roles import declare_framework_routes
+from steward.web.roles import (
+    check_every_route_declares_a_role,
+    declare_framework_routes,
+    publish_security_schemes,
+)
 from steward.web.routers import available_routers
 
 __all__ = ["create_app", "lifespan"]
 
 
 def create_app(
-    steward: Steward, *, events: EventLog | None = None, max_request_bytes: int = 64 * 1024 * 1024
+    steward: Steward,
+    *,
+    events: EventLog | None = None,
+    max_request_bytes: int = 64 * 1024 * 1024,
+    insecure_local: bool = False,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> FastAPI:
-    """The FastAPI app over one workspace; ``events`` defaults to the workspace's event log."""
+    """The FastAPI app over one workspace; ``events`` defaults to the workspace's event log.
+
+    Every route but the public ones needs a credential (``web/auth.py``), unless
+    ``insecure_local``, where every caller acts as the local user with the ``admin`` role (only
+    ``steward serve --insecure-local`` on loopback asks for it). ``allowed_hosts`` are the host
+    names the app answers to (default: the ``allowed_hosts`` setting, else loopback names).
+    """
     log = events if events is not None else steward.events
     service = Service(steward, log)
     metrics = Metrics()
@@ -47,12 +64,19 @@ def create_app(
     )
     bind_state(app, steward=steward, service=service, events=log, metrics=metrics)
     app.state.owns_events = events is None
+    hosts = frozenset(allowed_hosts or steward.settings.allowed_hosts or DEFAULT_HOSTS)
+    local = Identity(steward.actor, Role.ADMIN, "local") if insecure_local else None
+    app.state.access = Access(None if local else Authenticator(steward), local, hosts)
     install_problem_handlers(app)
+    app.add_middleware(FormGuard)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
+    app.add_middleware(HostGuard, hosts=hosts)
     app.add_middleware(_Timed, metrics=metrics)
     for router in available_routers():
         app.include_router(router)
     declare_framework_routes(app)
+    check_every_route_declares_a_role(app)
+    publish_security_schemes(app)
     return app
 
 

@@ -8,6 +8,7 @@ validation to 422, malformed JSON to 400, oversized bodies to 413.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from typing import Any
@@ -15,10 +16,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steward.errors import ContractViolationError, StewardError
+from steward.errors import ContractViolationError, StewardError, UnauthenticatedError
 
 __all__ = ["BodyLimit", "install_problem_handlers", "problem"]
 
@@ -53,7 +54,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error ``app`` raises with problem+json: domain errors, 422, 400, 404, 405, 500."""
 
     @app.exception_handler(StewardError)
-    async def _steward_error(request: Request, error: StewardError) -> JSONResponse:
+    async def _steward_error(request: Request, error: StewardError) -> Response:
+        if isinstance(error, UnauthenticatedError):
+            return _sign_in(request, error)
         errors = error.violations if isinstance(error, ContractViolationError) else None
         return problem(error.status, error.title, str(error), request.url.path, errors)
 
@@ -95,6 +98,23 @@ def install_problem_handlers(app: FastAPI) -> None:
             "traceback. Nothing in your request caused it.",
             request.url.path,
         )
+
+
+_SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
+</title><link rel="stylesheet" href="/ui/static/dashboard.css"></head><body><main>
+<h1>Sign in to Steward</h1><p>{detail}</p><p>Open the login link <code>steward serve</code> printed,
+or make a new one with <code>steward login-link</code>.</p></main></body></html>"""
+
+
+def _sign_in(request: Request, error: UnauthenticatedError) -> Response:
+    """401: problem+json with a ``WWW-Authenticate`` challenge; a page to a browser asking for one."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="steward"'}
+    if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        page = _SIGN_IN.format(detail=html.escape(str(error)))
+        return HTMLResponse(page, status_code=401, headers=challenge)
+    answer = problem(error.status, error.title, str(error), request.url.path)
+    answer.headers.update(challenge)
+    return answer
 
 
 def _field_error(item: Any) -> dict[str, Any]:

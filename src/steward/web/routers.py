@@ -11,13 +11,14 @@ from fastapi import APIRouter
 
 from steward.plugins import hookimpl, plugin_manager
 from steward.web import dashboard
-from steward.web.routes import health, loop, oip, playbooks, predictions, review
+from steward.web.routes import health, loop, oip, playbooks, predictions, review, session
 
 __all__ = ["ROUTERS", "available_routers", "steward_routers"]
 
 # In the order they match requests (as they did when the routes were added one by one).
 ROUTERS = (
     health.router,
+    session.router,
     predictions.router,
     oip.router,
     dashboard.router,

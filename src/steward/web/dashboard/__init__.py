@@ -8,6 +8,6 @@ and what it reads.
 
 from __future__ import annotations
 
-from steward.web.dashboard.routes import install_dashboard, router
+from steward.web.dashboard.routes import router
 
-__all__ = ["install_dashboard", "router"]
+__all__ = ["router"]

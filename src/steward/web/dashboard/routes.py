@@ -12,14 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
 from steward import __version__
-from steward.core import Steward
-from steward.data.events import EventLog
 from steward.errors import StewardError
 from steward.model.registry import diff_versions
 from steward.render import queries
@@ -27,7 +25,7 @@ from steward.render.templates import environment
 from steward.web.dashboard.overlay import drift_overlay
 from steward.web.dashboard.overview import overview_rows
 from steward.web.dashboard.system_page import system_context, window_bounds
-from steward.web.deps import EventsDep, StewardDep, bind_state
+from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, declare, requires
 
 __all__ = [
@@ -35,7 +33,6 @@ __all__ = [
     "card",
     "drift_cell",
     "history",
-    "install_dashboard",
     "overview",
     "reviews",
     "router",
@@ -199,15 +196,6 @@ def history(
         )
 
     return _page(build)
-
-
-def install_dashboard(app: FastAPI, steward: Steward, events: EventLog) -> None:
-    """Mount the dashboard on ``app``: ``/``, ``/ui/...`` and ``/ui/static``, over ``steward``.
-
-    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
-    """
-    bind_state(app, steward=steward, events=events)
-    app.include_router(router)
 
 
 def _now() -> datetime:

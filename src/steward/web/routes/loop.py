@@ -8,23 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.core import Steward
-from steward.data.events import EventLog
 from steward.loop import alerts, notify
 from steward.monitoring import slo
 from steward.store import MAX_ROW_ID
-from steward.web.deps import EventsDep, StewardDep, bind_state
+from steward.web.auth import CallerDep
+from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, requires
 
 __all__ = [
-    "AcknowledgeRequest",
     "AlertId",
     "ResolveRequest",
     "acknowledge",
-    "install_loop_routes",
     "list_alerts",
     "resolve",
     "router",
@@ -36,13 +33,6 @@ class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=2000)
-    actor: str | None = Field(default=None, max_length=200)
-
-
-class AcknowledgeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    actor: str | None = Field(default=None, max_length=200)
 
 
 AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The alert's id.")]
@@ -73,21 +63,18 @@ def list_alerts(
 
 
 @router.post("/v1/alerts/{alert_id}:acknowledge", dependencies=[requires(Role.OPERATOR)])
-def acknowledge(
-    alert_id: AlertId, steward: StewardDep, body: AcknowledgeRequest | None = None
-) -> dict[str, Any]:
-    """Someone is on it; the alert stays open until its rule stops breaching."""
-    actor = (body.actor if body else None) or steward.actor
-    return alerts.acknowledge(steward, alert_id, actor).to_dict()
+def acknowledge(alert_id: AlertId, steward: StewardDep, caller: CallerDep) -> dict[str, Any]:
+    """The caller is on it; the alert stays open until its rule stops breaching."""
+    return alerts.acknowledge(steward, alert_id, caller.actor).to_dict()
 
 
 @router.post("/v1/alerts/{alert_id}:resolve", dependencies=[requires(Role.OPERATOR)])
 def resolve(
-    alert_id: AlertId, steward: StewardDep, body: ResolveRequest | None = None
+    alert_id: AlertId, steward: StewardDep, caller: CallerDep, body: ResolveRequest | None = None
 ) -> dict[str, Any]:
     """Close an alert by hand, with a note for the record."""
-    actor = (body.actor if body else None) or steward.actor
-    return alerts.resolve(steward, alert_id, actor, body.note if body else "").to_dict()
+    note = body.note if body else ""
+    return alerts.resolve(steward, alert_id, caller.actor, note).to_dict()
 
 
 @router.get("/v1/systems/{system}/slos", dependencies=[requires(Role.VIEWER)])
@@ -96,12 +83,3 @@ def slo_status(system: str, steward: StewardDep, events: EventsDep) -> dict[str,
     steward.system(system)
     statuses = slo.evaluate_all(steward, events, system, store=False)
     return {"system": system, "slos": [status.to_dict() for status in statuses]}
-
-
-def install_loop_routes(app: FastAPI, steward: Steward, events: EventLog) -> None:
-    """Add ``/v1/alerts`` and ``/v1/systems/{system}/slos`` to ``app``, over ``steward``.
-
-    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
-    """
-    bind_state(app, steward=steward, events=events)
-    app.include_router(router)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from steward import __version__
-from steward.delivery.serving import Service
 from steward.errors import InvalidInputError
-from steward.web.deps import ServiceDep, StewardDep, bind_state
+from steward.web.deps import ServiceDep, StewardDep
 from steward.web.roles import Role, RoleRoute, requires
 
 __all__ = [
     "InferRequest",
     "Tensor",
     "infer",
-    "install_oip_routes",
     "live",
     "model_metadata",
     "model_ready",
@@ -149,16 +147,6 @@ def infer(name: str, body: InferRequest, service: ServiceDep) -> dict[str, Any]:
         "id": body.id or results[0].id,
         "outputs": outputs,
     }
-
-
-def install_oip_routes(app: FastAPI, service: Service) -> None:
-    """Add the Open Inference Protocol routes to ``app``, serving ``service``.
-
-    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
-    """
-    bind_state(app, service=service)
-    app.state.steward = service.steward
-    app.include_router(router)
 
 
 def _records(body: InferRequest) -> list[dict[str, Any]]:

@@ -9,28 +9,27 @@ Its ``router`` holds:
   (the ``approver`` role's; the lists are the ``viewer``'s).
 
 Errors are ``application/problem+json`` (``web/problems.py``): 404 for an unknown approval, 409 for
-one decided already. Decisions are recorded under the server's user (the ``user`` setting), as the
-API has no login of its own yet.
+one decided already, 403 when the caller requested the approval on a high-risk system (four
+eyes). Decisions are recorded under the caller's identity.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.core import Steward
 from steward.loop import playbooks, promotion
 from steward.store import MAX_ROW_ID
-from steward.web.deps import StewardDep, bind_state
+from steward.web.auth import CallerDep
+from steward.web.deps import StewardDep
 from steward.web.roles import Role, RoleRoute, requires
 
 __all__ = [
     "ApprovalId",
     "DecisionRequest",
     "approve",
-    "install_playbook_routes",
     "list_actions",
     "list_approvals",
     "reject",
@@ -73,26 +72,23 @@ def list_approvals(
 
 @router.post("/v1/approvals/{approval_id}:approve", dependencies=[requires(Role.APPROVER)])
 def approve(
-    approval_id: ApprovalId, steward: StewardDep, body: DecisionRequest | None = None
+    approval_id: ApprovalId,
+    steward: StewardDep,
+    caller: CallerDep,
+    body: DecisionRequest | None = None,
 ) -> dict[str, Any]:
     """Approve a pending promotion: the challenger becomes champion."""
     note = body.note if body else ""
-    return promotion.approve(steward, approval_id, steward.actor, note).to_dict()
+    return promotion.approve(steward, approval_id, caller.actor, note).to_dict()
 
 
 @router.post("/v1/approvals/{approval_id}:reject", dependencies=[requires(Role.APPROVER)])
 def reject(
-    approval_id: ApprovalId, steward: StewardDep, body: DecisionRequest | None = None
+    approval_id: ApprovalId,
+    steward: StewardDep,
+    caller: CallerDep,
+    body: DecisionRequest | None = None,
 ) -> dict[str, Any]:
     """Reject a pending promotion: the champion stays."""
     note = body.note if body else ""
-    return promotion.reject(steward, approval_id, steward.actor, note).to_dict()
-
-
-def install_playbook_routes(app: FastAPI, steward: Steward) -> None:
-    """Add the actions and approvals endpoints to ``app``, over ``steward``.
-
-    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
-    """
-    bind_state(app, steward=steward)
-    app.include_router(router)
+    return promotion.reject(steward, approval_id, caller.actor, note).to_dict()

@@ -11,21 +11,20 @@ Its ``router`` holds:
 Decisions, suspending and resuming are the ``operator`` role's; the reads are the ``viewer``'s.
 
 Errors are ``application/problem+json`` through the app's handlers (``web/problems.py``). Changes are
-recorded under the server's user (the ``user`` setting): the API has no login of its own yet.
+recorded under the caller's identity.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.core import Steward
-from steward.data.events import EventLog
 from steward.delivery import suspension as suspensions
 from steward.governance import review
-from steward.web.deps import EventsDep, StewardDep, bind_state
+from steward.web.auth import CallerDep
+from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, requires
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "ResumeRequest",
     "SuspendRequest",
     "decide",
-    "install_review_routes",
     "list_reviews",
     "resume",
     "router",
@@ -84,17 +82,30 @@ def list_reviews(
 
 @router.post("/v1/systems/{system}/reviews/{prediction_id}", dependencies=[requires(Role.OPERATOR)])
 def decide(
-    system: str, prediction_id: str, body: DecideRequest, steward: StewardDep, events: EventsDep
+    system: str,
+    prediction_id: str,
+    body: DecideRequest,
+    steward: StewardDep,
+    events: EventsDep,
+    caller: CallerDep,
 ) -> dict[str, Any]:
     """Approve or override one reviewed prediction; deciding twice is a 409."""
     decision = review.decide_review(
-        steward, events, system, prediction_id, action=body.action, note=body.note
+        steward,
+        events,
+        system,
+        prediction_id,
+        action=body.action,
+        note=body.note,
+        actor=caller.actor,
     )
     return decision.to_dict()
 
 
 @router.post("/v1/systems/{system}:suspend", dependencies=[requires(Role.OPERATOR)])
-def suspend(system: str, body: SuspendRequest, steward: StewardDep) -> dict[str, Any]:
+def suspend(
+    system: str, body: SuspendRequest, steward: StewardDep, caller: CallerDep
+) -> dict[str, Any]:
     """Suspend the system's automation (serving follows within a second); 409 if suspended."""
     suspensions.check_surface_request(body.mode, body.fallback_action)
     suspension = suspensions.suspend(
@@ -103,14 +114,18 @@ def suspend(system: str, body: SuspendRequest, steward: StewardDep) -> dict[str,
         mode=body.mode,
         fallback_action=body.fallback_action,
         reason=body.reason,
+        actor=caller.actor,
     )
     return {"system": system, "suspended": True, "suspension": suspension.to_dict()}
 
 
 @router.post("/v1/systems/{system}:resume", dependencies=[requires(Role.OPERATOR)])
-def resume(system: str, steward: StewardDep, body: ResumeRequest | None = None) -> dict[str, Any]:
+def resume(
+    system: str, steward: StewardDep, caller: CallerDep, body: ResumeRequest | None = None
+) -> dict[str, Any]:
     """End the open suspension; 409 if the system is not suspended."""
-    ended = suspensions.resume(steward, system, reason=body.reason if body else "")
+    reason = body.reason if body else ""
+    ended = suspensions.resume(steward, system, reason=reason, actor=caller.actor)
     return {"system": system, "suspended": False, "suspension": ended.to_dict()}
 
 
@@ -123,12 +138,3 @@ def suspension(system: str, steward: StewardDep) -> dict[str, Any]:
         "suspended": current is not None,
         "suspension": current.to_dict() if current else None,
     }
-
-
-def install_review_routes(app: FastAPI, steward: Steward, events: EventLog) -> None:
-    """Add the review-queue and suspension endpoints to ``app``, over ``steward`` and ``events``.
-
-    Kept for callers of the earlier API; ``create_app`` includes ``router`` itself.
-    """
-    bind_state(app, steward=steward, events=events)
-    app.include_router(router)

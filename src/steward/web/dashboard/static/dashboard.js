@@ -9,10 +9,21 @@ function say(text, isError) {
   box.className = isError ? "message error" : "message ok";
 }
 
+// The session's CSRF token, from the cookie only pages of this site can read.
+function csrfToken() {
+  const found = document.cookie.split("; ").find((item) => item.startsWith("steward_csrf="));
+  return found ? decodeURIComponent(found.slice("steward_csrf=".length)) : "";
+}
+
 async function post(url, body) {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "X-CSRF-Token": csrfToken(),
+    },
     body: JSON.stringify(body),
   });
   let payload = {};
