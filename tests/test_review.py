@@ -343,6 +343,11 @@ def test_approving_and_overriding_store_audit_and_log_the_decision(
         (second["id"], other, True, ""),
     ]
     trail = [entry for entry in audit_actions(workspace) if entry[0].startswith("review.")]
+    # Each entry binds the decision row it wrote (steward.store.bindings).
+    assert [[r["table"] for r in details.pop("rows")] for _, _, details in trail] == [
+        ["review_decisions"],
+        ["review_decisions"],
+    ]
     assert trail == [
         (
             "review.approve",

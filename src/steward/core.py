@@ -46,5 +46,10 @@ class Steward(Workspace):
     ) -> audit.AuditCheck:
         """Check the audit log's hash chain, and that it extends every signed checkpoint (those in
         ``checkpoint_files``, else the workspace's own) with the verifier key in ``public_key``
-        (else the workspace's)."""
-        return audit.verify(self.store, self.settings.store_dir, checkpoint_files, public_key)
+        (else the workspace's); then that the bound tables and the event log's Parquet files
+        are what the log binds. Rolls and compactions wait meanwhile, so the files stand still."""
+        events_dir = self.settings.events_dir
+        with self.events.holding_files():
+            return audit.verify(
+                self.store, self.settings.store_dir, checkpoint_files, public_key, events_dir
+            )

@@ -142,6 +142,7 @@ def suspend(
                 "fallback_action": fallback,
                 "reason": reason,
             },
+            bind=row,
         )
         return _suspension(row, system)
 
@@ -176,6 +177,7 @@ def resume(
             action="system.resume",
             target=system,
             details={"suspension": row.id, "mode": row.mode, "reason": reason},
+            bind=row,
         )
         return _suspension(row, system)
 

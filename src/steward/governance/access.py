@@ -58,8 +58,10 @@ __all__ = [
     "ensure_identity",
     "list_identities",
     "list_tokens",
+    "login_link",
     "redeem_login",
     "revoke_token",
+    "start_session",
 ]
 
 #: A revoked or expired credential stops working within this many seconds.
@@ -245,7 +247,9 @@ def add_identity(
         session.add(row)
         session.flush()
         details = {"kind": kind, "role": role.label}
-        audit.record(session, actor=who, action="identity.add", target=name, details=details)
+        audit.record(
+            session, actor=who, action="identity.add", target=name, details=details, bind=row
+        )
         return _identity_info(row)
 
 
@@ -273,7 +277,9 @@ def disable_identity(steward: Workspace, name: str, *, actor: str | None = None)
         row = _find_identity(session, name)
         if row.disabled_at is None:
             row.disabled_at = utcnow()
-            audit.record(session, actor=who, action="identity.disable", target=name, details={})
+            audit.record(
+                session, actor=who, action="identity.disable", target=name, details={}, bind=row
+            )
         return _identity_info(row)
 
 
@@ -304,7 +310,9 @@ def _issue(
     lifetime: timedelta,
     note: str,
     actor: str,
+    also: TokenRow | None = None,
 ) -> Issued:
+    """Make a credential; ``also`` is another token row this change touched (a spent link)."""
     key, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     now = utcnow()
     row = TokenRow(
@@ -322,7 +330,12 @@ def _issue(
     session.flush()
     details = {"key": key, "kind": kind, "role": role.label, "expires_at": row.expires_at}
     audit.record(
-        session, actor=actor, action=f"{kind}.create", target=identity.name, details=details
+        session,
+        actor=actor,
+        action=f"{kind}.create",
+        target=identity.name,
+        details=details,
+        bind=[row] if also is None else [also, row],
     )
     return Issued(f"stw_{key}_{secret}", _token_info(row, identity.name))
 
@@ -418,6 +431,25 @@ def redeem_login(steward: Workspace, credential: str) -> Issued:
             lifetime=SESSION_LIFETIME,
             note=f"from login link {row.key}",
             actor=identity.name,
+            also=row,
+        )
+
+
+def start_session(steward: Workspace, identity: str, *, note: str) -> Issued:
+    """A browser session for the user ``identity``, signed in elsewhere (an identity provider):
+    ``note`` says how, e.g. ``"oidc https://idp.example (sub 2481)"``."""
+    with steward.store.write() as session:
+        row = _find_identity(session, identity)
+        if row.kind != "user":
+            raise InvalidInputError(f"{identity!r} is a service; sessions are for people")
+        return _issue(
+            session,
+            row,
+            kind="session",
+            role=_usable(row, None),
+            lifetime=SESSION_LIFETIME,
+            note=note,
+            actor=row.name,
         )
 
 
@@ -451,7 +483,12 @@ def revoke_token(steward: Workspace, key: str, *, actor: str | None = None) -> T
             row.revoked_at, row.revoked_by = utcnow(), who
             details = {"key": key, "kind": row.kind}
             audit.record(
-                session, actor=who, action="token.revoke", target=identity.name, details=details
+                session,
+                actor=who,
+                action="token.revoke",
+                target=identity.name,
+                details=details,
+                bind=row,
             )
         return _token_info(row, identity.name)
 

@@ -214,6 +214,7 @@ def decide_review(
             action="review.override" if decision.overridden else "review.approve",
             target=f"{system}/{prediction_id}",
             details={"proposed_action": proposed, "action": chosen, "note": note},
+            bind=stored,
         )
         # Appended before the commit: once this returns, row, audit entry and outcome all exist.
         # Should the commit fail, a retry rewrites the same outcome id (the log keeps the last).

@@ -520,6 +520,7 @@ def request_promotion(
             action="approval.request",
             target=f"{comparison.system}/approval/{row.id}",
             details={"challenger": comparison.challenger, "champion": comparison.champion},
+            bind=row,
         )
         return _approval(system_row.name, row)
 
@@ -644,6 +645,7 @@ def _audit_decision(session: Any, system: str, row: ApprovalRow, actor: str, not
             "champion": row.subject.get("champion"),
             "note": note,
         },
+        bind=row,
     )
 
 

@@ -357,6 +357,7 @@ def apply_move(
         action=f"alias.{action}",
         target=f"{system_row.name}/{alias}",
         details={"from": current, "to": target, "reason": reason},
+        bind=[row, move],
     )
     change = _change(system_row.name, move)
     if alias == "champion" and target is not None:

@@ -114,7 +114,9 @@ def _audit_summary(details: dict[str, Any]) -> str:
     if "from" in details or "to" in details:
         reason = f" ({details['reason']})" if details.get("reason") else ""
         return f"v{details.get('from')} → v{details.get('to')}{reason}".replace("vNone", "none")
-    return ", ".join(f"{key}={value}" for key, value in list(details.items())[:4])
+    # "rows" binds the entry to the rows it wrote (the audit's own bookkeeping), not what changed.
+    shown = [(key, value) for key, value in details.items() if key != "rows"][:4]
+    return ", ".join(f"{key}={value}" for key, value in shown)
 
 
 def _typed(query: Any, column: Any, system_id: int | None, limit: int) -> Any:

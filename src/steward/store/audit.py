@@ -11,25 +11,32 @@ cut off, shows even when whoever did it recomputed every hash the database holds
 
 Each entry also keeps the older hash chain: ``hash`` is the SHA-256 of the previous entry's hash and
 the entry's canonical JSON without its index. ``verify`` checks it first and names the first entry
-that breaks it. ``docs/audit.md`` says what this protects and what it does not.
+that breaks it.
+
+The log also binds the rows of some tables and the event log's Parquet files
+(``steward.store.bindings``): ``record(..., bind=row)`` puts the row's digest in the entry, and
+``verify`` then compares the tables and the files with what the entries bind. ``docs/audit.md``
+says what this protects and what it does not.
 
 >>> from steward.store import open_store
 >>> store = open_store("sqlite:///:memory:")
 >>> with store.write() as session:
 ...     _ = record(session, actor="ana", action="system.create", target="churn", details={})
 >>> verify(store).message
-'intact: 1 entry, consistent with 0 checkpoints'
+'intact: 1 entry, consistent with 0 checkpoints; 0 bound rows match'
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
 import logging
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +47,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import Session
 
 from steward.errors import ConflictError, InvalidInputError, NotFoundError
-from steward.store import AuditRow, Store, utcnow
+from steward.store import AuditRow, Store, bindings, utcnow
 from steward.store.checkpoints import (
     CHECKPOINT_FILE,
     PUBLIC_KEY_FILE,
@@ -59,7 +66,9 @@ __all__ = [
     "CHECKPOINT_EVERY",
     "GENESIS",
     "AuditCheck",
+    "BindResult",
     "ProofCheck",
+    "bind_existing",
     "checkpoint",
     "leaf_bytes",
     "prove",
@@ -111,14 +120,30 @@ def leaf_bytes(entry: Mapping[str, Any]) -> bytes:
 
 
 def record(
-    session: Session, *, actor: str, action: str, target: str, details: dict[str, Any]
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    details: dict[str, Any],
+    bind: object = None,
 ) -> AuditRow:
     """Append one entry inside the caller's write transaction (which holds the store's write lock;
-    on PostgreSQL a transaction-scoped advisory lock also serializes appenders)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    on PostgreSQL a transaction-scoped advisory lock also serializes appenders).
+
+    ``bind`` is a row of a bound table (``bindings.BINDINGS``), or a list of them, that this
+    transaction wrote: the entry's ``details["rows"]`` then holds each row's table, id and digest
+    (the session is flushed first), and ``verify`` reports the row if it later changes without an
+    entry. The first entry of a new log also records what the log binds from its start.
+    """
+    connection = session.get_bind()
+    if connection.dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_APPEND_LOCK)))
+    if bind is not None:
+        details = {**details, "rows": bindings.bound_rows(session, bind)}
     last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
+    if last is None:  # a new log: every bound table and the event files are bound from here
+        details = {**details, "binding": bindings.binding_marker()}
     prev_hash = last.hash if last else GENESIS
     # Round-trip details through JSON so the hash covers exactly what the database stores.
     details = json.loads(json.dumps(details, default=str))
@@ -134,8 +159,8 @@ def record(
     )
     session.add(row)
     session.flush()
-    if isinstance(bind, Engine):
-        _schedule_checkpoint(session, bind)
+    if isinstance(connection, Engine):
+        _schedule_checkpoint(session, connection)
     return row
 
 
@@ -157,7 +182,11 @@ def _schedule_checkpoint(session: Session, engine: Engine) -> None:
 
 @dataclass(frozen=True)
 class AuditCheck:
-    """What ``verify`` found: ``ok``, and where the log breaks when it does not hold."""
+    """What ``verify`` found: ``ok`` (intact), and where the log breaks when it does not hold.
+
+    ``findings`` are the bound rows and event-log files that differ from what the log binds
+    (``bindings.Finding``); one with ``broken`` false was written before binding existed.
+    """
 
     ok: bool
     n_entries: int
@@ -167,23 +196,65 @@ class AuditCheck:
     latest_size: int | None = None
     #: Which checkpoint failed ("checkpoint 3 in FILE (size 200)"), when one did.
     checkpoint: str = ""
+    findings: tuple[bindings.Finding, ...] = ()
+    #: How many rows of the bound tables, and event-log files (None: not checked), were compared.
+    n_rows: int = 0
+    n_files: int | None = None
+
+    @property
+    def broken(self) -> bool:
+        """Whether something is known to have been tampered with (not merely left unverified)."""
+        known = self.first_bad_id is not None or bool(self.checkpoint)
+        return known or any(finding.broken for finding in self.findings)
 
     @property
     def message(self) -> str:
         if self.ok:
-            latest = "" if self.latest_size is None else f" (latest at size {self.latest_size})"
-            entries = _count(self.n_entries, "entry", "entries")
-            checkpoints = _count(self.n_checkpoints, "checkpoint", "checkpoints")
-            return f"intact: {entries}, consistent with {checkpoints}{latest}"
+            return f"intact: {self._log_summary()}; {self._bound_summary()} match"
         if self.checkpoint:
             return f"broken: {self.checkpoint}: {self.reason}"
-        if self.first_bad_id is None:  # nothing is known bad: the check itself could not run
-            return f"not verified: {self.reason}"
-        return f"broken at entry {self.first_bad_id}: {self.reason}"
+        if self.first_bad_id is not None:
+            return f"broken at entry {self.first_bad_id}: {self.reason}"
+        if self.findings:
+            return self._findings_message()
+        return f"not verified: {self.reason}"  # nothing is known bad: the check could not run
+
+    def _log_summary(self) -> str:
+        latest = "" if self.latest_size is None else f" (latest at size {self.latest_size})"
+        entries = _count(self.n_entries, "entry", "entries")
+        checkpoints = _count(self.n_checkpoints, "checkpoint", "checkpoints")
+        return f"{entries}, consistent with {checkpoints}{latest}"
+
+    def _bound_summary(self) -> str:
+        rows = _count(self.n_rows, "bound row", "bound rows")
+        if self.n_files is None:
+            return rows
+        return f"{rows} and {_count(self.n_files, 'event-log file', 'event-log files')}"
+
+    def _findings_message(self) -> str:
+        broken = [finding for finding in self.findings if finding.broken]
+        unbound = [finding for finding in self.findings if not finding.broken]
+        if broken:
+            tail = f"; and {len(unbound)} not bound (written before binding)" if unbound else ""
+            return (
+                f"broken: {_count(len(broken), 'row or file differs', 'rows or files differ')} "
+                f"from the audit log: {_listed(broken)}{tail}"
+            )
+        return (
+            f"not fully verified: the log is intact ({self._log_summary()}), but "
+            f"{_count(len(unbound), 'row or file is', 'rows or files are')} not bound (written "
+            f"before binding): {_listed(unbound, named=False)}; run `steward audit bind` once to "
+            "bind them"
+        )
 
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def _listed(findings: Sequence[bindings.Finding], most: int = 5, named: bool = True) -> str:
+    shown = "; ".join(str(f) if named else f.where for f in findings[:most])
+    return shown + (f"; and {len(findings) - most} more" if len(findings) > most else "")
 
 
 @dataclass(frozen=True)
@@ -199,6 +270,21 @@ class _Log:
 
 
 def _read_log(engine: Engine) -> _Log:
+    with Session(engine) as session:
+        return _read_log_in(session)
+
+
+@contextlib.contextmanager
+def _snapshot(engine: Engine) -> Iterator[Session]:
+    """A read-only transaction that sees one state of the database throughout (on PostgreSQL,
+    REPEATABLE READ; SQLite's WAL snapshot holds for the whole transaction anyway)."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    with Session(engine) as session, session.begin():
+        yield session
+
+
+def _read_log_in(session: Session) -> _Log:
     columns = (
         AuditRow.id,
         AuditRow.at,
@@ -209,8 +295,7 @@ def _read_log(engine: Engine) -> _Log:
         AuditRow.prev_hash,
         AuditRow.hash,
     )
-    with Session(engine) as session:
-        rows = list(session.execute(select(*columns).order_by(AuditRow.id)))
+    rows = list(session.execute(select(*columns).order_by(AuditRow.id)))
     leaves = [
         leaf_hash(
             _canonical(
@@ -336,25 +421,119 @@ def verify(
     directory: Path | None = None,
     checkpoint_files: Sequence[Path] = (),
     public_key: Path | None = None,
+    events_dir: Path | None = None,
 ) -> AuditCheck:
     """Recompute the hash chain and the tree from the table; check every checkpoint in
     ``checkpoint_files`` (by default ``directory``'s own file, if any) with the verifier key in
-    ``public_key`` (by default ``directory``'s), and that the log extends each of them."""
+    ``public_key`` (by default ``directory``'s), and that the log extends each of them. Then
+    replay what the entries bind and compare it with the bound tables and, given
+    ``events_dir``, with the event log's Parquet files there (hold the event log's files still
+    meanwhile: ``EventLog.holding_files``)."""
     files = list(checkpoint_files)
     if not files and directory is not None and (directory / CHECKPOINT_FILE).exists():
         files = [directory / CHECKPOINT_FILE]
     key_path = public_key or (directory / PUBLIC_KEY_FILE if directory is not None else None)
-    log = _read_log(store.engine)
-    if files and (key_path is None or not key_path.exists()):
-        where = "given" if key_path is None else f"at {key_path}"
-        return AuditCheck(
-            False,
-            log.tree.size,
-            reason=f"no verifier key {where} to check the checkpoints with; "
-            "pass --public-key with a copy of audit-signing.pub",
+    with _snapshot(store.engine) as session:
+        log = _read_log_in(session)
+        if files and (key_path is None or not key_path.exists()):
+            where = "given" if key_path is None else f"at {key_path}"
+            return AuditCheck(
+                False,
+                log.tree.size,
+                reason=f"no verifier key {where} to check the checkpoints with; "
+                "pass --public-key with a copy of audit-signing.pub",
+            )
+        verifier = read_verifier_key(key_path) if files and key_path is not None else None
+        check = _check_log(log, files, verifier)
+        if not check.ok:
+            return check
+        compared = bindings.compare(session, log.rows, events_dir)
+    return dataclasses.replace(
+        check,
+        ok=not compared.findings,
+        findings=compared.findings,
+        n_rows=compared.n_rows,
+        n_files=compared.n_files,
+    )
+
+
+# Binding what was written before binding existed
+
+
+@dataclass(frozen=True)
+class BindResult:
+    """What ``bind_existing`` bound, and in which entry (None when there was nothing to bind)."""
+
+    n_rows: int
+    n_files: int
+    entry_id: int | None
+    #: The tables (and ``event files``) the log covers from that entry on.
+    covered: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        if self.entry_id is None:
+            return "nothing to bind: the audit log already binds every bound table and file"
+        rows = _count(self.n_rows, "row", "rows")
+        files = _count(self.n_files, "event-log file", "event-log files")
+        return (
+            f"bound {rows} and {files} written before binding, in entry {self.entry_id}; "
+            f"covered from now on: {', '.join(self.covered)}"
         )
-    verifier = read_verifier_key(key_path) if files and key_path is not None else None
-    return _check_log(log, files, verifier)
+
+
+def bind_existing(
+    store: Store, directory: Path | None, *, actor: str, events_dir: Path | None = None
+) -> BindResult:
+    """Once, in a workspace begun before binding existed: bind every row of the bound tables,
+    and every Parquet file under ``events_dir``, that no entry binds yet, in an ``audit.bind``
+    entry (the files in an ``events.files`` entry before it), and cover those tables and files
+    from then on. Refused when ``verify`` finds the log, or a bound row or file, broken: this
+    vouches for what is there now, so it must never bind what was tampered with. Hold the event
+    log's files still meanwhile (``EventLog.holding_files``)."""
+    check = verify(store, directory, events_dir=events_dir)
+    if check.broken or (not check.ok and not check.findings):
+        raise ConflictError(
+            f"audit log {check.message}; nothing was bound. Find out what changed (restore the "
+            "database or the files from a backup) before binding"
+        )
+    with store.write() as session:
+        compared = bindings.compare(session, _read_log_in(session).rows, events_dir)
+        if any(finding.broken for finding in compared.findings):
+            raise ConflictError("the bound tables or files changed while binding; run it again")
+        rows = [
+            {"table": f.table, "id": f.id, "sha256": f.sha256}
+            for f in compared.findings
+            if f.table != bindings.EVENT_FILES
+        ]
+        files = {f.id: f.sha256 for f in compared.findings if f.table == bindings.EVENT_FILES}
+        covered = list(compared.uncovered_tables)
+        if not (rows or files or covered or compared.files_uncovered):
+            return BindResult(0, 0, None)
+        summary = f"{_count(len(rows), 'row', 'rows')} and {_count(len(files), 'file', 'files')}"
+        if files:
+            details = {"summary": f"baseline: {len(files)} added", "reason": "baseline"}
+            record(
+                session,
+                actor=actor,
+                action=bindings.FILES_ACTION,
+                target="events",
+                details={**details, "added": files, "removed": []},
+            )
+        marker = bindings.binding_marker(covered, compared.files_uncovered)
+        entry = record(
+            session,
+            actor=actor,
+            action=bindings.BIND_ACTION,
+            target="audit",
+            details={
+                "summary": f"bound {summary} written before binding",
+                "binding": marker,
+                "rows": rows,
+            },
+        )
+        named = (*covered, bindings.EVENT_FILES + "s") if compared.files_uncovered else covered
+        return BindResult(len(rows), len(files), entry.id, tuple(named))
 
 
 # Signing

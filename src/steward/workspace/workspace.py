@@ -33,7 +33,7 @@ from steward.model.lineage import (
     reference_sample,
 )
 from steward.settings import Settings
-from steward.store import Store, open_store
+from steward.store import Store, audit, open_store
 from steward.workspace import systems
 from steward.workspace.config import TEMPLATE, load_config
 
@@ -69,9 +69,27 @@ class Workspace:
         """The event log (predictions, outcomes), built once from the settings.
 
         ``close()`` rolls what this process wrote into Parquet; the next use opens it again.
+        Every Parquet file it adds or removes (roll, compaction, retention, erasure) is committed
+        by hash to the audit log in an ``events.files`` entry, in a transaction of its own
+        (``docs/audit.md``); so never roll, compact or erase inside a ``store.write()`` block.
         """
         if self._events is None or self._events.closed:
-            self._events = EventLog(self.settings.events_dir, fsync=self.settings.events_fsync)
+
+            def commit(added: dict[str, str], removed: list[str], reason: str) -> None:
+                summary = f"{reason}: {len(added)} added, {len(removed)} removed"
+                details = {"summary": summary, "reason": reason}
+                with self.store.write() as session:
+                    audit.record(
+                        session,
+                        actor=self.actor,
+                        action="events.files",
+                        target="events",
+                        details={**details, "added": added, "removed": removed},
+                    )
+
+            self._events = EventLog(
+                self.settings.events_dir, fsync=self.settings.events_fsync, on_files=commit
+            )
         return self._events
 
     @property

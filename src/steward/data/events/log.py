@@ -2,6 +2,7 @@
 
 Appends go through ``schemas`` (checks, encoding) to this process's ``wal.Writer``; the writer
 rolls segments with ``rollup``; reads are in ``read``; retention and erasure in ``retention``.
+An ``on_files`` hook hears of every Parquet file those steps add or remove (``commits``).
 
 Example::
 
@@ -12,17 +13,19 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
 
 from steward.data.events import read, retention, rollup
-from steward.data.events.durable import CrashPoint
+from steward.data.events.commits import FileCommits, FilesHook
+from steward.data.events.durable import CrashPoint, maintenance_lock
 from steward.data.events.schemas import check_kind, check_name, encode_kind
 from steward.data.events.wal import Writer, encode_record, new_writer_id
 from steward.errors import InvalidInputError, StoreError
@@ -40,6 +43,11 @@ class EventLog:
     see every acknowledged event exactly once (by the rules in ``docs/events.md``). Each process
     writes only its own files, so API replicas can share a root. Reading needs no writer: an
     ``EventLog`` that never appends creates nothing on disk.
+
+    ``on_files(added, removed, reason)`` is called after each roll, compaction, retention run or
+    erasure, with the Parquet files it added (``{path relative to the root: sha256}``) and
+    removed (``[relative path]``), while no other such step can run; the workspace commits them
+    to the audit log. A hook that raises is logged as a warning and loses no event.
 
     Example::
 
@@ -59,6 +67,7 @@ class EventLog:
         segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
         segment_seconds: float = _DEFAULT_SEGMENT_SECONDS,
         fsync: bool = True,
+        on_files: FilesHook | None = None,
     ) -> None:
         # fsync=False acknowledges once the bytes are written to the operating system: that still
         # survives kill -9 of the process, but not a crash of the machine (see docs/events.md).
@@ -74,6 +83,7 @@ class EventLog:
         self._writer: Writer | None = None
         self._writer_lock = threading.Lock()
         self._crash = CrashPoint.from_environment()
+        self._commits = FileCommits(self.root, on_files)
         self._closed = False
 
     @property
@@ -103,13 +113,15 @@ class EventLog:
                 raise StoreError(f"the event log at {self.root} is closed; open a new EventLog")
             if self._writer is None:
                 writer_id = self._writer_id or new_writer_id()
-                root, crash = self.root, self._crash
+                root, crash, commits = self.root, self._crash, self._commits
 
                 def roll(number: int, path: Path, recovering: bool) -> None:
-                    rollup.roll_segment(root, writer_id, number, path, crash, recovering=recovering)
+                    rollup.roll_segment(
+                        root, writer_id, number, path, crash, recovering=recovering, commits=commits
+                    )
 
                 def adopt() -> int:
-                    return rollup.adopt_orphans(root, writer_id, crash)
+                    return rollup.adopt_orphans(root, writer_id, crash, commits)
 
                 self._writer = Writer(
                     root,
@@ -168,7 +180,8 @@ class EventLog:
         if writer is not None:
             writer.seal()
             writer.roll_sealed()
-        rollup.adopt_orphans(self.root, None if writer is None else writer.writer_id, self._crash)
+        own = None if writer is None else writer.writer_id
+        rollup.adopt_orphans(self.root, own, self._crash, self._commits)
 
     def close(self) -> None:
         """Roll everything this process wrote into Parquet and release its writer directory.
@@ -277,7 +290,7 @@ class EventLog:
 
             log.delete_before(datetime.now(timezone.utc) - timedelta(days=180))
         """
-        return retention.delete_before(self.root, cutoff)
+        return retention.delete_before(self.root, cutoff, self._commits)
 
     def erase(self, system: str, entity_key: str) -> int:
         """Remove every event of one entity in a system (GDPR erasure); return rows rewritten away.
@@ -293,7 +306,7 @@ class EventLog:
         system = check_name(system, "system")
         if not isinstance(entity_key, str) or not entity_key:
             raise InvalidInputError(f"entity_key {entity_key!r} must be a non-empty string")
-        return retention.erase(self.root, system, entity_key, self._crash)
+        return retention.erase(self.root, system, entity_key, self._crash, self._commits)
 
     def compact(self, kind: str, system: str, date: dt.date | str) -> int:
         """Merge the Parquet files of one partition into one; return how many files were merged.
@@ -303,4 +316,23 @@ class EventLog:
             log.compact("prediction", "churn", date(2026, 11, 22))
         """
         kind, system = check_kind(kind), check_name(system, "system")
-        return rollup.compact(self.root, kind, system, retention.as_day(date, "date"), self._crash)
+        day = retention.as_day(date, "date")
+        return rollup.compact(self.root, kind, system, day, self._crash, self._commits)
+
+    @contextlib.contextmanager
+    def holding_files(self) -> Iterator[None]:
+        """Hold off every roll, compaction, retention run and erasure on this root (of every
+        process) while the block runs, so the Parquet files and their commits stand still.
+
+        Appends go on (into write-ahead segments); their rolls wait. Creates nothing on disk.
+
+        Example::
+
+            with log.holding_files():
+                ...  # compare the files with what the audit log committed
+        """
+        if not self.root.is_dir():
+            yield
+            return
+        with maintenance_lock(self.root, exclusive=True):
+            yield

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from steward.data.events.commits import FileCommits
 from steward.data.events.durable import (
     CrashPoint,
     fsync_directory,
@@ -32,7 +33,7 @@ from steward.data.events.durable import (
     write_parquet_atomically,
 )
 from steward.data.events.index import received_range, write_index
-from steward.data.events.layout import partition_files, partitions
+from steward.data.events.layout import parquet_files, partition_files, partitions
 from steward.data.events.rollup import remove_parquet
 from steward.data.events.schemas import EVENT_KINDS, utc
 from steward.data.events.tombstones import record_erasure
@@ -63,33 +64,47 @@ def _drop_partition(directory: Path) -> None:
     shutil.rmtree(trash)
 
 
-def delete_before(root: Path, cutoff: dt.date | dt.datetime) -> int:
-    """Drop every date partition strictly before ``cutoff``'s UTC day; return how many."""
+def delete_before(
+    root: Path, cutoff: dt.date | dt.datetime, commits: FileCommits | None = None
+) -> int:
+    """Drop every date partition strictly before ``cutoff``'s UTC day; return how many.
+
+    ``commits`` hears of every Parquet file the dropped partitions held, once they are gone.
+    """
     cutoff_day = as_day(cutoff, "cutoff")
     dropped = 0
+    removed: list[Path] = []
     with maintenance_lock(root, exclusive=True):
-        for kind in EVENT_KINDS:
-            for directory, day in list(partitions(root, kind)):
-                if day < cutoff_day:
-                    _drop_partition(directory)
-                    dropped += 1
-            for system_directory in (root / f"kind={kind}").glob("system=*"):
-                remove_leftovers(system_directory, ".trash-*")
+        try:
+            for kind in EVENT_KINDS:
+                for directory, day in list(partitions(root, kind)):
+                    if day < cutoff_day:
+                        files = parquet_files(directory)
+                        _drop_partition(directory)
+                        dropped += 1
+                        removed.extend(files)
+                for system_directory in (root / f"kind={kind}").glob("system=*"):
+                    remove_leftovers(system_directory, ".trash-*")
+        finally:  # what was dropped is gone even if a later partition failed
+            (commits or FileCommits(root))("retention", removed=removed)
     return dropped
 
 
-def _rewrite_without(path: Path, entity_key: str) -> int:
-    """Rewrite one file (and its index) without an entity's rows; return how many rows went."""
+def _rewrite_without(path: Path, entity_key: str) -> tuple[int, bool | None]:
+    """Rewrite one file (and its index) without an entity's rows; return how many rows went and
+    whether the file is still there (None when it was left as it was)."""
     table = pq.read_table(path, partitioning=None)  # keeps the footer's segment sources
     erased = pc.fill_null(pc.equal(table["entity_key"], entity_key), False)
     kept = table.filter(pc.invert(erased))
     if kept.num_rows == 0:
         remove_parquet(path)
         fsync_directory(path.parent)
-    elif kept.num_rows < table.num_rows:
+        return table.num_rows, False
+    if kept.num_rows < table.num_rows:
         write_index(path, kept, received_range(kept))
         write_parquet_atomically(kept, path, CrashPoint(None))
-    return table.num_rows - kept.num_rows
+        return table.num_rows - kept.num_rows, True
+    return 0, None
 
 
 def _files_holding(files: list[Path], entity_key: str) -> list[Path]:
@@ -104,14 +119,31 @@ def _files_holding(files: list[Path], entity_key: str) -> list[Path]:
     return [Path(row[0]) for row in rows]
 
 
-def erase(root: Path, system: str, entity_key: str, crash: CrashPoint) -> int:
-    """Remove every event of one entity in a system; return how many rows left the files."""
+def erase(
+    root: Path,
+    system: str,
+    entity_key: str,
+    crash: CrashPoint,
+    commits: FileCommits | None = None,
+) -> int:
+    """Remove every event of one entity in a system; return how many rows left the files.
+
+    ``commits`` hears of each file rewritten (its new hash) or removed (it held only the entity).
+    """
     removed = 0
+    rewritten: list[Path] = []
+    gone: list[Path] = []
     with maintenance_lock(root, exclusive=True):
         record_erasure(root, system, entity_key, now_us())
         crash.hit("erase.after-tombstone")
-        for kind in EVENT_KINDS:
-            files = partition_files(root, kind, system, None, None)
-            for path in _files_holding(files, entity_key):
-                removed += _rewrite_without(path, entity_key)
+        try:
+            for kind in EVENT_KINDS:
+                files = partition_files(root, kind, system, None, None)
+                for path in _files_holding(files, entity_key):
+                    rows, kept = _rewrite_without(path, entity_key)
+                    removed += rows
+                    if kept is not None:
+                        (rewritten if kept else gone).append(path)
+        finally:  # the files already rewritten are committed even if a later one failed
+            (commits or FileCommits(root))("erasure", added=rewritten, removed=gone)
     return removed

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from steward.data.events.commits import FileCommits
 from steward.data.events.durable import (
     CrashPoint,
     fsync_directory,
@@ -121,14 +122,22 @@ def write_rolled(
 
 
 def roll_segment(
-    root: Path, writer: str, number: int, path: Path, crash: CrashPoint, *, recovering: bool
+    root: Path,
+    writer: str,
+    number: int,
+    path: Path,
+    crash: CrashPoint,
+    *,
+    recovering: bool,
+    commits: FileCommits | None = None,
 ) -> None:
-    """Write a sealed segment's rows into Parquet, then delete the segment.
+    """Write a sealed segment's rows into Parquet, tell ``commits``, then delete the segment.
 
     File names derive from (writer, segment number), so a roll repeated after a crash rewrites
     the same names; ``recovering`` also checks compacted footers so no row lands twice. Every
     index is named after the whole segment's ``received_at`` range, read before erasures drop
-    rows, so a repeated roll names it the same.
+    rows, so a repeated roll names it the same. A file an interrupted roll of this segment
+    already published is committed again as it is (its commit may be what the crash cut off).
     """
     batches: dict[str, list[pa.RecordBatch]] = {}
     for kind, batch in decode_segment(path.read_bytes()):
@@ -137,12 +146,15 @@ def roll_segment(
     ranges = [received_range(table) for table in tables.values() if table.num_rows]
     received = (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else (0, 0)
     source, name = f"{writer}:{number}", f"part-{writer}-{number:012d}.parquet"
+    published: list[Path] = []
     with maintenance_lock(root, exclusive=False):
         erasures = load_erasures(root)
         for kind, table in tables.items():
             for system, day, rows in split_by_partition(drop_erased(table, erasures)):
                 directory = partition_directory(root, kind, system, day)
                 if recovering and directory.is_dir() and _already_rolled(directory, name, source):
+                    if (directory / name).exists():
+                        published.append(directory / name)
                     continue
                 write_rolled(
                     directory,
@@ -153,7 +165,9 @@ def roll_segment(
                     received=received,
                     crash=crash,
                 )
+                published.append(directory / name)
                 crash.hit("roll.partition-renamed")
+        (commits or FileCommits(root))("roll", added=published)
         crash.hit("roll.before-segment-delete")
         path.unlink()
         fsync_directory(path.parent)
@@ -171,7 +185,9 @@ def _remove_if_abandoned(directory: Path) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def adopt_orphans(root: Path, own_writer: str | None, crash: CrashPoint) -> int:
+def adopt_orphans(
+    root: Path, own_writer: str | None, crash: CrashPoint, commits: FileCommits | None = None
+) -> int:
     """Roll the segments of writers that died (their lock is free); return how many were adopted."""
     wal = root / WAL_DIRECTORY
     if not wal.is_dir():
@@ -186,7 +202,9 @@ def adopt_orphans(root: Path, own_writer: str | None, crash: CrashPoint) -> int:
             continue
         try:
             for number, path in segments(directory):
-                roll_segment(root, directory.name, number, path, crash, recovering=True)
+                roll_segment(
+                    root, directory.name, number, path, crash, recovering=True, commits=commits
+                )
             shutil.rmtree(directory)
             fsync_directory(wal)
             adopted += 1
@@ -206,32 +224,46 @@ def remove_parquet(path: Path) -> None:
         index.unlink(missing_ok=True)
 
 
-def _without_superseded(files: list[Path]) -> list[Path]:
+def _without_superseded(files: list[Path], removed: list[Path]) -> list[Path]:
     """Delete files whose segments a compacted file already holds (a compaction crashed)."""
     sourced = sorted(((path, file_sources(path)) for path in files), key=lambda item: -len(item[1]))
     kept: list[tuple[Path, set[str]]] = []
     for path, sources in sourced:
         if sources and any(sources <= other for _, other in kept):
             remove_parquet(path)
+            removed.append(path)
         else:
             kept.append((path, sources))
     return sorted(path for path, _ in kept)
 
 
-def compact(root: Path, kind: str, system: str, day: dt.date, crash: CrashPoint) -> int:
+def compact(
+    root: Path,
+    kind: str,
+    system: str,
+    day: dt.date,
+    crash: CrashPoint,
+    commits: FileCommits | None = None,
+) -> int:
     """Merge the Parquet files of one partition into one; return how many files were merged.
 
     The merged file (and its index) is renamed into place before its sources are deleted; after
     a crash in between, the next compaction deletes the sources the merged file covers.
+    ``commits`` hears of the merged file and of every file removed, once they are.
     """
     directory = partition_directory(root, kind, system, day)
+    commit = commits or FileCommits(root)
     with maintenance_lock(root, exclusive=True):
         if not directory.is_dir():
             return 0
         remove_leftovers(directory, ".*.tmp")
-        files = _without_superseded(parquet_files(directory))
+        superseded: list[Path] = []
+        files = _without_superseded(parquet_files(directory), superseded)
         remove_orphan_indexes(directory)
         if len(files) < 2:
+            if superseded:
+                fsync_directory(directory)
+                commit("compact", removed=superseded)
             return 0
         tables = [pq.read_table(path, partitioning=None) for path in files]
         sources = set().union(*(file_sources(path) for path in files))
@@ -245,4 +277,5 @@ def compact(root: Path, kind: str, system: str, day: dt.date, crash: CrashPoint)
         for path in files:
             remove_parquet(path)
         fsync_directory(directory)
+        commit("compact", added=[target], removed=[*superseded, *files])
     return len(files)
