@@ -299,3 +299,37 @@ def suspension_of(workspace: Steward) -> Any:
     from steward.delivery.suspension import current_suspension
 
     return current_suspension(workspace, "churn")
+
+
+def test_a_protected_alias_moves_only_through_an_approval_or_a_rollback(
+    workspace: Steward, telco: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    import yaml
+
+    from steward.errors import ForbiddenError
+    from steward.loop import promotion
+
+    frame, target = telco
+    with EventLog(tmp_path / "scratch-events") as events:
+        # champion set once (v1); the better v2 waits for an approval.
+        approval = pending_approval(workspace, events, (frame.iloc[:1500], target.iloc[:1500]))
+    config = yaml.safe_load(workspace.settings.config_path.read_text())
+    config["systems"][0]["risk_tier"] = "medium"  # protection alone, not the risk tier
+    config["systems"][0]["protected_aliases"] = ["champion"]
+    workspace.settings.config_path.write_text(yaml.safe_dump(config))
+    workspace.apply()
+    with pytest.raises(ForbiddenError, match="'champion' of 'churn' is protected"):
+        workspace.move_alias("churn", "champion", 2)
+    with pytest.raises(ForbiddenError, match="protected"):
+        workspace.move_alias("churn", "champion", None)
+    workspace.move_alias("churn", "champion", 1)  # where it already is: no move, allowed
+    with pytest.raises(ForbiddenError, match="four eyes"):
+        promotion.approve(workspace, approval, workspace.actor)
+    assert workspace.version("churn", "champion").version == 1
+    promotion.approve(workspace, approval, "ana", "checked")
+    assert workspace.version("churn", "champion").version == 2
+    workspace.rollback("churn", "v2 misbehaves")  # the emergency brake stays
+    assert workspace.version("churn", "champion").version == 1
+    # Unprotected aliases move freely.
+    workspace.move_alias("churn", "challenger", 1)
+    assert workspace.version("churn", "challenger").version == 1

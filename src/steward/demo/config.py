@@ -57,6 +57,7 @@ systems:
       without a person in the loop.
     target: Churn
     entity_key: customerID
+    protected_aliases: [champion]    # once set, champion moves only through an approval
     card:
       factors: >-
         Contract type, tenure, payment method and internet service drive the score; senior citizens

@@ -376,14 +376,17 @@ def _promote_if_better(context: StepContext) -> StepOutcome:
     figures = comparison.to_dict()
     if not comparison.better:
         return StepOutcome("skipped", f"kept the champion: {comparison.summary()}", figures)
-    if steward.system(system).risk_tier == "high":
+    info = steward.system(system)
+    protected = "champion" in info.config.get("protected_aliases", [])
+    if info.risk_tier == "high" or protected:
         alert_id = context.alert.id if context.alert else None
         approval = promotion.find_pending(steward, comparison) or promotion.request_promotion(
             steward, comparison, actor=context.actor, alert_id=alert_id
         )
         return StepOutcome(
             "pending_approval",
-            f"{comparison.summary()}; {system!r} is high-risk, so a person decides: "
+            f"{comparison.summary()}; {system!r} is "
+            f"{'high-risk' if info.risk_tier == 'high' else 'protected'}, so a person decides: "
             f"`steward approvals approve {approval.id}` (or reject)",
             {**figures, "approval_id": approval.id},
         )

@@ -547,14 +547,16 @@ def approve(steward: Workspace, approval_id: int, actor: str, note: str = "") ->
     """Approve a pending promotion: move ``champion``, close the approval, record the action.
 
     All three happen in one transaction, so a promotion is never half-approved. On a high-risk
-    system the approver must not be who requested it (four eyes): ``ForbiddenError``.
+    system, or one whose champion is protected, the approver must not be who requested it (four
+    eyes): ``ForbiddenError``.
     """
     with steward.store.write() as session:
         row, system_row = _pending(steward, session, approval_id)
-        if system_row.risk_tier == "high" and actor == row.requested_by:
+        guarded = system_row.risk_tier == "high" or registry.is_protected(system_row, "champion")
+        if guarded and actor == row.requested_by:
             raise ForbiddenError(
-                f"approval #{approval_id} on high-risk system {system_row.name!r} was requested "
-                f"by {actor}; another approver must decide it (four eyes)"
+                f"approval #{approval_id} on {system_row.name!r} (high-risk, or its champion "
+                f"protected) was requested by {actor}; another approver must decide it (four eyes)"
             )
         champion = session.get(AliasRow, (system_row.id, "champion"))
         expected = row.subject.get("champion")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from steward.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     UnknownAliasError,
     UnknownSystemError,
@@ -38,6 +39,7 @@ __all__ = [
     "diff_versions",
     "find_system",
     "get_version",
+    "is_protected",
     "list_versions",
     "move_alias",
     "no_reference_warning",
@@ -250,7 +252,11 @@ def move_alias(
     actor: str,
     reason: str = "",
 ) -> AliasChange:
-    """Point ``alias`` at ``version`` (``None`` removes it) and append the move to its history."""
+    """Point ``alias`` at ``version`` (``None`` removes it) and append the move to its history.
+
+    A protected alias (the system's ``protected_aliases``) may be set once; after that it moves
+    only through an approval (``steward.loop.promotion``) or a rollback: ``ForbiddenError``.
+    """
     if not _ALIAS_NAME.match(alias):
         raise InvalidInputError(
             f"alias {alias!r} is not a valid name; use lowercase letters, digits, '_' or '-', "
@@ -260,7 +266,20 @@ def move_alias(
     with store.write() as session:
         system_row = find_system(session, system)
         store.lock_system(session, system_row.id)
+        current = session.get(AliasRow, (system_row.id, alias))
+        if is_protected(system_row, alias) and current is not None and current.version != target:
+            raise ForbiddenError(
+                f"alias {alias!r} of {system!r} is protected: it moves only through an approval "
+                f"another person decides. Point 'challenger' at v{target} "
+                f"(`steward models alias {system} challenger {target}`) and run `steward promote "
+                f"{system} --if-better`, or roll back with `steward rollback {system}`"
+            )
         return apply_move(session, system_row, alias, target, "move", actor, reason)
+
+
+def is_protected(system_row: System, alias: str) -> bool:
+    """Whether ``alias`` is one of the system's ``protected_aliases`` (steward.yaml)."""
+    return alias in (system_row.config or {}).get("protected_aliases", [])
 
 
 def rollback(

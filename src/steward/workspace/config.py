@@ -191,6 +191,9 @@ class SystemConfig(BaseModel):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     playbooks: list[PlaybookConfig] = Field(default_factory=list)
     retrain: RetrainConfig | None = None
+    #: Aliases that, once set, move only through an approval another person decides (or a
+    #: rollback to the version that held them before), e.g. ``[champion]``.
+    protected_aliases: list[str] = Field(default_factory=list)
 
 
 class StewardConfig(BaseModel):

@@ -230,6 +230,7 @@ def list_systems(store: Store) -> list[SystemInfo]:
 
 
 _CONFIG_KEYS = {
+    "protected_aliases",
     "card",
     "contract",
     "policy",
