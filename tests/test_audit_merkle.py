@@ -13,10 +13,13 @@ import base64
 import functools
 import hashlib
 import json
+import os
 import random
 import shutil
 import stat
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -526,3 +529,26 @@ def test_the_cli_verifies_proves_and_checkpoints(
     broken = runner.invoke(cli, [*base, "audit", "verify", *options])
     assert broken.exit_code == 1
     assert "broken: checkpoint 1 in" in broken.output and "cut off the end" in broken.output
+
+
+def test_a_quiet_log_is_signed_once_an_interval_when_it_grew(workspace: Steward) -> None:
+    directory = workspace.settings.store_dir
+    fill(workspace, 3)
+    first = audit.checkpoint_if_due(workspace.store, directory, timedelta(hours=1))
+    assert first is not None and first.size == count_entries(workspace)
+    # Within the interval, nothing; past it but with no new entry, nothing either.
+    fill(workspace, 2)
+    assert audit.checkpoint_if_due(workspace.store, directory, timedelta(hours=1)) is None
+    path = directory / CHECKPOINT_FILE
+    two_hours_ago = time.time() - 7200
+    os.utime(path, (two_hours_ago, two_hours_ago))
+    second = audit.checkpoint_if_due(workspace.store, directory, timedelta(hours=1))
+    assert second is not None and second.size == first.size + 2
+    os.utime(path, (two_hours_ago, two_hours_ago))
+    assert audit.checkpoint_if_due(workspace.store, directory, timedelta(hours=1)) is None
+    assert workspace.verify_audit().ok
+
+
+def count_entries(workspace: Steward) -> int:
+    with workspace.store.read() as session:
+        return len(session.scalars(select(AuditRow.id)).all())

@@ -35,10 +35,11 @@ import functools
 import hashlib
 import json
 import logging
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,14 @@ from steward.store.merkle import MerkleTree, leaf_hash, verify_consistency, veri
 
 __all__ = [
     "CHECKPOINT_EVERY",
+    "CHECKPOINT_INTERVAL",
     "GENESIS",
     "AuditCheck",
     "BindResult",
     "ProofCheck",
     "bind_existing",
     "checkpoint",
+    "checkpoint_if_due",
     "leaf_bytes",
     "prove",
     "publish_checkpoints",
@@ -81,6 +84,8 @@ __all__ = [
 GENESIS = "0" * 64
 #: A checkpoint is signed each time the log reaches a multiple of this many entries.
 CHECKPOINT_EVERY = 100
+#: ... and, by the loop of ``steward serve``, when the log grew and the last one is this old.
+CHECKPOINT_INTERVAL = timedelta(hours=1)
 
 _log = logging.getLogger(__name__)
 # pg_advisory_xact_lock key: one appender at a time, so entry ids follow commit order.
@@ -565,6 +570,28 @@ def _sign(log: _Log, directory: Path) -> _Signed:
 def checkpoint(store: Store, directory: Path) -> Checkpoint:
     """Sign the log's tree as it is now and append the checkpoint to ``directory``'s file."""
     return _sign(_read_log(store.engine), directory).checkpoint
+
+
+def checkpoint_if_due(
+    store: Store, directory: Path, every: timedelta = CHECKPOINT_INTERVAL
+) -> Checkpoint | None:
+    """Sign a checkpoint if the log grew since the last one and that one is older than ``every``
+    (by the checkpoint file's modification time): so a quiet log is still signed now and then,
+    not only each ``CHECKPOINT_EVERY`` entries. ``steward serve``'s loop calls it every tick."""
+    path = directory / CHECKPOINT_FILE
+    last_size = 0
+    if path.exists():
+        age = time.time() - path.stat().st_mtime
+        if age < every.total_seconds():
+            return None
+        notes = read_notes(path)
+        if notes:
+            last_size = Checkpoint.parse(notes[-1].split("\n\n", 1)[0] + "\n").size
+    with store.read() as session:
+        size = session.scalar(select(func.count()).select_from(AuditRow)) or 0
+    if size <= last_size:
+        return None
+    return checkpoint(store, directory)
 
 
 @dataclass(frozen=True)
