@@ -51,6 +51,9 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/v2/health/ready"): ANONYMOUS,
     # Spending a one-time login link opens a session: it is how a browser becomes someone.
     ("GET", "/ui/login"): ANONYMOUS,
+    # Sign-in through an identity provider (OIDC): going there, and coming back with its answer.
+    ("GET", "/ui/oidc/login"): ANONYMOUS,
+    ("GET", "/ui/oidc/callback"): ANONYMOUS,
     # Inference and what clients send: client.
     ("POST", "/v1/systems/{system}/predict"): CLIENT,
     ("POST", "/v1/systems/{system}/outcomes"): CLIENT,

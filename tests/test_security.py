@@ -239,15 +239,15 @@ def test_tokens_cli_shows_a_token_once_and_stores_only_its_hash(workspace: Stewa
     secret = made.stdout.strip()
     assert secret.startswith("stw_")
     listed = runner.invoke(cli, [*base, "tokens", "list", "--format", "json"])
-    assert secret not in listed.output and secret.split("_")[2] not in listed.output
+    assert secret not in listed.output and secret.split("_", 2)[2] not in listed.output
     with workspace.store.read() as session:
         dumped = " ".join(str(row) for row in session.execute(select(AuditRow.details)).all())
-    assert secret.split("_")[2] not in dumped
+    assert secret.split("_", 2)[2] not in dumped
     too_high = runner.invoke(cli, [*base, "tokens", "create", "ci-bot", "--role", "admin"])
     assert too_high.exit_code != 0 and "above 'ci-bot'" in too_high.output
     too_long = runner.invoke(cli, [*base, "tokens", "create", "ci-bot", "--expires", "400d"])
     assert too_long.exit_code != 0 and "at most 366 days" in too_long.output
-    key = secret.split("_")[1]
+    key = secret.split("_", 2)[1]
     revoked = runner.invoke(cli, [*base, "tokens", "revoke", key])
     assert revoked.exit_code == 0 and key in revoked.output
     assert runner.invoke(cli, [*base, "tokens", "list", "--format", "json"]).output.strip() == "[]"
@@ -333,3 +333,13 @@ def test_a_protected_alias_moves_only_through_an_approval_or_a_rollback(
     # Unprotected aliases move freely.
     workspace.move_alias("churn", "challenger", 1)
     assert workspace.version("churn", "challenger").version == 1
+
+
+def test_steward_settings_never_prints_a_secret(workspace: Steward) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--workspace", str(workspace.settings.workspace), "settings"],
+        env={"STEWARD_OIDC_CLIENT_SECRET": "s3cret-value-123"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "s3cret-value-123" not in result.output and "(set, hidden)" in result.output

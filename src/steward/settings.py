@@ -13,9 +13,10 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from steward.errors import ConfigError
 
@@ -119,6 +120,35 @@ SETTINGS: tuple[Setting, ...] = (
         "Host names `steward serve` answers to, comma-separated (e.g. steward.example.com); "
         "other Host headers get 400. Empty means localhost, 127.0.0.1, ::1 and the --host given.",
     ),
+    Setting(
+        "oidc_issuer",
+        str,
+        "",
+        "URL of the OpenID Connect identity provider the dashboard signs people in with, e.g. "
+        "https://login.example.com/realms/staff (its /.well-known/openid-configuration is read). "
+        "Empty means sign-in through an identity provider is off.",
+    ),
+    Setting(
+        "oidc_client_id",
+        str,
+        "",
+        "Client ID Steward was registered with at the identity provider (needed with oidc_issuer).",
+    ),
+    Setting(
+        "oidc_client_secret",
+        str,
+        "",
+        "Client secret Steward was registered with at the identity provider. Set it in the "
+        "environment variable, not on the command line, where other users can read it in the "
+        "process list. Empty means a public client (PKCE only).",
+    ),
+    Setting(
+        "oidc_claim",
+        str,
+        "email",
+        "The ID token's claim whose value is the name of the Steward identity a person signs in as "
+        "(the identity must exist: `steward users add NAME --role ROLE`).",
+    ),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -141,6 +171,10 @@ class Settings:
     smtp_port: int = 25
     smtp_sender: str = "steward@localhost"
     allowed_hosts: tuple[str, ...] = ()
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)  # kept out of logs and tracebacks
+    oidc_claim: str = "email"
 
     @classmethod
     def load(
@@ -194,6 +228,10 @@ class Settings:
             allowed_hosts=tuple(
                 name.strip() for name in values["allowed_hosts"].split(",") if name.strip()
             ),
+            oidc_issuer=_checked_issuer(values["oidc_issuer"].strip(), values["oidc_client_id"]),
+            oidc_client_id=values["oidc_client_id"].strip(),
+            oidc_client_secret=values["oidc_client_secret"],
+            oidc_claim=_checked_claim(values["oidc_claim"]),
         )
 
     @property
@@ -203,6 +241,42 @@ class Settings:
     @property
     def config_path(self) -> Path:
         return self.workspace / "steward.yaml"
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _checked_issuer(issuer: str, client_id: str) -> str:
+    """The ``oidc_issuer`` setting: empty, or an https URL (http only on loopback, for tests)."""
+    if not issuer:
+        return ""
+    parsed = urlsplit(issuer)
+    local = parsed.scheme == "http" and parsed.hostname in _LOOPBACK
+    if not (parsed.scheme == "https" or local) or not parsed.hostname:
+        raise ConfigError(
+            f"setting 'oidc_issuer' must be the identity provider's https URL, got {issuer!r}; "
+            "fix STEWARD_OIDC_ISSUER or --oidc-issuer (plain http only on localhost)"
+        )
+    if parsed.query or parsed.fragment:
+        raise ConfigError(
+            f"setting 'oidc_issuer' must be a URL without query or fragment, got {issuer!r}; "
+            "use the issuer URL the provider publishes"
+        )
+    if not client_id.strip():
+        raise ConfigError(
+            f"setting 'oidc_issuer' is {issuer!r} but 'oidc_client_id' is empty; set "
+            "STEWARD_OIDC_CLIENT_ID to the client ID the identity provider gave Steward"
+        )
+    return issuer
+
+
+def _checked_claim(claim: str) -> str:
+    if not claim.strip():
+        raise ConfigError(
+            "setting 'oidc_claim' is empty; name an ID token claim such as email or "
+            "preferred_username (STEWARD_OIDC_CLAIM or --oidc-claim)"
+        )
+    return claim.strip()
 
 
 def _login_name() -> str:

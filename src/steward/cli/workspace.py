@@ -71,5 +71,8 @@ def settings_command(ctx: click.Context) -> None:
     resolved = get_steward(ctx, existing=False).settings
     table = Table("setting", "value", "environment variable")
     for setting in SETTINGS:
-        table.add_row(setting.name, str(getattr(resolved, setting.name)), setting.env_var)
+        value = str(getattr(resolved, setting.name))
+        if setting.name.endswith("_secret") and value:
+            value = "(set, hidden)"
+        table.add_row(setting.name, value, setting.env_var)
     console.print(table)

@@ -22,11 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from steward.errors import ForbiddenError, UnauthenticatedError
-from steward.governance.access import ANONYMOUS, Authenticator, Identity, csrf_token
+from steward.governance.access import ANONYMOUS, Authenticator, Identity, Issued, csrf_token
 
 __all__ = [
     "CSRF_COOKIE",
@@ -39,6 +39,7 @@ __all__ = [
     "HostGuard",
     "caller",
     "get_caller",
+    "set_session_cookies",
 ]
 
 SESSION_COOKIE = "steward_session"
@@ -101,6 +102,26 @@ def caller(request: Request) -> Identity:
                 f"token; send it in the {CSRF_HEADER} header (the dashboard does so itself)"
             )
     return found
+
+
+def set_session_cookies(answer: Response, issued: Issued, *, secure: bool) -> Response:
+    """Put a new browser session on ``answer``: the ``HttpOnly`` session cookie and the CSRF
+    cookie the dashboard's script reads, both ``SameSite=Strict`` and ``Secure`` over TLS."""
+    lifetime = int((issued.info.expires_at - issued.info.created_at).total_seconds())
+    for name, value, http_only in (
+        (SESSION_COOKIE, issued.secret, True),
+        (CSRF_COOKIE, csrf_token(issued.secret), False),
+    ):
+        answer.set_cookie(
+            name,
+            value,
+            max_age=lifetime,
+            path="/",
+            httponly=http_only,
+            samesite="strict",
+            secure=secure,
+        )
+    return answer
 
 
 async def get_caller(request: Request) -> Identity:

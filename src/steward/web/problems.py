@@ -102,15 +102,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 _SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
 </title><link rel="stylesheet" href="/ui/static/dashboard.css"></head><body><main>
-<h1>Sign in to Steward</h1><p>{detail}</p><p>Open the login link <code>steward serve</code> printed,
-or make a new one with <code>steward login-link</code>.</p></main></body></html>"""
+<h1>Sign in to Steward</h1><p>{detail}</p>{provider}<p>Open the login link <code>steward serve</code>
+printed, or make a new one with <code>steward login-link</code>.</p></main></body></html>"""
+_PROVIDER = """<p><a href="/ui/oidc/login">Sign in with your identity provider</a></p>"""
 
 
 def _sign_in(request: Request, error: UnauthenticatedError) -> Response:
     """401: problem+json with a ``WWW-Authenticate`` challenge; a page to a browser asking for one."""
     challenge = {"WWW-Authenticate": 'Bearer realm="steward"'}
     if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-        page = _SIGN_IN.format(detail=html.escape(str(error)))
+        steward = getattr(request.app.state, "steward", None)
+        oidc = bool(getattr(getattr(steward, "settings", None), "oidc_issuer", ""))
+        page = _SIGN_IN.format(detail=html.escape(str(error)), provider=_PROVIDER if oidc else "")
         return HTMLResponse(page, status_code=401, headers=challenge)
     answer = problem(error.status, error.title, str(error), request.url.path)
     answer.headers.update(challenge)

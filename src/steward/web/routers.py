@@ -11,7 +11,7 @@ from fastapi import APIRouter
 
 from steward.plugins import hookimpl, plugin_manager
 from steward.web import dashboard
-from steward.web.routes import health, loop, oip, playbooks, predictions, review, session
+from steward.web.routes import health, loop, oidc, oip, playbooks, predictions, review, session
 
 __all__ = ["ROUTERS", "available_routers", "steward_routers"]
 
@@ -19,6 +19,7 @@ __all__ = ["ROUTERS", "available_routers", "steward_routers"]
 ROUTERS = (
     health.router,
     session.router,
+    oidc.router,
     predictions.router,
     oip.router,
     dashboard.router,

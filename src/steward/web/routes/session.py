@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from steward.errors import InvalidInputError
-from steward.governance.access import Role, csrf_token, redeem_login, revoke_token
-from steward.web.auth import CSRF_COOKIE, SESSION_COOKIE, CallerDep
+from steward.governance.access import Role, redeem_login, revoke_token
+from steward.web.auth import CSRF_COOKIE, SESSION_COOKIE, CallerDep, set_session_cookies
 from steward.web.deps import StewardDep
 from steward.web.roles import RoleRoute, requires
 
@@ -51,21 +51,8 @@ async def login(
     except InvalidInputError as error:
         return HTMLResponse(_FAILED.format(reason=html.escape(str(error))), status_code=400)
     secure = request.url.scheme == "https"
-    lifetime = int((issued.info.expires_at - issued.info.created_at).total_seconds())
     answer = RedirectResponse("/", status_code=303)
-    for name, value, http_only in (
-        (SESSION_COOKIE, issued.secret, True),
-        (CSRF_COOKIE, csrf_token(issued.secret), False),
-    ):
-        answer.set_cookie(
-            name,
-            value,
-            max_age=lifetime,
-            path="/",
-            httponly=http_only,
-            samesite="strict",
-            secure=secure,
-        )
+    set_session_cookies(answer, issued, secure=secure)
     return answer
 
 
