@@ -12,16 +12,20 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import http.server
 import json
+import logging
 import os
 import random
 import shutil
+import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pymerkle
 import pytest
@@ -42,6 +46,7 @@ from steward.store.checkpoints import (
     VerifierKey,
     load_signer,
     open_note,
+    post_note,
     read_notes,
     read_verifier_key,
     sign_note,
@@ -552,3 +557,51 @@ def test_a_quiet_log_is_signed_once_an_interval_when_it_grew(workspace: Steward)
 def count_entries(workspace: Steward) -> int:
     with workspace.store.read() as session:
         return len(session.scalars(select(AuditRow.id)).all())
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).received.append(self.rfile.read(length))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        return None
+
+
+def test_each_checkpoint_is_also_sent_to_the_webhook_and_verifies_there(
+    workspace: Steward,
+) -> None:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.received = []
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/checkpoints"
+        directory = workspace.settings.store_dir
+        audit.publish_checkpoints(workspace.store, directory, webhook=url)
+        fill(workspace, 4)
+        audit.checkpoint(workspace.store, directory)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    [sent] = _Receiver.received
+    notes = read_notes(directory / CHECKPOINT_FILE)
+    assert sent.decode() == notes[-1]
+    # The copy elsewhere verifies with the public key alone.
+    verifier = read_verifier_key(directory / PUBLIC_KEY_FILE)
+    assert Checkpoint.parse(open_note(sent.decode(), verifier)).size == count_entries(workspace)
+
+
+def test_an_unreachable_webhook_costs_a_warning_not_the_checkpoint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with caplog.at_level(logging.WARNING):
+        assert not post_note(f"http://127.0.0.1:{port}/", "note\n", attempts=1, timeout=1)
+    assert "audit checkpoint not sent" in caplog.text

@@ -38,7 +38,9 @@ class Steward(Workspace):
         """The metadata store; its audit log signs a checkpoint into ``.steward/`` every
         ``audit.CHECKPOINT_EVERY`` entries (``docs/audit.md``)."""
         store = super().store
-        audit.publish_checkpoints(store, self.settings.store_dir)
+        audit.publish_checkpoints(
+            store, self.settings.store_dir, webhook=self.settings.audit_webhook
+        )
         return store
 
     def verify_audit(

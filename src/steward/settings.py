@@ -114,6 +114,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_port", int, 25, "Port of the SMTP server for alert email."),
     Setting("smtp_sender", str, "steward@localhost", "From address of alert email."),
     Setting(
+        "audit_webhook",
+        str,
+        "",
+        "URL that receives each signed audit checkpoint as it is signed (HTTP POST, text/plain), "
+        "so a copy lives where a rewrite of this host does not reach. Empty means the file only.",
+    ),
+    Setting(
         "allowed_hosts",
         str,
         "",
@@ -171,6 +178,7 @@ class Settings:
     smtp_port: int = 25
     smtp_sender: str = "steward@localhost"
     allowed_hosts: tuple[str, ...] = ()
+    audit_webhook: str = ""
     oidc_issuer: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = field(default="", repr=False)  # kept out of logs and tracebacks
@@ -225,6 +233,7 @@ class Settings:
             smtp_host=values["smtp_host"],
             smtp_port=values["smtp_port"],
             smtp_sender=values["smtp_sender"],
+            audit_webhook=values["audit_webhook"],
             allowed_hosts=tuple(
                 name.strip() for name in values["allowed_hosts"].split(",") if name.strip()
             ),

@@ -57,6 +57,7 @@ from steward.store.checkpoints import (
     append_note,
     load_signer,
     open_note,
+    post_note,
     read_notes,
     read_verifier_key,
     sign_note,
@@ -564,6 +565,9 @@ def _sign(log: _Log, directory: Path) -> _Signed:
     checkpoint = Checkpoint(signer.name, log.tree.size, log.tree.root())
     note = sign_note(checkpoint.text(), signer)
     append_note(path, note)
+    webhook = _WEBHOOKS.get(directory.resolve())
+    if webhook:
+        post_note(webhook, note)
     return _Signed(f"checkpoint at size {checkpoint.size}", checkpoint, note)
 
 
@@ -601,13 +605,20 @@ class _Publisher:
 
 
 _PUBLISHERS: weakref.WeakKeyDictionary[Engine, _Publisher] = weakref.WeakKeyDictionary()
+#: Where each checkpoint signed into a directory is also sent (the ``audit_webhook`` setting).
+_WEBHOOKS: dict[Path, str] = {}
 
 
-def publish_checkpoints(store: Store, directory: Path, every: int = CHECKPOINT_EVERY) -> None:
+def publish_checkpoints(
+    store: Store, directory: Path, every: int = CHECKPOINT_EVERY, webhook: str = ""
+) -> None:
     """From now on, sign a checkpoint into ``directory`` after each commit that brings the log to a
-    multiple of ``every`` entries. Calling it again for the same store changes nothing."""
+    multiple of ``every`` entries, and POST each checkpoint signed into ``directory`` to
+    ``webhook`` when one is given. Calling it again for the same store changes nothing."""
     if every < 1:
         raise InvalidInputError(f"checkpoints every {every} entries: give a number >= 1")
+    if webhook:
+        _WEBHOOKS[directory.resolve()] = webhook
     publisher = _Publisher(directory, every)
     if _PUBLISHERS.get(store.engine) != publisher:
         _PUBLISHERS[store.engine] = publisher

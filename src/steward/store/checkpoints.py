@@ -25,11 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -38,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from steward.errors import InvalidInputError
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -51,6 +56,7 @@ __all__ = [
     "key_id",
     "load_signer",
     "open_note",
+    "post_note",
     "read_notes",
     "read_verifier_key",
     "sign_note",
@@ -361,3 +367,25 @@ def read_notes(path: Path) -> list[str]:
         return split_notes(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidInputError(f"cannot read the checkpoint file {path}: {error}") from None
+
+
+def post_note(url: str, note: str, *, attempts: int = 3, timeout: float = 5.0) -> bool:
+    """POST a signed note to ``url`` (``text/plain``), a copy kept where a rewrite of this host's
+    database and files does not reach; a few tries, then a warning. True if it was accepted."""
+    last = ""
+    for attempt in range(attempts):
+        try:
+            answer = httpx.post(
+                url,
+                content=note.encode(),
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=timeout,
+            )
+            if answer.status_code < 300:
+                return True
+            last = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as error:
+            last = str(error) or type(error).__name__
+        time.sleep(0.5 * 2**attempt)
+    _log.warning("audit checkpoint not sent to %s after %d tries: %s", url, attempts, last)
+    return False
