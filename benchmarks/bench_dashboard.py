@@ -31,6 +31,7 @@ from sqlalchemy import insert
 from steward import Steward
 from steward.data.profiles import ColumnProfile, fit_binnings
 from steward.data.profiles.store import ProfileRow, ProfileStore
+from steward.governance.access import Role, add_identity, create_token
 from steward.model.registry import find_system, move_alias, register_version
 from steward.store import ActionRow, AlertRow, MonitorResultRow
 
@@ -329,7 +330,10 @@ def main() -> None:
             "history page 5": f"/ui/history?system={SYSTEM}&page=5",
         }
         try:
-            with httpx.Client(base_url=url, timeout=60) as client:
+            add_identity(steward, "bench-viewer", Role.VIEWER)
+            token = create_token(steward, "bench-viewer", expires_in=timedelta(hours=1)).secret
+            signed_in = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=url, timeout=60, headers=signed_in) as client:
                 print(f"{'page':<22}{'median ms':>11}{'p95 ms':>10}  ({arguments.loads} loads)")
                 for name, path in pages.items():
                     median, p95 = _time(client, path, arguments.loads)

@@ -5,6 +5,8 @@
 2. Single-record ``POST /v1/systems/{system}/predict`` latency p50/p99, over HTTP, against the bare
    model call (``pipeline.predict_proba`` on a one-row frame) measured in this process, so the cost
    Steward adds is seen next to what the model itself costs.
+   The HTTP client sends a client-role token, as a production caller does, so the figure includes
+   checking it.
 3. The in-process hot path (``Service.predict``: contract check, model, policy, durable append)
    without HTTP, to separate Steward's work from the web framework's.
 
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from steward.data.contracts import infer_contract
 from steward.data.events import EventLog
 from steward.delivery.serving import Service
 from steward.demo import load_telco, train_churn_model
+from steward.governance.access import Role, add_identity, create_token
 
 
 def build_workspace(root: Path) -> tuple[Steward, Any, pd.DataFrame]:
@@ -89,7 +93,7 @@ def interleaved(
     samples: dict[str, list[float]] = {"bare": [], "in_process": [], "http": [], "model": []}
     with (
         EventLog(root / "events-in-process", fsync=fsync) as events,
-        httpx.Client(base_url=url, timeout=60) as client,
+        httpx.Client(base_url=url, timeout=60, headers=HEADERS) as client,
     ):
         service = Service(steward, events)
         service.predict("churn", records[:1])  # load the model first
@@ -113,7 +117,20 @@ def interleaved(
     return samples
 
 
+#: The client's credential, made with the workspace before the server starts (``client_token``).
+HEADERS: dict[str, str] = {}
+
+
+def client_token(root: Path) -> None:
+    """A token with the client role, as a production caller would hold, put in ``HEADERS``."""
+    with Steward.open(root) as steward:
+        add_identity(steward, "bench-client", Role.CLIENT, kind="service")
+        token = create_token(steward, "bench-client", expires_in=timedelta(hours=6)).secret
+    HEADERS["Authorization"] = f"Bearer {token}"
+
+
 def start_server(root: Path, fsync: bool) -> tuple[subprocess.Popen[bytes], str]:
+    client_token(root)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -157,7 +174,7 @@ def log_throughput(url: str, batches: int, batch: int, threads: int) -> float:
     chunks = [bodies[start::threads] for start in range(threads)]
 
     def send(chunk: list[bytes]) -> None:
-        with httpx.Client(base_url=url, timeout=120) as client:
+        with httpx.Client(base_url=url, timeout=120, headers=HEADERS) as client:
             for body in chunk:
                 response = client.post(
                     "/v1/systems/churn/predictions:log",
