@@ -17,19 +17,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from steward._util.hashing import file_sha256
 from steward.errors import UnreadableArtifactError
 
 __all__ = ["ArtifactStore", "sha256_of_file"]
 
-_CHUNK = 1 << 20
 
-
-def sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_of_file = file_sha256  # the name the registry and flavors use
 
 
 class ArtifactStore:

@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.orm import Session
 
+from steward._util.hashing import file_sha256
 from steward.store import (
     AliasMove,
     AliasRow,
@@ -180,12 +181,6 @@ def row_digest(values: Mapping[str, Any]) -> str:
         default=str,
     )
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, in hex."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _key_names(row_class: type[Base]) -> list[str]:

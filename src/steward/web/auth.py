@@ -17,7 +17,6 @@ with the ``admin`` role: ``Access.local``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -27,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from steward.errors import ForbiddenError, UnauthenticatedError
 from steward.governance.access import ANONYMOUS, Authenticator, Identity, Issued, csrf_token
+from steward.web.problems import send_problem
 
 __all__ = [
     "CSRF_COOKIE",
@@ -143,24 +143,6 @@ def _host_of(scope: Scope) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-async def _refuse(send: Send, status: int, title: str, detail: str, path: str) -> None:
-    body = json.dumps(
-        {
-            "type": f"https://steward.dev/problems/{title.lower().replace(' ', '-')}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": path,
-        }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 #: Public probes a load balancer or an orchestrator calls by IP address: any Host may ask.
 PROBES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics"})
 
@@ -188,7 +170,7 @@ class HostGuard:
             f"host {host or '(none)'!r} is not one this server answers to ({allowed}); "
             "start it with --allowed-host NAME or set STEWARD_ALLOWED_HOSTS"
         )
-        await _refuse(send, 400, "Invalid host", detail, scope.get("path", ""))
+        await send_problem(send, 400, "Invalid host", detail, scope.get("path", ""))
 
 
 class FormGuard:
@@ -211,4 +193,4 @@ class FormGuard:
             f"content type {kind!r} is not accepted on {scope['method']} requests; send JSON "
             "with Content-Type: application/json"
         )
-        await _refuse(send, 415, "Unsupported media type", detail, scope.get("path", ""))
+        await send_problem(send, 415, "Unsupported media type", detail, scope.get("path", ""))

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steward.errors import ContractViolationError, StewardError, UnauthenticatedError
 
-__all__ = ["BodyLimit", "install_problem_handlers", "problem"]
+__all__ = ["BodyLimit", "install_problem_handlers", "problem", "send_problem", "sign_in_page"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,21 +100,31 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
-_SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
 </title><link rel="stylesheet" href="/ui/static/dashboard.css"></head><body><main>
-<h1>Sign in to Steward</h1><p>{detail}</p>{provider}<p>Open the login link <code>steward serve</code>
-printed, or make a new one with <code>steward login-link</code>.</p></main></body></html>"""
+<h1>{heading}</h1>{body}</main></body></html>"""
 _PROVIDER = """<p><a href="/ui/oidc/login">Sign in with your identity provider</a></p>"""
+
+
+def sign_in_page(
+    heading: str, body: str, status: int, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """The small page a browser gets about signing in; ``body`` is HTML, escaped by the caller."""
+    page = _PAGE.format(heading=html.escape(heading), body=body)
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 def _sign_in(request: Request, error: UnauthenticatedError) -> Response:
     """401: problem+json with a ``WWW-Authenticate`` challenge; a page to a browser asking for one."""
     challenge = {"WWW-Authenticate": 'Bearer realm="steward"'}
     if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-        steward = getattr(request.app.state, "steward", None)
-        oidc = bool(getattr(getattr(steward, "settings", None), "oidc_issuer", ""))
-        page = _SIGN_IN.format(detail=html.escape(str(error)), provider=_PROVIDER if oidc else "")
-        return HTMLResponse(page, status_code=401, headers=challenge)
+        provider = _PROVIDER if request.app.state.steward.settings.oidc_issuer else ""
+        body = (
+            f"<p>{html.escape(str(error))}</p>{provider}<p>Open the login link "
+            "<code>steward serve</code>\nprinted, or make a new one with "
+            "<code>steward login-link</code>.</p>"
+        )
+        return sign_in_page("Sign in to Steward", body, 401, challenge)
     answer = problem(error.status, error.title, str(error), request.url.path)
     answer.headers.update(challenge)
     return answer
@@ -161,27 +171,30 @@ class BodyLimit:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "https://steward.dev/problems/payload-too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "instance": scope.get("path", ""),
-                "detail": f"the request body is over {self.max_bytes} bytes; send fewer records per "
-                "request, or raise the max_request_bytes setting",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        detail = (
+            f"the request body is over {self.max_bytes} bytes; send fewer records per request, "
+            "or raise the max_request_bytes setting"
         )
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, "Payload too large", detail, scope.get("path", ""))
+
+
+async def send_problem(send: Send, status: int, title: str, detail: str, path: str) -> None:
+    """Answer with problem+json from ASGI middleware, before any route (and its handlers) runs."""
+    body = json.dumps(
+        {
+            "type": f"https://steward.dev/problems/{title.lower().replace(' ', '-')}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": path,
+        }
+    ).encode()
+    headers = [
+        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute
 
 from steward.errors import ConfigError, ForbiddenError, UnauthenticatedError
 from steward.governance.access import Role
-from steward.web.auth import caller
+from steward.web.auth import SESSION_COOKIE, caller
 
 __all__ = [
     "OPENAPI_KEY",
@@ -55,7 +55,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "session": {
         "type": "apiKey",
         "in": "cookie",
-        "name": "steward_session",
+        "name": SESSION_COOKIE,
         "description": "The dashboard's session, opened by a login link; requests that change "
         "state also send the X-CSRF-Token header.",
     },

@@ -17,10 +17,11 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from steward._util.hashing import file_sha256
 
 __all__ = ["FileCommits", "FilesHook", "file_sha256"]
 
@@ -28,12 +29,6 @@ logger = logging.getLogger(__name__)
 
 #: Called with (added: {relative path: sha256}, removed: [relative path], reason).
 FilesHook = Callable[[dict[str, str], list[str], str], None]
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, in hex."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 class FileCommits:

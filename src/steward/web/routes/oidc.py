@@ -63,6 +63,7 @@ from steward.governance.access import Issued, Role, start_session
 from steward.settings import Settings
 from steward.web.auth import set_session_cookies
 from steward.web.deps import StewardDep
+from steward.web.problems import sign_in_page
 from steward.web.roles import RoleRoute, requires
 
 __all__ = [
@@ -110,10 +111,6 @@ _FLOW_REGISTRY: Final = JWERegistry(algorithms=["dir", "A256GCM"])
 _PROCESS_KEY: Final = secrets.token_bytes(32)
 _cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
-</title><link rel="stylesheet" href="/ui/static/dashboard.css"></head><body><main>
-<h1>{heading}</h1><p>{reason}</p><p><a href="/ui/oidc/login">Sign in again</a></p>
-</main></body></html>"""
 _HEADINGS = {
     400: "This sign-in cannot be completed",
     403: "Steward does not let you in",
@@ -451,11 +448,8 @@ def _configured(settings: Settings) -> Settings:
 
 def _failed(failure: SignInFailed, *, forget_flow: bool, secure: bool) -> HTMLResponse:
     logger.warning("OIDC sign-in refused (%d): %s", failure.status, failure.reason)
-    page = _PAGE.format(
-        heading=_HEADINGS.get(failure.status, "Sign-in failed"),
-        reason=html.escape(failure.reason),
-    )
-    answer = HTMLResponse(page, status_code=failure.status)
+    body = f'<p>{html.escape(failure.reason)}</p><p><a href="/ui/oidc/login">Sign in again</a></p>'
+    answer = sign_in_page(_HEADINGS.get(failure.status, "Sign-in failed"), body, failure.status)
     if forget_flow:
         _forget_flow(answer, secure)
     return answer

@@ -23,15 +23,12 @@ from steward.errors import InvalidInputError
 from steward.governance.access import Role, redeem_login, revoke_token
 from steward.web.auth import CSRF_COOKIE, SESSION_COOKIE, CallerDep, set_session_cookies
 from steward.web.deps import StewardDep
+from steward.web.problems import sign_in_page
 from steward.web.roles import RoleRoute, requires
 
 __all__ = ["login", "logout", "router", "whoami"]
 
 router = APIRouter(route_class=RoleRoute, tags=["session"])
-
-_FAILED = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
-</title><link rel="stylesheet" href="/ui/static/dashboard.css"></head><body><main>
-<h1>This link does not sign you in</h1><p>{reason}</p></main></body></html>"""
 
 
 @router.get(
@@ -49,7 +46,8 @@ async def login(
     try:
         issued = await run_in_threadpool(redeem_login, steward, token)
     except InvalidInputError as error:
-        return HTMLResponse(_FAILED.format(reason=html.escape(str(error))), status_code=400)
+        reason = f"<p>{html.escape(str(error))}</p>"
+        return sign_in_page("This link does not sign you in", reason, 400)
     secure = request.url.scheme == "https"
     answer = RedirectResponse("/", status_code=303)
     set_session_cookies(answer, issued, secure=secure)
