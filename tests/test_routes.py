@@ -70,6 +70,14 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/v1/systems/{system}/actions"): VIEWER,
     ("GET", "/v1/approvals"): VIEWER,
     ("GET", "/v1/whoami"): VIEWER,
+    ("GET", "/v1/systems/{system}/prompts"): VIEWER,
+    ("GET", "/v1/systems/{system}/prompts/{prompt}"): VIEWER,
+    ("GET", "/v1/prompts/{prompt}"): VIEWER,
+    ("POST", "/v1/systems/{system}/prompts/{prompt}:render"): CLIENT,
+    ("GET", "/v1/systems/{system}/prompts/{prompt}/versions"): VIEWER,
+    ("GET", "/v1/systems/{system}/prompts/{prompt}/history"): VIEWER,
+    ("GET", "/v1/evals"): VIEWER,
+    ("GET", "/v1/evals/{run_id}"): VIEWER,
     # Ending one's own session changes nothing but the caller's own sign-in.
     ("POST", "/ui/logout"): VIEWER,
     ("GET", "/"): VIEWER,
@@ -79,6 +87,9 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/ui/systems/{name}/versions/{version}"): VIEWER,
     ("GET", "/ui/systems/{name}/versions/{version}/card"): VIEWER,
     ("GET", "/ui/systems/{name}/reviews"): VIEWER,
+    ("GET", "/ui/systems/{name}/prompts"): VIEWER,
+    ("GET", "/ui/systems/{name}/prompts/{prompt}/versions/{version}"): VIEWER,
+    ("GET", "/ui/evals/{run_id}"): VIEWER,
     ("GET", "/ui/history"): VIEWER,
     # Acting on alerts, reviews and suspensions: operator.
     ("POST", "/v1/alerts/{alert_id}:acknowledge"): OPERATOR,
@@ -86,6 +97,10 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/v1/systems/{system}/reviews/{prediction_id}"): OPERATOR,
     ("POST", "/v1/systems/{system}:suspend"): OPERATOR,
     ("POST", "/v1/systems/{system}:resume"): OPERATOR,
+    # Moving a prompt's labels: operator, like model aliases.
+    ("PUT", "/v1/systems/{system}/prompts/{prompt}/labels/{label}"): OPERATOR,
+    ("DELETE", "/v1/systems/{system}/prompts/{prompt}/labels/{label}"): OPERATOR,
+    ("POST", "/v1/systems/{system}/prompts/{prompt}/labels/{label}:rollback"): OPERATOR,
     # Deciding a promotion: approver.
     ("POST", "/v1/approvals/{approval_id}:approve"): APPROVER,
     ("POST", "/v1/approvals/{approval_id}:reject"): APPROVER,
@@ -102,6 +117,9 @@ PATH_VALUES = {
     "alert_id": "1",
     "approval_id": "1",
     "prediction_id": "p-1",
+    "prompt": "answer",
+    "label": "production",
+    "run_id": "1",
     "path": "dashboard.css",
 }
 

@@ -19,22 +19,25 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from steward._util.templates import render_messages
 from steward.errors import (
     ContractViolationError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    PromptUnavailableError,
     StewardError,
     StoreError,
     UnauthenticatedError,
 )
 
-__all__ = ["BatchingLogger", "Client"]
+__all__ = ["BatchingLogger", "Client", "Prompt"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +56,18 @@ class Client:
         token: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        prompt_max_staleness: float = 60.0,
     ) -> None:
         token = token if token is not None else os.environ.get("STEWARD_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=base_url, timeout=timeout, transport=transport, headers=headers
         )
+        _check_staleness(prompt_max_staleness)
+        self.prompt_max_staleness = prompt_max_staleness
+        self._prompts: dict[tuple[str, str | None, str], tuple[Prompt, float]] = {}
+        self._refreshing: set[tuple[str, str | None, str]] = set()
+        self._prompt_lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -97,6 +106,88 @@ class Client:
         """Reject a pending promotion (the approver role's); returns the decided approval."""
         return self._post(f"/v1/approvals/{approval_id}:reject", {"note": note})
 
+    def prompt(
+        self,
+        name: str,
+        *,
+        label: str = "production",
+        system: str | None = None,
+        max_staleness: float | None = None,
+        fallback: Mapping[str, Any] | None = None,
+    ) -> Prompt:
+        """The prompt version ``label`` points at, never older than ``max_staleness`` seconds.
+
+        A copy fetched less than half the bound ago is served as is; an older one within the bound
+        is served while a background thread refreshes it; past the bound the server is asked and
+        the caller waits. A label moved or removed on the server is therefore never served past
+        the bound. When no fresh copy can be had (the server unreachable or failing, the label
+        gone) this raises ``PromptUnavailableError`` (``NotFoundError`` for a label or prompt that
+        does not exist), or, given ``fallback`` (a mapping with ``messages`` or ``template``),
+        returns that with ``source == "fallback"`` and the reason.
+        """
+        bound = self.prompt_max_staleness if max_staleness is None else max_staleness
+        _check_staleness(bound)
+        key = (name, system, label)
+        with self._prompt_lock:
+            cached = self._prompts.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] <= bound:
+            found, fetched_at = cached
+            if now - fetched_at > bound / 2:
+                self._refresh_in_background(key)
+            return replace(found, source="cache", age_seconds=now - fetched_at)
+        try:
+            return self._fetch_prompt(key)
+        except (PromptUnavailableError, NotFoundError) as error:
+            if fallback is None:
+                raise
+            logger.warning("prompt %r: serving the caller's fallback: %s", name, error)
+            return Prompt.fallback(name, label, fallback, reason=str(error))
+
+    def _fetch_prompt(self, key: tuple[str, str | None, str]) -> Prompt:
+        """Ask the server; keep the answer with the time the question was sent (conservative)."""
+        name, system, label = key
+        path = f"/v1/systems/{system}/prompts/{name}" if system else f"/v1/prompts/{name}"
+        asked_at = time.monotonic()
+        try:
+            response = self._http.get(path, params={"label": label})
+        except httpx.TransportError as error:
+            raise PromptUnavailableError(
+                f"prompt {name!r} ({label}): cannot reach the Steward server at "
+                f"{self._http.base_url} ({error}) and no copy is fresh enough"
+            ) from None
+        if response.status_code == 404:
+            with self._prompt_lock:
+                self._prompts.pop(key, None)  # moved away or removed: never serve it again
+        if response.status_code >= 500:
+            raise PromptUnavailableError(
+                f"prompt {name!r} ({label}): the Steward server answered "
+                f"{response.status_code} and no copy is fresh enough"
+            )
+        if response.status_code >= 400:
+            raise _error_from(response)
+        found = Prompt.from_server(response.json(), label)
+        with self._prompt_lock:
+            self._prompts[key] = (found, asked_at)
+        return found
+
+    def _refresh_in_background(self, key: tuple[str, str | None, str]) -> None:
+        with self._prompt_lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+
+        def refresh() -> None:
+            try:
+                self._fetch_prompt(key)
+            except StewardError as error:  # the copy expires at its bound; the next call says why
+                logger.info("prompt %r: background refresh failed: %s", key[0], error)
+            finally:
+                with self._prompt_lock:
+                    self._refreshing.discard(key)
+
+        threading.Thread(target=refresh, name="steward-prompt-refresh", daemon=True).start()
+
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._http.post(path, json=payload)
@@ -108,6 +199,82 @@ class Client:
         if response.status_code >= 400:
             raise _error_from(response)
         return dict(response.json())
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt version as a client holds it; ``render(**variables)`` fills in its messages.
+
+    ``source`` says where it came from: ``server`` (fetched now), ``cache`` (a copy
+    ``age_seconds`` old, within the staleness bound) or ``fallback`` (the caller's own, with
+    ``reason``); ``version`` is None for a fallback.
+    """
+
+    name: str
+    label: str
+    messages: list[dict[str, str]]
+    system: str | None = None
+    version: int | None = None
+    sha256: str | None = None
+    variables: list[str] = field(default_factory=list)
+    model: str = ""
+    provider: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None
+    source: str = "server"
+    age_seconds: float = 0.0
+    reason: str = ""
+
+    def render(self, **variables: Any) -> list[dict[str, str]]:
+        """The chat messages with the variables filled in; a declared one missing raises."""
+        return render_messages(self.messages, variables, self.variables)
+
+    @classmethod
+    def from_server(cls, body: Mapping[str, Any], label: str) -> Prompt:
+        spec = body.get("spec") or {}
+        return cls(
+            name=str(body["prompt"]),
+            label=label,
+            messages=list(body["messages"]),
+            system=body.get("system"),
+            version=int(body["version"]),
+            sha256=body.get("sha256"),
+            variables=list(spec.get("variables") or []),
+            model=str(spec.get("model") or ""),
+            provider=str(spec.get("provider") or ""),
+            parameters=dict(spec.get("parameters") or {}),
+            output_schema=spec.get("output_schema"),
+        )
+
+    @classmethod
+    def fallback(cls, name: str, label: str, given: Mapping[str, Any], *, reason: str) -> Prompt:
+        """The caller's own prompt, from ``messages`` or ``template`` (one user message)."""
+        if "messages" in given:
+            messages = [dict(message) for message in given["messages"]]
+        elif "template" in given:
+            messages = [{"role": "user", "content": str(given["template"])}]
+        else:
+            raise InvalidInputError(
+                f"the fallback for prompt {name!r} needs 'messages' or 'template'; it has "
+                f"{', '.join(map(str, given)) or 'nothing'}"
+            )
+        return cls(
+            name=name,
+            label=label,
+            messages=messages,
+            variables=list(given.get("variables") or []),
+            model=str(given.get("model") or ""),
+            parameters=dict(given.get("parameters") or {}),
+            source="fallback",
+            reason=reason,
+        )
+
+
+def _check_staleness(seconds: float) -> None:
+    if not seconds > 0:
+        raise InvalidInputError(
+            f"the prompt staleness bound must be a positive number of seconds, got {seconds!r}"
+        )
 
 
 class BatchingLogger:

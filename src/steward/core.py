@@ -14,17 +14,44 @@ operations) that adds the operations that reach above the workspace layer, such 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from steward.governance import cards
+from steward.llm import prompts
+from steward.llm.prompt_files import read_prompt
 from steward.store import Store, audit
-from steward.workspace import Workspace
+from steward.workspace import Workspace, systems
+from steward.workspace.config import load_config
 
 __all__ = ["Steward"]
 
 
 class Steward(Workspace):
     """The workspace and every operation a user calls on it."""
+
+    def apply(self, path: Path | None = None) -> list[systems.SystemChange]:
+        """Load ``steward.yaml`` into the store, then register each prompt file whose bytes changed.
+
+        Every prompt file is read and checked before anything is written, so a broken prompt
+        leaves the store as it was.
+        """
+        config_path = Path(path or self.settings.config_path)
+        config = load_config(config_path)
+        base = config_path.parent
+        for system in config.systems:
+            for prompt in system.prompts:
+                read_prompt(base / prompt.file)  # raises, naming the file, before any write
+        changes = systems.apply_config(self.store, config, actor=self.actor)
+        declared = {system.name: system.prompts for system in config.systems}
+        result = []
+        for change in changes:
+            pushed = prompts.push_prompts(
+                self.store, change.name, declared.get(change.name, []), base, actor=self.actor
+            )
+            made = tuple(f"{item.prompt} v{item.version}" for item in pushed if item.created)
+            result.append(replace(change, prompts=made) if made else change)
+        return result
 
     def card(
         self, system: str, version: int | str = "champion", card_file: Path | None = None

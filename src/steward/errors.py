@@ -20,7 +20,8 @@ exits non-zero; the HTTP API turns it into ``application/problem+json`` with ``s
     │   ├── UnreadableArtifactError the file is missing, corrupt, or not the flavor it claims
     │   └── UnsafeArtifactError     loading it would run code the user has not chosen to trust
     ├── StoreError
-    │   └── DatabaseUnreachableError
+    │   ├── DatabaseUnreachableError
+    │   └── PromptUnavailableError  no prompt fresh enough: the server is unreachable or the label gone
     └── NotFittedError              a fitted object was used before ``fit``
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidInputError",
     "NotFittedError",
     "NotFoundError",
+    "PromptUnavailableError",
     "StewardError",
     "StoreError",
     "UnauthenticatedError",
@@ -128,6 +130,13 @@ class StoreError(StewardError):
 
 class DatabaseUnreachableError(StoreError):
     title = "Database unreachable"
+
+
+class PromptUnavailableError(StoreError):
+    """No copy of the prompt within the caller's staleness bound, and no fallback was given."""
+
+    status = 503
+    title = "Prompt unavailable"
 
 
 class NotFittedError(StewardError, ValueError):

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from steward.cli.main import cell, console, error_console, get_steward
 from steward.errors import InvalidInputError
+from steward.llm import prompts
 
 __all__ = [
     "models",
@@ -253,12 +254,28 @@ def models_card(
 
 @click.command()
 @click.argument("system")
-@click.option("--reason", default="", help="Why; kept in the alias history.")
+@click.option("--reason", default="", help="Why; kept in the alias (or label) history.")
 @click.option("--alias", default="champion", show_default=True)
+@click.option("--prompt", default=None, help="Roll back a label of this prompt instead.")
+@click.option(
+    "--label", default="production", show_default=True, help="With --prompt: the label to undo."
+)
 @click.pass_context
-def rollback(ctx: click.Context, system: str, reason: str, alias: str) -> None:
-    """Move champion of SYSTEM back to the version that held it before."""
-    change = get_steward(ctx).rollback(system, reason, alias)
+def rollback(
+    ctx: click.Context, system: str, reason: str, alias: str, prompt: str | None, label: str
+) -> None:
+    """Move champion of SYSTEM (or a prompt's label) back to the version that held it before."""
+    steward = get_steward(ctx)
+    if prompt is not None:
+        moved = prompts.rollback_label(
+            steward.store, system, prompt, actor=steward.actor, reason=reason, label=label
+        )
+        console.print(
+            f"rolled back {system} prompt {prompt} {label}: "
+            f"{_v(moved.from_version)} -> {_v(moved.to_version)}"
+        )
+        return
+    change = steward.rollback(system, reason, alias)
     console.print(f"rolled back {system} {alias}: v{change.from_version} -> v{change.to_version}")
     warn(change.warnings)
 

@@ -47,6 +47,8 @@ def apply(ctx: click.Context, file: Path | None) -> None:
             console.print(f"[dim]unchanged[/] {change.name}")
         if change.contract:
             console.print(f"[cyan]contract[/]  {change.name}: {change.contract}")
+        for prompt in change.prompts:
+            console.print(f"[cyan]prompt[/]    {change.name}: registered {prompt}")
 
 
 @click.group()

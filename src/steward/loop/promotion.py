@@ -37,11 +37,21 @@ from sqlalchemy import select
 
 from steward.data.events import EventLog
 from steward.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from steward.llm import prompts
 from steward.model import registry
 from steward.model.lineage import read_table
 from steward.model.registry import ModelVersion
 from steward.monitoring.metrics import MIN_PER_CLASS, MIN_SAMPLES, auc_placements, join_outcomes
-from steward.store import MAX_ROW_ID, ActionRow, AliasRow, ApprovalRow, System, audit, utcnow
+from steward.store import (
+    MAX_ROW_ID,
+    ActionRow,
+    AliasRow,
+    ApprovalRow,
+    PromptLabelRow,
+    System,
+    audit,
+    utcnow,
+)
 from steward.workspace import Workspace
 
 __all__ = [
@@ -552,6 +562,9 @@ def approve(steward: Workspace, approval_id: int, actor: str, note: str = "") ->
     """
     with steward.store.write() as session:
         row, system_row = _pending(steward, session, approval_id)
+        if row.kind == "prompt-label":
+            _approve_label(session, row, system_row, actor, note)
+            return _approval(system_row.name, row)
         guarded = system_row.risk_tier == "high" or registry.is_protected(system_row, "champion")
         if guarded and actor == row.requested_by:
             raise ForbiddenError(
@@ -587,11 +600,52 @@ def approve(steward: Workspace, approval_id: int, actor: str, note: str = "") ->
         return _approval(system_row.name, row)
 
 
+def _approve_label(
+    session: Any, row: ApprovalRow, system_row: System, actor: str, note: str
+) -> None:
+    """Approve a protected prompt label's move: four eyes always, and only from where it was."""
+    subject = row.subject
+    if actor == row.requested_by:
+        raise ForbiddenError(
+            f"approval #{row.id} (move the protected label {subject['label']!r} of prompt "
+            f"{subject['prompt']!r}) was requested by {actor}; another approver must decide it"
+        )
+    held = session.get(PromptLabelRow, (system_row.id, subject["prompt"], subject["label"]))
+    now = held.version if held is not None else None
+    if now != subject.get("from"):
+        raise ConflictError(
+            f"approval #{row.id}: label {subject['label']!r} of prompt {subject['prompt']!r} now "
+            f"points at {_version_text(now)}, not the {_version_text(subject.get('from'))} it "
+            "was requested from; reject it and request the move again"
+        )
+    reason = f"approved by {actor} (approval #{row.id})" + (f": {note}" if note else "")
+    prompts.apply_label_move(
+        session,
+        system_row,
+        subject["prompt"],
+        subject["label"],
+        int(subject["to"]),
+        "move",
+        actor,
+        reason,
+        subject.get("eval_run_id"),
+    )
+    _decide(session, row, "approved", actor, note)
+    _audit_decision(session, system_row.name, row, actor, note)
+
+
+def _version_text(version: int | None) -> str:
+    return "no version" if version is None else f"v{version}"
+
+
 def reject(steward: Workspace, approval_id: int, actor: str, note: str = "") -> Approval:
     """Reject a pending promotion: champion stays; the approval and an action record why."""
     with steward.store.write() as session:
         row, system_row = _pending(steward, session, approval_id)
         _decide(session, row, "rejected", actor, note)
+        if row.kind == "prompt-label":  # the label stays; the approval and the audit say why
+            _audit_decision(session, system_row.name, row, actor, note)
+            return _approval(system_row.name, row)
         session.add(
             ActionRow(
                 system_id=system_row.id,
@@ -642,11 +696,15 @@ def _audit_decision(session: Any, system: str, row: ApprovalRow, actor: str, not
         actor=actor,
         action=f"approval.{'approve' if row.state == 'approved' else 'reject'}",
         target=f"{system}/approval/{row.id}",
-        details={
-            "challenger": row.subject.get("challenger"),
-            "champion": row.subject.get("champion"),
-            "note": note,
-        },
+        details=(
+            {**row.subject, "note": note}
+            if row.kind == "prompt-label"
+            else {
+                "challenger": row.subject.get("challenger"),
+                "champion": row.subject.get("champion"),
+                "note": note,
+            }
+        ),
         bind=row,
     )
 

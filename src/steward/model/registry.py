@@ -12,6 +12,7 @@ These functions take the store and return plain dataclasses; ``steward.Steward``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "Registration",
     "alias_history",
     "apply_move",
+    "check_pointer_name",
     "diff_versions",
     "find_system",
     "get_version",
@@ -44,6 +46,7 @@ __all__ = [
     "move_alias",
     "no_reference_warning",
     "register_version",
+    "replay_stack",
     "rollback",
 ]
 
@@ -257,11 +260,7 @@ def move_alias(
     A protected alias (the system's ``protected_aliases``) may be set once; after that it moves
     only through an approval (``steward.loop.promotion``) or a rollback: ``ForbiddenError``.
     """
-    if not _ALIAS_NAME.match(alias):
-        raise InvalidInputError(
-            f"alias {alias!r} is not a valid name; use lowercase letters, digits, '_' or '-', "
-            "starting with a letter"
-        )
+    check_pointer_name(alias, "alias")
     target = None if version is None else get_version(store, system, version).version
     with store.write() as session:
         system_row = find_system(session, system)
@@ -275,6 +274,15 @@ def move_alias(
                 f"{system} --if-better`, or roll back with `steward rollback {system}`"
             )
         return apply_move(session, system_row, alias, target, "move", actor, reason)
+
+
+def check_pointer_name(name: str, what: str) -> None:
+    """An alias's (or a prompt label's) name: lowercase letters, digits, '_' or '-'."""
+    if not _ALIAS_NAME.match(name):
+        raise InvalidInputError(
+            f"{what} {name!r} is not a valid name; use lowercase letters, digits, '_' or '-', "
+            "starting with a letter"
+        )
 
 
 def is_protected(system_row: System, alias: str) -> bool:
@@ -402,17 +410,28 @@ def no_reference_warning(version: ModelVersion) -> str:
 
 def _promotion_stack(session: Session, system_id: int, alias: str) -> list[int | None]:
     """Replay the alias history: a move pushes its target, a rollback pops back to the one before."""
-    stack: list[int | None] = []
     moves = session.scalars(
         select(AliasMove)
         .where(AliasMove.system_id == system_id, AliasMove.alias == alias)
         .order_by(AliasMove.id)
     )
-    for move in moves:
-        if move.action == "rollback" and stack:
+    return replay_stack((move.action, move.to_version) for move in moves)
+
+
+def replay_stack(moves: Iterable[tuple[str, int | None]]) -> list[int | None]:
+    """The undo stack of a pointer's history (an alias, a prompt label), oldest first.
+
+    A move pushes its target; a rollback pops, so the holder before the last move is ``[-2]``.
+
+    >>> replay_stack([("move", 1), ("move", 2), ("move", 3), ("rollback", 2)])
+    [1, 2]
+    """
+    stack: list[int | None] = []
+    for action, to_version in moves:
+        if action == "rollback" and stack:
             stack.pop()
         else:
-            stack.append(move.to_version)
+            stack.append(to_version)
     return stack
 
 

@@ -57,10 +57,14 @@ __all__ = [
     "AuditRow",
     "Base",
     "ContractRow",
+    "EvalRunRow",
     "IdentityRow",
     "ModelVersionRow",
     "MonitorResultRow",
     "NotificationRow",
+    "PromptLabelMove",
+    "PromptLabelRow",
+    "PromptVersionRow",
     "ReviewDecisionRow",
     "SLOEvaluationRow",
     "Store",
@@ -407,6 +411,79 @@ class TokenRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class PromptVersionRow(Base):
+    """One registered version of a prompt file, immutable, identified by its content hash."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (
+        UniqueConstraint("system_id", "prompt", "version"),
+        UniqueConstraint("system_id", "prompt", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    prompt: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1000))
+    source: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    code: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    registered_by: Mapped[str] = mapped_column(String(200))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromptLabelRow(Base):
+    """Where a prompt's label points now; ``PromptLabelMove`` keeps every move that led here."""
+
+    __tablename__ = "prompt_labels"
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), primary_key=True)
+    prompt: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    moved_by: Mapped[str] = mapped_column(String(200))
+    moved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromptLabelMove(Base):
+    __tablename__ = "prompt_label_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    prompt: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20), default="move")  # move | rollback
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    moved_by: Mapped[str] = mapped_column(String(200))
+    moved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: The passed eval run the move cites (its id), if any.
+    eval_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EvalRunRow(Base):
+    """One eval run: an eval set run on a prompt version (and its baseline), and the decision."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    prompt: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    baseline_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    baseline_label: Mapped[str] = mapped_column(String(100), default="")
+    eval_set: Mapped[str] = mapped_column(String(500))
+    eval_set_sha256: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(500))
+    decision: Mapped[str] = mapped_column(String(20))  # pass | fail | report (no baseline gate)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditRow(Base):

@@ -11,7 +11,17 @@ from fastapi import APIRouter
 
 from steward.plugins import hookimpl, plugin_manager
 from steward.web import dashboard
-from steward.web.routes import health, loop, oidc, oip, playbooks, predictions, review, session
+from steward.web.routes import (
+    health,
+    loop,
+    oidc,
+    oip,
+    playbooks,
+    predictions,
+    prompts,
+    review,
+    session,
+)
 
 __all__ = ["ROUTERS", "available_routers", "steward_routers"]
 
@@ -26,6 +36,7 @@ ROUTERS = (
     loop.router,
     review.router,
     playbooks.router,
+    prompts.router,
 )
 
 

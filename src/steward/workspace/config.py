@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from steward.errors import ConfigError, StewardError
 from steward.plugins import plugin_manager
@@ -24,9 +31,12 @@ __all__ = [
     "TEMPLATE",
     "BurnRateAlert",
     "CardConfig",
+    "JudgeConfig",
     "MonitorsConfig",
     "NotifyConfig",
     "PlaybookConfig",
+    "PromptConfig",
+    "ProviderConfig",
     "RetrainConfig",
     "SLOConfig",
     "StewardConfig",
@@ -172,6 +182,37 @@ class MonitorsConfig(BaseModel):
     segments: list[str] = Field(default_factory=list)
 
 
+class PromptConfig(BaseModel):
+    """A prompt of an ``llm`` system: its file in the workspace and the eval set that gates it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+    file: str
+    evals: str | None = None
+
+
+class ProviderConfig(BaseModel):
+    """An LLM provider a prompt or the judge names: an OpenAI-compatible server, or ``echo``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["openai", "echo"] = "openai"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    model: str = ""
+
+
+class JudgeConfig(BaseModel):
+    """The provider that grades ``llm-rubric`` and ``similar`` assertions, and how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = "openai"
+    model: str = ""
+    repeats: int = Field(default=3, ge=1, le=15)
+
+
 class SystemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -194,6 +235,25 @@ class SystemConfig(BaseModel):
     #: Aliases that, once set, move only through an approval another person decides (or a
     #: rollback to the version that held them before), e.g. ``[champion]``.
     protected_aliases: list[str] = Field(default_factory=list)
+    #: Prompts of an ``llm`` system, registered by ``steward apply`` (``docs/prompts.md``).
+    prompts: list[PromptConfig] = Field(default_factory=list)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    judge: JudgeConfig | None = None
+    #: Prompt labels that, once set, move only through an approval (or a rollback).
+    protected_labels: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _prompts_belong_to_llm_systems(self) -> SystemConfig:
+        if self.prompts and self.task != "llm":
+            raise ValueError(
+                f"system {self.name!r} has task {self.task!r}; only a system of task 'llm' has "
+                "prompts (set task: llm, or move the prompts to an llm system)"
+            )
+        names = [prompt.name for prompt in self.prompts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"prompt {twice[0]!r} is declared twice; prompt names must be unique")
+        return self
 
 
 class StewardConfig(BaseModel):
@@ -346,6 +406,8 @@ def _reason(error: Any) -> str:
         return "unknown key; check the spelling against the commented template from `steward init`"
     if error["type"] == "missing":
         return "required, but missing"
+    if error["type"] == "value_error":  # a validator's own sentence, already naming the value
+        return str(error["msg"]).removeprefix("Value error, ")
     return f"{error['msg']} (got {error.get('input')!r})"
 
 

@@ -61,6 +61,8 @@ class SystemChange:
     kind: str
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     contract: str | None = None  # e.g. "contract v2 (breaking: tenure min 0 -> 1)"
+    #: Prompt versions registered by this apply, e.g. "support-answer v2".
+    prompts: tuple[str, ...] = ()
 
 
 def apply_config(store: Store, config: StewardConfig, *, actor: str) -> list[SystemChange]:
@@ -240,6 +242,10 @@ _CONFIG_KEYS = {
     "notify",
     "playbooks",
     "retrain",
+    "prompts",
+    "providers",
+    "judge",
+    "protected_labels",
 }
 
 

@@ -1,4 +1,4 @@
-"""The web dashboard: overview, system, model versions, review queue and history pages.
+"""The web dashboard: overview, system, model versions, prompts, eval runs, review queue, history.
 
 Server-rendered HTML with inline SVG, one stylesheet and one small script served from the package;
 nothing comes from the internet. Its ``router`` (``routes.py``) serves ``/``, ``/ui/...`` and the

@@ -24,6 +24,11 @@ from steward.render import queries
 from steward.render.templates import environment
 from steward.web.dashboard.overlay import drift_overlay
 from steward.web.dashboard.overview import overview_rows
+from steward.web.dashboard.prompts_page import (
+    eval_run_context,
+    prompt_version_context,
+    prompts_context,
+)
 from steward.web.dashboard.system_page import system_context, window_bounds
 from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, declare, requires
@@ -32,11 +37,14 @@ __all__ = [
     "STATIC",
     "card",
     "drift_cell",
+    "eval_run",
     "history",
     "overview",
+    "prompt_version",
     "reviews",
     "router",
     "system",
+    "system_prompts",
     "version",
     "versions",
 ]
@@ -174,6 +182,36 @@ def reviews(name: str, steward: StewardDep, events: EventsDep) -> HTMLResponse:
         )
 
     return _page(build)
+
+
+@router.get("/ui/systems/{name}/prompts", response_class=HTMLResponse, dependencies=VIEWER)
+def system_prompts(name: str, steward: StewardDep) -> HTMLResponse:
+    """An llm system's prompts: versions newest first, label history and eval runs."""
+    return _page(lambda: _render("prompts.html.j2", **prompts_context(steward, name)))
+
+
+@router.get(
+    "/ui/systems/{name}/prompts/{prompt}/versions/{version}",
+    response_class=HTMLResponse,
+    dependencies=VIEWER,
+)
+def prompt_version(
+    name: str, prompt: str, version: str, steward: StewardDep, against: str | None = None
+) -> HTMLResponse:
+    """One prompt version: its file, a diff against ``?against=N`` (default the version before)
+    and its eval runs."""
+
+    def build() -> HTMLResponse:
+        context = prompt_version_context(steward, name, prompt, version, against)
+        return _render("prompt_version.html.j2", **context)
+
+    return _page(build)
+
+
+@router.get("/ui/evals/{run_id}", response_class=HTMLResponse, dependencies=VIEWER)
+def eval_run(run_id: str, steward: StewardDep) -> HTMLResponse:
+    """One eval run: the decision, both sides' figures, the judge's consistency, every case."""
+    return _page(lambda: _render("eval_run.html.j2", **eval_run_context(steward, run_id)))
 
 
 @router.get("/ui/history", response_class=HTMLResponse, dependencies=VIEWER)
