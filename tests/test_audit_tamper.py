@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from click.testing import CliRunner
 from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine
@@ -38,6 +39,7 @@ from steward.governance.access import (
     redeem_login,
     revoke_token,
 )
+from steward.llm import eval_runs, prompts
 from steward.loop import promotion
 from steward.model.registry import find_system
 from steward.store import (
@@ -88,6 +90,20 @@ def small(telco: tuple[pd.DataFrame, pd.Series]) -> tuple[pd.DataFrame, pd.Serie
     return frame.iloc[:1500], target.iloc[:1500]
 
 
+def llm_system(workspace: Steward) -> None:
+    """Add an LLM system with one prompt file to the workspace's steward.yaml and apply it."""
+    root = workspace.settings.workspace
+    (root / "answer.yaml").write_text(
+        "template: 'Answer {{ q }}'\nvariables: [q]\nprovider: echo\n"
+    )
+    config = yaml.safe_load(workspace.settings.config_path.read_text())
+    config["systems"].append(
+        {"name": "support", "task": "llm", "prompts": [{"name": "answer", "file": "answer.yaml"}]}
+    )
+    workspace.settings.config_path.write_text(yaml.safe_dump(config))
+    workspace.apply()
+
+
 @pytest.fixture
 def lived_in(
     workspace: Steward, telco_model: object, small: tuple[pd.DataFrame, pd.Series]
@@ -111,6 +127,24 @@ def lived_in(
     revoke_token(workspace, create_token(workspace, "ana", expires_in=timedelta(days=1)).info.key)
     redeem_login(workspace, login_link(workspace, "ana").secret)
     disable_identity(workspace, "ana")
+    # A prompt of an LLM system: a version, a label move, and the eval run the move cites.
+    llm_system(workspace)
+    eval_runs.save_run(
+        workspace.store,
+        system="support",
+        prompt="answer",
+        version=1,
+        baseline_version=None,
+        baseline_label="production",
+        eval_set="evals.yaml",
+        eval_set_sha256="0" * 64,
+        provider="echo",
+        decision="pass",
+        summary={"pass_rate": 1.0},
+        result={"candidate": {"cases": []}},
+        actor="tester",
+    )
+    prompts.move_label(workspace.store, "support", "answer", "production", 1, actor="tester")
 
     events = workspace.events
     events.append(predictions(0, 5, OLD_DAY))
