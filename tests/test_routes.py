@@ -58,6 +58,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/v1/systems/{system}/predict"): CLIENT,
     ("POST", "/v1/systems/{system}/outcomes"): CLIENT,
     ("POST", "/v1/systems/{system}/predictions:log"): CLIENT,
+    ("POST", "/v1/systems/{system}/llm-calls:log"): CLIENT,
+    ("POST", "/v1/traces"): CLIENT,
     ("POST", "/v2/models/{name}/infer"): CLIENT,
     # Reads of metadata, results, queues and history: viewer.
     ("GET", "/v2"): VIEWER,
@@ -77,6 +79,7 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/v1/systems/{system}/prompts/{prompt}/versions"): VIEWER,
     ("GET", "/v1/systems/{system}/prompts/{prompt}/history"): VIEWER,
     ("GET", "/v1/evals"): VIEWER,
+    ("GET", "/v1/systems/{system}/llm-calls"): VIEWER,
     ("GET", "/v1/evals/{run_id}"): VIEWER,
     # Ending one's own session changes nothing but the caller's own sign-in.
     ("POST", "/ui/logout"): VIEWER,

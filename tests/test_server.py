@@ -1,4 +1,7 @@
-"""End to end on a real uvicorn server: kill -9 mid-stream loses nothing that was acknowledged."""
+"""End to end on a real uvicorn server: kill -9 mid-stream loses nothing that was acknowledged.
+
+The stream carries predictions, their outcomes and LLM calls, so every kind of event is tested.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+import yaml
 
 from steward import Steward
 from steward.data.events import EventLog
@@ -47,6 +51,19 @@ def stream(
                 )
                 if response.status_code == 200:
                     acknowledged["outcomes"].append(f"o-{index}")
+                call = {
+                    "id": f"c-{index}",
+                    "request_model": "gpt-4o-mini",
+                    "provider": "openai",
+                    "input_tokens": 40 + index,
+                    "output_tokens": 12,
+                    "latency_ms": 300.0,
+                }
+                response = client.post(
+                    "/v1/systems/assistant/llm-calls:log", json={"calls": [call]}
+                )
+                if response.status_code == 200:
+                    acknowledged["calls"].append(f"c-{index}")
             except httpx.TransportError:
                 return  # the server died under us: what was acknowledged is what counts
 
@@ -57,7 +74,11 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_event_exactly_once(
 ) -> None:
     frame, _ = telco
     records = json.loads(frame.head(3000).to_json(orient="records"))
-    acknowledged: dict[str, list[str]] = {"predictions": [], "outcomes": []}
+    acknowledged: dict[str, list[str]] = {"predictions": [], "outcomes": [], "calls": []}
+    config = yaml.safe_load(workspace.settings.config_path.read_text())
+    config["systems"].append({"name": "assistant", "task": "llm"})  # LLM calls ride along
+    workspace.settings.config_path.write_text(yaml.safe_dump(config))
+    workspace.apply()
     server.start()
     warm = httpx.post(
         f"{server.url}/v1/systems/churn/predict", json={"records": records[:1]}, timeout=120
@@ -84,10 +105,17 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_event_exactly_once(
     with EventLog(workspace.settings.events_dir) as events:
         predictions = events.scan("prediction", "churn").to_pandas()
         outcomes = events.scan("outcome", "churn").to_pandas()
+        calls = events.scan("llm_call", "assistant").to_pandas()
     prediction_ids = predictions["id"].tolist()
     assert set(acknowledged["predictions"]) <= set(prediction_ids)
     assert len(prediction_ids) == len(set(prediction_ids)), "an event appears twice"
     outcome_ids = outcomes["id"].tolist()
     assert set(acknowledged["outcomes"]) <= set(outcome_ids)
     assert len(outcome_ids) == len(set(outcome_ids))
+    call_ids = calls["id"].tolist()
+    assert set(acknowledged["calls"]) <= set(call_ids)
+    assert len(call_ids) == len(set(call_ids))
+    assert (
+        len(acknowledged["calls"]) >= 150 and calls["priced"].all()
+    )  # gpt-4o-mini is in the table
     assert len(acknowledged["predictions"]) > before_crash  # the restarted server served again

@@ -7,7 +7,9 @@ Teams that serve their model elsewhere log each prediction with ``BatchingLogger
 record on a bounded in-memory queue and returns at once; a background thread sends batches to
 ``/predictions:log``. When the server is slow or down the queue fills, and records past its size are
 dropped and counted (``dropped``), never waited on: the caller's request path must not stall on
-monitoring. ``close()`` (or leaving the ``with`` block) flushes what is queued.
+monitoring. ``close()`` (or leaving the ``with`` block) flushes what is queued. The same logger sends
+LLM calls (``records="llm_calls"``, to ``/llm-calls:log``) for ``steward.llm.instrument``; ``put()``
+queues a record that is already in its final shape.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -277,8 +279,20 @@ def _check_staleness(seconds: float) -> None:
         )
 
 
+#: What a ``BatchingLogger`` can send: the route under ``/v1/systems/{system}/``, the field of the
+#: request body that holds the batch, and the records' name in messages.
+_LOGGED = {
+    "predictions": ("predictions:log", "predictions", "predictions"),
+    "llm_calls": ("llm-calls:log", "calls", "LLM calls"),
+}
+
+
 class BatchingLogger:
-    """Queue predictions in memory and send them in batches from a background thread."""
+    """Queue records in memory and send them in batches from a background thread.
+
+    ``records`` says which: ``"predictions"`` (the default, queued with ``log()``) or
+    ``"llm_calls"`` (queued ready-made with ``put()``, as ``steward.llm.instrument`` does).
+    """
 
     def __init__(
         self,
@@ -288,10 +302,16 @@ class BatchingLogger:
         batch_size: int = 1000,
         flush_seconds: float = 1.0,
         max_queue: int = 100_000,
+        records: Literal["predictions", "llm_calls"] = "predictions",
     ) -> None:
         _check_logger_arguments(client, system, batch_size, flush_seconds, max_queue)
+        if records not in _LOGGED:
+            raise InvalidInputError(
+                f"records must be one of {', '.join(map(repr, _LOGGED))}, got {records!r}"
+            )
         self.client = client
         self.system = system
+        self.records = records
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.dropped = 0
@@ -315,26 +335,34 @@ class BatchingLogger:
     ) -> str:
         """Queue one prediction and return its id at once; never blocks, never raises on overload."""
         prediction_id = id or uuid.uuid4().hex
-        record = {
-            "id": prediction_id,
-            "inputs": dict(inputs),
-            "score": score,
-            "decision": decision,
-            "entity_key": entity_key,
-            "model_version": model_version,
-            "event_time": event_time or datetime.now(UTC),
-        }
+        self.put(
+            {
+                "id": prediction_id,
+                "inputs": dict(inputs),
+                "score": score,
+                "decision": decision,
+                "entity_key": entity_key,
+                "model_version": model_version,
+                "event_time": event_time or datetime.now(UTC),
+            }
+        )
+        return prediction_id
+
+    def put(self, record: Mapping[str, Any]) -> bool:
+        """Queue one record as it will be sent; never blocks. False when the queue was full and
+        the record was dropped (and counted in ``dropped``)."""
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(dict(record))
         except queue.Full:
             self.dropped += 1
-        return prediction_id
+            return False
+        return True
 
     def close(self, timeout: float = 30.0) -> None:
         """Send everything queued, then stop the thread; say so (a warning) if anything was lost.
 
         ``sent``, ``failed`` (the server refused or could not be reached) and ``dropped`` (the
-        queue was full, or the thread could not finish in ``timeout``) count every prediction.
+        queue was full, or the thread could not finish in ``timeout``) count every record.
         """
         self._queue.put(None)
         self._thread.join(timeout)
@@ -342,9 +370,10 @@ class BatchingLogger:
             self.dropped += sum(1 for item in _drain(self._queue) if item)
         if self.failed or self.dropped:
             logger.warning(
-                "BatchingLogger for %r lost predictions: %d sent, %d failed to send%s, %d dropped "
+                "BatchingLogger for %r lost %s: %d sent, %d failed to send%s, %d dropped "
                 "(queue full or not sent in time)",
                 self.system,
+                _LOGGED[self.records][2],
                 self.sent,
                 self.failed,
                 f" (last error: {self.last_error})" if self.last_error else "",
@@ -378,12 +407,17 @@ class BatchingLogger:
     def _send(self, batch: list[dict[str, Any]]) -> None:
         if not batch:
             return
+        route, field_name, noun = _LOGGED[self.records]
         try:
-            self.sent += self.client.log_predictions(self.system, batch)
+            body = self.client._post(
+                f"/v1/systems/{self.system}/{route}",
+                {field_name: [_jsonable(item) for item in batch]},
+            )
+            self.sent += int(body["accepted"])
         except Exception as error:  # the thread must live on, and count what it could not send
             self.failed += len(batch)
             self.last_error = f"{type(error).__name__}: {error}"
-            logger.warning("could not log %d predictions of %s: %s", len(batch), self.system, error)
+            logger.warning("could not log %d %s of %s: %s", len(batch), noun, self.system, error)
 
 
 def _check_logger_arguments(

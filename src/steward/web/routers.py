@@ -13,9 +13,11 @@ from steward.plugins import hookimpl, plugin_manager
 from steward.web import dashboard
 from steward.web.routes import (
     health,
+    llm,
     loop,
     oidc,
     oip,
+    otlp,
     playbooks,
     predictions,
     prompts,
@@ -37,6 +39,8 @@ ROUTERS = (
     review.router,
     playbooks.router,
     prompts.router,
+    llm.router,
+    otlp.router,
 )
 
 

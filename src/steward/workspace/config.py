@@ -10,6 +10,7 @@ where (file, line, column) and why; ``steward apply`` then loads it into the sto
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ __all__ = [
     "MonitorsConfig",
     "NotifyConfig",
     "PlaybookConfig",
+    "PriceEntry",
     "PromptConfig",
     "ProviderConfig",
     "RetrainConfig",
@@ -203,6 +205,22 @@ class ProviderConfig(BaseModel):
     model: str = ""
 
 
+class PriceEntry(BaseModel):
+    """A model's prices from ``valid_from`` on, in US dollars per million tokens.
+
+    ``cached_input`` and ``cache_write`` default to the input rate, ``reasoning`` to the output
+    rate (``steward.llm.cost``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    valid_from: date | datetime
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    reasoning: float | None = Field(default=None, ge=0)
+
+
 class JudgeConfig(BaseModel):
     """The provider that grades ``llm-rubric`` and ``similar`` assertions, and how often."""
 
@@ -241,6 +259,11 @@ class SystemConfig(BaseModel):
     judge: JudgeConfig | None = None
     #: Prompt labels that, once set, move only through an approval (or a rollback).
     protected_labels: list[str] = Field(default_factory=list)
+    #: What logged LLM calls keep of their input and output texts (docs/llm.md).
+    call_text: Literal["keep", "hash", "drop"] = "keep"
+    #: Prices per model in US dollars per million tokens, each from a date, overriding and
+    #: extending the shipped table: ``{model: [{valid_from, input, cached_input, output}, ...]}``.
+    prices: dict[str, list[PriceEntry]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _prompts_belong_to_llm_systems(self) -> SystemConfig:
@@ -249,6 +272,13 @@ class SystemConfig(BaseModel):
                 f"system {self.name!r} has task {self.task!r}; only a system of task 'llm' has "
                 "prompts (set task: llm, or move the prompts to an llm system)"
             )
+        for model, entries in self.prices.items():
+            starts = [entry.valid_from for entry in entries]
+            if [str(start) for start in starts] != sorted(str(start) for start in set(starts)):
+                raise ValueError(
+                    f"prices of {model!r}: list the entries oldest first, one per valid_from "
+                    f"(got {', '.join(str(start) for start in starts)})"
+                )
         names = [prompt.name for prompt in self.prompts]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:

@@ -246,6 +246,8 @@ _CONFIG_KEYS = {
     "providers",
     "judge",
     "protected_labels",
+    "call_text",
+    "prices",
 }
 
 

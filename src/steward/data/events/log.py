@@ -271,7 +271,7 @@ class EventLog:
         return read.existing_ids(self.root, kind, system, ids)
 
     def query(self, sql: str) -> pa.Table:
-        """Run DuckDB SQL over the views ``predictions``, ``shadows`` and ``outcomes``.
+        """Run DuckDB SQL over the views ``predictions``, ``shadows``, ``outcomes`` and ``llm_calls``.
 
         The views carry every column of the kind's schema, deduplicated and with erasures applied.
 

@@ -32,6 +32,7 @@ __all__ = [
     "KINDS_BY_CODE",
     "KIND_CODES",
     "LAST_WRITE_WINS",
+    "LLM_CALL_SCHEMA",
     "OUTCOME_SCHEMA",
     "PARTITION_COLUMNS",
     "PREDICTION_SCHEMA",
@@ -87,24 +88,57 @@ OUTCOME_SCHEMA: Final = pa.schema(
         pa.field("value_text", pa.string()),
     ]
 )
+#: One call to an LLM, in the OpenTelemetry GenAI vocabulary (docs/llm.md): ``input_tokens``
+#: include the cached ones, ``output_tokens`` the reasoning ones. ``cost`` is computed once, at
+#: ingestion, with the prices valid at ``event_time``; ``price_source`` names the table and its
+#: version; ``cost`` null with ``priced`` false is a call no price covers (unpriced, not free).
+LLM_CALL_SCHEMA: Final = pa.schema(
+    [
+        *_ENVELOPE,
+        pa.field("entity_key", pa.string()),  # whom the call was for, so erasure can find it
+        pa.field("prompt", pa.string()),
+        pa.field("prompt_version", pa.int64()),
+        pa.field("provider", pa.string()),
+        pa.field("operation", pa.string()),
+        pa.field("request_model", pa.string()),
+        pa.field("response_model", pa.string()),
+        pa.field("input_tokens", pa.int64()),
+        pa.field("cache_read_tokens", pa.int64()),
+        pa.field("cache_creation_tokens", pa.int64()),
+        pa.field("output_tokens", pa.int64()),
+        pa.field("reasoning_tokens", pa.int64()),
+        pa.field("finish_reasons", pa.string()),
+        pa.field("latency_ms", pa.float64()),
+        pa.field("ttft_ms", pa.float64()),
+        pa.field("error", pa.string()),
+        pa.field("input_text", pa.string()),
+        pa.field("output_text", pa.string()),
+        pa.field("cost", pa.float64()),
+        pa.field("priced", pa.bool_()),
+        pa.field("price_source", pa.string()),
+        pa.field("trace_id", pa.string()),
+        pa.field("span_id", pa.string()),
+    ]
+)
 
-EVENT_KINDS: Final = ("prediction", "shadow", "outcome")
+EVENT_KINDS: Final = ("prediction", "shadow", "outcome", "llm_call")
 #: The schema of each kind.
 SCHEMAS: Final = {
     "prediction": PREDICTION_SCHEMA,
     "shadow": SHADOW_SCHEMA,
     "outcome": OUTCOME_SCHEMA,
+    "llm_call": LLM_CALL_SCHEMA,
 }
 #: The write-ahead log stores (kind code, schema version) per batch so a later schema can still
 #: read segments an older release wrote.
-KIND_CODES: Final = {"prediction": 1, "shadow": 2, "outcome": 3}
+KIND_CODES: Final = {"prediction": 1, "shadow": 2, "outcome": 3, "llm_call": 4}
 KINDS_BY_CODE: Final = {code: kind for kind, code in KIND_CODES.items()}
 SCHEMA_VERSION: Final = 1
 #: The fields the log stamps; a caller may not set them.
 STAMPED: Final = frozenset({"received_at", "writer", "sequence"})
 #: The fields a caller may set, per kind.
 CALLER_FIELDS: Final = {kind: frozenset(schema.names) - STAMPED for kind, schema in SCHEMAS.items()}
-_JSON_FIELDS: Final = frozenset({"inputs", "output", "violations"})
+_JSON_FIELDS: Final = frozenset({"inputs", "output", "violations", "finish_reasons"})
 #: Columns the directory names carry; Parquet files leave them out (hive partitioning).
 PARTITION_COLUMNS: Final = ("kind", "system")
 #: Which rows are "the same event", and which copy a reader keeps (see docs/events.md).
@@ -112,6 +146,7 @@ DEDUPE_KEYS: Final = {
     "prediction": ("system", "id"),
     "shadow": ("system", "id", "model_version"),
     "outcome": ("system", "id"),
+    "llm_call": ("system", "id"),
 }
 #: Kinds whose reader keeps the last copy received; the others keep the first.
 LAST_WRITE_WINS: Final = frozenset({"outcome"})
@@ -120,7 +155,12 @@ FIRST_WRITE_WINS: Final = frozenset(EVENT_KINDS) - LAST_WRITE_WINS
 _STRUCTS: Final = {kind: pa.struct(list(schema)) for kind, schema in SCHEMAS.items()}
 _ROW_WISE_LIMIT: Final = 64
 #: The view ``EventLog.query`` exposes for each kind.
-VIEW_NAMES: Final = {"prediction": "predictions", "shadow": "shadows", "outcome": "outcomes"}
+VIEW_NAMES: Final = {
+    "prediction": "predictions",
+    "shadow": "shadows",
+    "outcome": "outcomes",
+    "llm_call": "llm_calls",
+}
 
 _NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
