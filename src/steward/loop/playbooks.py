@@ -41,6 +41,7 @@ from sqlalchemy import select
 
 from steward.data.events import EventLog
 from steward.errors import ConflictError, InvalidInputError, StewardError, UnknownAliasError
+from steward.llm import prompts
 from steward.loop import promotion, retrain
 from steward.model import registry
 from steward.plugins import hookimpl, plugin_manager
@@ -69,7 +70,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The steps that ship; plugins add more through the ``steward_playbook_steps`` hook.
-STEPS: Final = ("notify", "rollback", "suspend", "retrain", "promote_if_better")
+STEPS: Final = (
+    "notify",
+    "rollback",
+    "rollback_prompt",
+    "suspend",
+    "retrain",
+    "promote_if_better",
+)
 ACTION_STATUSES: Final = ("done", "failed", "skipped", "pending_approval")
 PLAYBOOK_ACTOR: Final = "steward"
 
@@ -322,6 +330,41 @@ def _rollback(context: StepContext) -> StepOutcome:
     )
 
 
+def _rollback_prompt(context: StepContext) -> StepOutcome:
+    """Move ``production`` of the prompt whose label moved last back to its previous version."""
+    moves = [
+        change
+        for newest in prompts.list_prompts(context.steward.store, context.system)
+        for change in prompts.label_history(
+            context.steward.store, context.system, newest.prompt, "production"
+        )[-1:]
+    ]
+    if not moves:
+        return StepOutcome(
+            "skipped",
+            f"{context.system} has no prompt with a production label to roll back; see "
+            f"`steward prompts list {context.system}`",
+        )
+    last = max(moves, key=lambda change: change.moved_at)
+    try:
+        change = prompts.rollback_label(
+            context.steward.store,
+            context.system,
+            last.prompt,
+            actor=context.actor,
+            reason=f"rollback by playbook: {context.why}",
+        )
+    except StewardError as error:
+        return StepOutcome("skipped", str(error), {"prompt": last.prompt})
+    return StepOutcome(
+        "done",
+        f"prompt {last.prompt} production moved back from v{change.from_version} to "
+        f"v{change.to_version}; undo with `steward prompts label {context.system} "
+        f"{last.prompt} production {change.from_version}`",
+        {"prompt": last.prompt, "from": change.from_version, "to": change.to_version},
+    )
+
+
 def _champion(context: StepContext) -> str:
     try:
         return f"v{context.steward.version(context.system, 'champion').version}"
@@ -427,6 +470,7 @@ def steward_playbook_steps() -> list[Step]:
     return [
         FunctionStep("notify", _notify),
         FunctionStep("rollback", _rollback),
+        FunctionStep("rollback_prompt", _rollback_prompt),
         FunctionStep("suspend", _suspend),
         FunctionStep("retrain", _retrain),
         FunctionStep("promote_if_better", _promote_if_better),

@@ -22,8 +22,12 @@ Events are counted two ways:
 ``evaluate`` stores each evaluation as one ``steward.store.SLOEvaluationRow`` (table
 ``slo_evaluations``), which the dashboard reads; the alert rule of an SLO stays ``slo:NAME``.
 
-``error_rate`` and ``cost`` are declared in the config but not measurable yet (failed requests and
-costs are not logged); evaluating them raises a ``ConfigError`` that says so.
+For an LLM system (task ``llm``) the event indicators count its logged calls (the ``llm_calls``
+view) instead: ``latency`` (good at or under ``threshold`` ms), ``error_rate`` (good when the
+call raised no error) and ``cost`` (good at or under ``threshold`` dollars a call; unpriced calls
+are not counted); ``output_drift`` counts each stored ``llm_outputs`` result like ``drift``. For
+other systems ``error_rate`` and ``cost`` are not measurable yet (failed requests and costs are not
+logged per prediction); evaluating them raises a ``ConfigError`` that says so.
 
 >>> from steward.workspace.config import SLOConfig
 >>> [(pair.long, pair.short, pair.burn_rate) for pair in alert_pairs(SLOConfig(
@@ -52,6 +56,7 @@ from steward.workspace.config import BurnRateAlert, SLOConfig
 __all__ = [
     "DEFAULT_ALERTS",
     "EVENT_INDICATORS",
+    "LLM_INDICATORS",
     "WINDOW_INDICATORS",
     "BurnWindow",
     "FiringAlert",
@@ -78,7 +83,11 @@ WINDOW_INDICATORS: dict[str, tuple[str, str]] = {
     "precision": ("performance", "window_end"),
     "estimated_roc_auc": ("estimated_performance", "window_end"),
     "uplift": ("uplift", "window_end"),
+    "output_drift": ("llm_outputs", "window_end"),
 }
+#: The indicators an LLM system's SLOs may use: its calls' latency, errors and cost, and drift of
+#: its outputs.
+LLM_INDICATORS = frozenset({"latency", "error_rate", "cost", "output_drift"})
 _UNSUPPORTED = {
     "error_rate": "failed requests are not recorded in the event log yet (a request the model "
     "cannot score is refused with a 422 and never logged); watch the 5xx and 4xx counts of "
@@ -237,13 +246,14 @@ def evaluate(
     """
     at = now or utcnow()
     declared = slo if isinstance(slo, SLOConfig) else _find_slo(steward, system, slo)
-    _check_measurable(system, declared)
+    task = steward.system(system).task
+    _check_measurable(system, declared, task)
     pairs = alert_pairs(declared)
     lengths = {format_duration(parse_window(declared.window)): parse_window(declared.window)}
     for pair in pairs:
         lengths.setdefault(pair.long, parse_window(pair.long))
         lengths.setdefault(pair.short, parse_window(pair.short))
-    counts = _count(steward, events, system, declared, lengths, at)
+    counts = _count(steward, events, system, declared, lengths, at, task)
     status = _status(system, declared, pairs, lengths, counts, at)
     if store:
         _store(steward, status, at - parse_window(declared.window))
@@ -314,14 +324,29 @@ def _find_slo(steward: Workspace, system: str, name: str) -> SLOConfig:
     )
 
 
-def _check_measurable(system: str, slo: SLOConfig) -> None:
-    if slo.indicator in _UNSUPPORTED:
+def _check_measurable(system: str, slo: SLOConfig, task: str) -> None:
+    if task == "llm" and slo.indicator not in LLM_INDICATORS:
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: an LLM system's SLOs use "
+            f"{', '.join(sorted(LLM_INDICATORS))}, not {slo.indicator!r}"
+        )
+    if task != "llm" and slo.indicator == "output_drift":
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: output_drift watches an LLM system's answers; "
+            f"{system!r} has task {task!r} (use drift for its inputs)"
+        )
+    if task != "llm" and slo.indicator in _UNSUPPORTED:
         raise ConfigError(
             f"SLO {slo.name!r} of {system!r}: indicator {slo.indicator!r} is not supported yet: "
             f"{_UNSUPPORTED[slo.indicator]}"
         )
+    if slo.indicator == "cost" and slo.threshold is None:
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: indicator 'cost' needs a threshold in dollars a "
+            "call (e.g. threshold: 0.002); add it in steward.yaml"
+        )
     needs_threshold = slo.indicator == "latency" or (
-        slo.indicator in WINDOW_INDICATORS and slo.indicator != "drift"
+        slo.indicator in WINDOW_INDICATORS and slo.indicator not in ("drift", "output_drift")
     )
     if needs_threshold and slo.threshold is None:
         raise ConfigError(
@@ -346,11 +371,25 @@ def _count(
     slo: SLOConfig,
     lengths: dict[str, timedelta],
     at: datetime,
+    task: str = "",
 ) -> dict[str, tuple[int, int]]:
     """(events, bad events) per window label, every window ending at ``at``."""
+    if task == "llm" and slo.indicator in ("latency", "error_rate", "cost"):
+        measured, bad = _call_rule(slo)
+        return _count_events(events, "llm_calls", system, lengths, at, measured, bad)
     if slo.indicator in EVENT_INDICATORS:
         return _count_predictions(events, system, slo, lengths, at)
     return _count_results(steward, system, slo, lengths, at)
+
+
+def _call_rule(slo: SLOConfig) -> tuple[str, str]:
+    """(which calls count, which of them are bad) for an LLM system's event indicator."""
+    threshold = float(slo.threshold or 0)
+    if slo.indicator == "latency":
+        return "latency_ms IS NOT NULL", f"latency_ms > {threshold!r}"
+    if slo.indicator == "cost":
+        return "priced", f"cost > {threshold!r}"
+    return "true", "error IS NOT NULL"
 
 
 def _sql_text(value: str) -> str:
@@ -373,6 +412,19 @@ def _count_predictions(
         measured, bad = "latency_ms IS NOT NULL", f"latency_ms > {float(slo.threshold or 0)!r}"
     else:
         measured, bad = "true", "(violations IS NOT NULL AND violations NOT IN ('', '[]'))"
+    return _count_events(events, "predictions", system, lengths, at, measured, bad)
+
+
+def _count_events(
+    events: EventLog,
+    view: str,
+    system: str,
+    lengths: dict[str, timedelta],
+    at: datetime,
+    measured: str,
+    bad: str,
+) -> dict[str, tuple[int, int]]:
+    """One aggregate query over ``view``: counts per window come back, never the rows."""
     labels = list(lengths)
     columns = []
     for index, label in enumerate(labels):
@@ -381,7 +433,7 @@ def _count_predictions(
         columns.append(f"count(*) FILTER (WHERE {since} AND {bad}) AS bad_{index}")
     longest = max(lengths.values())
     table = events.query(
-        f"SELECT {', '.join(columns)} FROM predictions WHERE system = {_sql_text(system)} "
+        f"SELECT {', '.join(columns)} FROM {view} WHERE system = {_sql_text(system)} "
         f"AND event_time >= {_sql_time(at - longest)} AND event_time < {_sql_time(at)} "
         f"AND {measured}"
     )
@@ -419,7 +471,7 @@ def _count_results(
 
 def _window_good(slo: SLOConfig, status: str, details: dict[str, Any]) -> bool | None:
     """Whether one stored monitor window met the SLO; None when it holds no event."""
-    if slo.indicator == "drift":
+    if slo.indicator in ("drift", "output_drift"):
         return None if status not in ("ok", "breach") else status == "ok"
     threshold = float(slo.threshold or 0.0)
     if slo.indicator == "estimated_roc_auc":

@@ -87,6 +87,7 @@ Indicator = Literal[
     "estimated_roc_auc",
     "uplift",
     "cost",
+    "output_drift",
 ]
 
 
