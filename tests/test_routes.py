@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/ui/systems/{name}/versions/{version}/card"): VIEWER,
     ("GET", "/ui/systems/{name}/reviews"): VIEWER,
     ("GET", "/ui/systems/{name}/prompts"): VIEWER,
+    ("GET", "/ui/systems/{name}/llm"): VIEWER,
     ("GET", "/ui/systems/{name}/prompts/{prompt}/versions/{version}"): VIEWER,
     ("GET", "/ui/evals/{run_id}"): VIEWER,
     ("GET", "/ui/history"): VIEWER,

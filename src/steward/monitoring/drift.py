@@ -27,6 +27,8 @@ class DriftMonitor:
     name = "drift"
 
     def run(self, window: MonitorWindow) -> list[MonitorResult]:
+        if window.info.task == "llm":  # its answers are watched by llm_outputs
+            return []
         if window.exact:
             result, report = _drift(
                 window.system, window.start, window.end, window.reference, window.inputs

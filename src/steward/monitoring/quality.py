@@ -44,6 +44,8 @@ class DataQualityMonitor:
     name = "data_quality"
 
     def run(self, window: MonitorWindow) -> list[MonitorResult]:
+        if window.info.task == "llm":  # no input features; its answers are watched by llm_outputs
+            return []
         if window.exact:
             return [
                 _data_quality(

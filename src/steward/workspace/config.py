@@ -10,6 +10,7 @@ where (file, line, column) and why; ``steward apply`` then loads it into the sto
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +36,7 @@ __all__ = [
     "JudgeConfig",
     "MonitorsConfig",
     "NotifyConfig",
+    "OutputMonitorConfig",
     "PlaybookConfig",
     "PriceEntry",
     "PromptConfig",
@@ -222,6 +224,56 @@ class PriceEntry(BaseModel):
     reasoning: float | None = Field(default=None, ge=0)
 
 
+class OutputMonitorConfig(BaseModel):
+    """How the ``llm_outputs`` monitor watches an ``llm`` system's answers (docs/llm.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: How long the reference is: the span just before the window (default: the window's own
+    #: length), or, with ``reference_start``, the span from that moment on.
+    reference_window: str | None = Field(default=None, pattern=r"^[0-9]*[1-9][0-9]*[mhdw]$")
+    #: A fixed baseline's start (a date means 00:00 UTC); left out, the reference slides.
+    reference_start: date | datetime | None = None
+    #: Regular expressions (case-insensitive) added to the default refusal patterns.
+    refusal_patterns: list[str] = Field(default_factory=list)
+    #: Words or phrases counted in each answer, case-insensitive, whole words.
+    keywords: list[str] = Field(default_factory=list)
+    #: Answers should parse as JSON: adds the ``json_valid`` descriptor.
+    json_expected: bool = False
+
+    @field_validator("refusal_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not pattern.strip():
+                raise ValueError(
+                    "a refusal pattern is empty; remove it or write a regular expression"
+                )
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(
+                    f"refusal pattern {pattern!r} is not a valid regular expression ({error}); "
+                    "escape special characters such as '(' or '?' with a backslash"
+                ) from None
+        return patterns
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_once(cls, keywords: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for keyword in keywords:
+            folded = " ".join(keyword.split()).casefold()
+            if not folded:
+                raise ValueError("a keyword is empty; remove it or write a word or phrase")
+            if folded in seen:
+                raise ValueError(
+                    f"keyword {keyword!r} is listed twice (case is ignored); list it once"
+                )
+            seen.add(folded)
+        return keywords
+
+
 class JudgeConfig(BaseModel):
     """The provider that grades ``llm-rubric`` and ``similar`` assertions, and how often."""
 
@@ -265,13 +317,15 @@ class SystemConfig(BaseModel):
     #: Prices per model in US dollars per million tokens, each from a date, overriding and
     #: extending the shipped table: ``{model: [{valid_from, input, cached_input, output}, ...]}``.
     prices: dict[str, list[PriceEntry]] = Field(default_factory=dict)
+    #: The output monitor's reference, refusal patterns, keywords and JSON expectation.
+    outputs: OutputMonitorConfig | None = None
 
     @model_validator(mode="after")
     def _prompts_belong_to_llm_systems(self) -> SystemConfig:
-        if self.prompts and self.task != "llm":
+        if (self.prompts or self.outputs) and self.task != "llm":
             raise ValueError(
                 f"system {self.name!r} has task {self.task!r}; only a system of task 'llm' has "
-                "prompts (set task: llm, or move the prompts to an llm system)"
+                "prompts and outputs (set task: llm, or move them to an llm system)"
             )
         for model, entries in self.prices.items():
             starts = [entry.valid_from for entry in entries]

@@ -248,6 +248,7 @@ _CONFIG_KEYS = {
     "protected_labels",
     "call_text",
     "prices",
+    "outputs",
 }
 
 

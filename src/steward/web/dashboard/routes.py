@@ -22,6 +22,7 @@ from steward.errors import StewardError
 from steward.model.registry import diff_versions
 from steward.render import queries
 from steward.render.templates import environment
+from steward.web.dashboard.llm_page import llm_context
 from steward.web.dashboard.overlay import drift_overlay
 from steward.web.dashboard.overview import overview_rows
 from steward.web.dashboard.prompts_page import (
@@ -44,6 +45,7 @@ __all__ = [
     "reviews",
     "router",
     "system",
+    "system_llm",
     "system_prompts",
     "version",
     "versions",
@@ -188,6 +190,15 @@ def reviews(name: str, steward: StewardDep, events: EventsDep) -> HTMLResponse:
 def system_prompts(name: str, steward: StewardDep) -> HTMLResponse:
     """An llm system's prompts: versions newest first, label history and eval runs."""
     return _page(lambda: _render("prompts.html.j2", **prompts_context(steward, name)))
+
+
+@router.get("/ui/systems/{name}/llm", response_class=HTMLResponse, dependencies=VIEWER)
+def system_llm(
+    name: str, steward: StewardDep, events: EventsDep, range: str | None = None
+) -> HTMLResponse:
+    """An llm system's calls over ``?range=1d|7d|30d|90d`` (default 30d): cost, volume, latency
+    and errors, by day, prompt version and model; the newest calls; its output monitor's grid."""
+    return _page(lambda: _render("llm.html.j2", **llm_context(steward, events, name, range)))
 
 
 @router.get(
