@@ -9,6 +9,18 @@ sizes after Benjamini-Hochberg across every descriptor and method, *and* larger 
 floor plus the statistic's noise at those sizes. The 0/1 descriptors (``refused``, ``json_valid``,
 ``error``) and ``finish_reason`` are compared as categories.
 
+When the answers' texts are kept, one more test compares them whole: the energy distance between
+their WordLlama embeddings (``steward.llm.embedding_drift``), which sees a change of subject or
+tone that lengths and keywords miss. Its permutation p-value cannot join the descriptors'
+Benjamini-Hochberg set (its smallest value, 1/201, would rarely pass a correction over some twenty
+tests), so it alarms on its own at ``EMBEDDING_ALPHA`` (0.005) *and* only above its practical floor
+(``DEFAULT_FLOOR``). At 0.05 it raised the whole monitor's false alarms on unchanged outputs from
+0 to 14 in 200 runs (the descriptors' BH set gave none); at 0.005 (the smallest p-value of 200
+relabellings passes, nothing else) the monitor gave 1 in 200 (0.5%, bound 2.75%), the features'
+own worst measured rate per 25-column check. ``details["embedding"]`` holds its distance,
+coefficient, p-value and threshold, or why it was skipped (texts hashed or dropped, too few
+answers).
+
 The reference is, by default, the window of the same length just before the current one. The
 system's ``outputs:`` in steward.yaml can name another, and add refusal patterns and keywords::
 
@@ -48,13 +60,22 @@ from steward.llm.descriptors import (
     check_options,
     describe_calls,
 )
+from steward.llm.embedding_drift import embedding_drift
 from steward.monitoring.result import MIN_ROWS, MonitorResult, not_enough_data
 from steward.monitoring.window import MonitorWindow
 
-__all__ = ["GROUP_COLUMNS", "LLMOutputMonitor", "OutputSettings", "output_results"]
+__all__ = [
+    "EMBEDDING_ALPHA",
+    "GROUP_COLUMNS",
+    "LLMOutputMonitor",
+    "OutputSettings",
+    "output_results",
+]
 
 #: What a group of calls shares: the prompt, its version and the model asked for.
 GROUP_COLUMNS: Final = ("prompt", "prompt_version", "request_model")
+#: The level of the answers' embedding test, which alarms apart from the descriptors' BH set.
+EMBEDDING_ALPHA: Final = 0.005
 _NAME: Final = "llm_outputs"
 _SETTING_KEYS: Final = frozenset(
     {"reference_window", "reference_start", "refusal_patterns", "keywords", "json_expected"}
@@ -180,20 +201,26 @@ def output_results(
         )
         return [not_enough_data(system, _NAME, *window, text)]
     described = _describe(reference_table, settings), _describe(current_table, settings)
+    texts = (
+        _answer_texts(reference_table, described[0]),
+        _answer_texts(current_table, described[1]),
+    )
     keys = _group_keys(reference_table), _group_keys(current_table)
     context = _Context(system, window, reference_window)
     groups = _comparable_groups(*keys)
     if groups is None:
         sizes = _group_sizes(*keys)
         label = sizes[0]["group"] if len(sizes) == 1 else "all calls"
-        return [_judge(context, label, described, sizes if len(sizes) > 1 else [])]
+        return [_judge(context, label, described, sizes if len(sizes) > 1 else [], texts)]
     results = []
     for group in groups:
-        chosen = (
-            described[0][[key == group for key in keys[0]]],
-            described[1][[key == group for key in keys[1]]],
+        masks = [key == group for key in keys[0]], [key == group for key in keys[1]]
+        chosen = described[0][masks[0]], described[1][masks[1]]
+        chosen_texts = (
+            [text for text, keep in zip(texts[0], masks[0], strict=True) if keep],
+            [text for text, keep in zip(texts[1], masks[1], strict=True) if keep],
         )
-        results.append(_judge(context, _group_label(group), chosen, []))
+        results.append(_judge(context, _group_label(group), chosen, [], chosen_texts))
     return results
 
 
@@ -268,6 +295,7 @@ def _judge(
     group: dict[str, Any] | str,
     described: tuple[pd.DataFrame, pd.DataFrame],
     pooled: list[dict[str, Any]],
+    texts: tuple[list[str | None], list[str | None]],
 ) -> MonitorResult:
     reference, current = described
     kept, skipped = _comparable_columns(reference, current)
@@ -285,6 +313,7 @@ def _judge(
     alarmed = report.alarmed_columns
     for name in kept:
         summaries[name]["alarm"] = name in alarmed
+    embedding = _embedding_test(*texts)
     details: dict[str, Any] = {
         "group": group,
         "n_reference": len(reference),
@@ -296,18 +325,64 @@ def _judge(
         "skipped_descriptors": skipped,
         "alpha": report.alpha,
         "correction": report.correction,
+        "embedding": embedding,
     }
     if pooled:
         details["groups"] = pooled
-    if alarmed:
-        moved = "; ".join(_moved(name, summaries[name]) for name in alarmed)
-        text = f"LLM outputs changed ({label}): {moved}"
+    if alarmed or embedding.get("alarm"):
+        moved = [_moved(name, summaries[name]) for name in alarmed]
+        if embedding.get("alarm"):
+            moved.append(_embedding_moved(embedding))
+        text = f"LLM outputs changed ({label}): {'; '.join(moved)}"
         return MonitorResult(context.system, _NAME, *context.window, "breach", text, details)
     text = (
-        f"no change in {len(kept)} output descriptors over {len(current)} calls ({label}) "
-        f"against {len(reference)} reference calls"
+        f"no change in {len(kept)} output descriptors"
+        f"{'' if 'skipped' in embedding else ' or the answer embeddings'} over {len(current)} "
+        f"calls ({label}) against {len(reference)} reference calls"
     )
     return MonitorResult(context.system, _NAME, *context.window, "ok", text, details)
+
+
+# --- the answers' embeddings ---------------------------------------------------------------------
+
+
+def _answer_texts(table: pa.Table, described: pd.DataFrame) -> list[str | None]:
+    """Each call's answer, or None where the descriptors found none (failed, hashed, dropped)."""
+    has_text = described["output_chars"].notna().tolist()
+    return [
+        text if present else None
+        for text, present in zip(table.column("output_text").to_pylist(), has_text, strict=True)
+    ]
+
+
+def _embedding_test(reference: list[str | None], current: list[str | None]) -> dict[str, Any]:
+    """The embedding drift of the answers as result details, or why it was skipped."""
+    kept = (
+        [text for text in reference if text is not None],
+        [text for text in current if text is not None],
+    )
+    short = [
+        f"{len(texts)} answer texts in the {side}"
+        for side, texts in zip(("reference", "current"), kept, strict=True)
+        if len(texts) < MIN_ROWS
+    ]
+    if short:
+        reason = f"{' and '.join(short)}; it needs {MIN_ROWS} a side"
+        if any(not texts for texts in kept):
+            reason += f" ({_TEXT_MISSING})"
+        return {"skipped": reason}
+    try:
+        found = embedding_drift(*kept, alpha=EMBEDDING_ALPHA)
+    except ConfigError as error:  # wordllama missing: the descriptors still run
+        return {"skipped": str(error)}
+    return {"method": "energy distance of WordLlama embeddings", **found.to_dict()}
+
+
+def _embedding_moved(embedding: Mapping[str, Any]) -> str:
+    return (
+        f"answer embeddings moved (energy coefficient {embedding['coefficient']:.2g} > "
+        f"{embedding['threshold']:.2g}, p={embedding['p_value']:.3g})"
+    )
 
 
 def _comparable_columns(
