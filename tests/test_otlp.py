@@ -38,7 +38,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from steward import Steward
 from steward.llm import otlp
-from steward.web.routes.llm import price_book
+from steward.llm.cost import price_book
 
 from .conftest import Server
 

@@ -1,4 +1,4 @@
-"""``steward demo``: tell the churn story in a fresh workspace, then keep serving it."""
+"""``steward demo``: tell the churn and the assistant stories in a fresh workspace, then serve."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def demo(ctx: click.Context, seed: int, customers_per_week: int, serve: bool, po
     """Tell the churn story on the shipped Telco data in a fresh workspace (default: here).
 
     Trains and serves v1, replays twelve simulated weeks with a product launch in week seven, and
-    lets the loop detect, retrain, shadow and (after a named person approves) promote v2.
+    lets the loop detect, retrain, shadow and (after a named person approves) promote v2. Then a
+    support assistant on the shipped fake LLM changes its prompt in week five; the output monitor
+    and the cost SLO catch it and the playbook rolls the prompt back.
     """
     from steward.demo import Narrator, run_demo
 
@@ -48,7 +50,8 @@ def demo(ctx: click.Context, seed: int, customers_per_week: int, serve: bool, po
     )
     console.print(
         "next: `steward alerts list`, `steward models history churn`, "
-        "`steward report churn --week`, `steward models diff churn 1 2`"
+        "`steward report churn --week`, `steward models diff churn 1 2`, "
+        "`steward prompts history assistant answer`, `steward llm cost assistant --by prompt`"
     )
     if not serve:
         run.close()

@@ -8,13 +8,19 @@ and breaks a feature, the contract flags it, drift fires, realized quality falls
 arrive, the playbook retrains, shadows and asks for approval, a named person approves, v2 becomes
 champion, and the uplift of the calls against the holdout is shown with its interval.
 
+Then a second story on the same weeks (``steward.demo.assistant``): the support assistant, an LLM
+system served by the fake provider of ``steward.testing``, whose week-five prompt change passes a
+weak eval set, makes answers about 60% longer and dearer, alarms the output monitor, burns the
+cost SLO and is rolled back by a playbook; the eval set gains the case that fails it.
+
 Every figure is computed from the data; ``--seed`` changes the split, the customers and their
 behaviour, so the figures, not the story.
 
 The modules, lowest first: ``model`` (the Telco data, the churn pipeline, its metrics), ``config``
 (the workspace and its ``steward.yaml``), ``narrator``, ``simulation`` (the market and the
 in-process server), ``figures`` (what a run leaves), ``narration`` and ``finale`` (what the loop
-did, and the end), ``story`` (the weeks); ``retrain`` is the training command the playbook runs.
+did, and the end), ``assistant`` (the second story), ``story`` (the weeks); ``retrain`` is the
+training command the playbook runs.
 """
 
 from __future__ import annotations
@@ -73,7 +79,8 @@ def run_demo(
     port: int = 0,
     overrides: dict[str, Any] | None = None,
 ) -> DemoRun:
-    """Tell the churn story in a fresh ``workspace``; return the ``DemoRun`` (server still up).
+    """Tell the churn story, then the assistant's, in a fresh ``workspace``; return the ``DemoRun``
+    (server still up).
 
     The caller stops the server with ``run.close()`` or keeps serving with ``run.serve_forever()``.
     """

@@ -142,7 +142,7 @@ def prepare_workspace(workspace: Path) -> None:
                 f"{workspace} already holds a steward.yaml that the demo did not write; run the "
                 "demo in an empty folder, e.g. `steward --workspace steward-demo demo`"
             )
-        for name in (".steward", "data", "cards", "demo-summary.json"):
+        for name in (".steward", "data", "cards", "assistant", "demo-summary.json"):
             target = workspace / name
             if target.is_dir():
                 shutil.rmtree(target)

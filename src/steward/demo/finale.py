@@ -1,5 +1,6 @@
-"""The end of the demo's story: uplift against the holdout, v2 against v1 on labeled shadow traffic,
-a table per week, the audit chain, model cards, ``demo-summary.json`` and where to look next.
+"""The end of the demo's stories: uplift against the holdout, v2 against v1 on labeled shadow traffic,
+a table per week and model cards (``tell_ending``, the churn story's end), then, after the
+assistant's story, the audit chain, ``demo-summary.json`` and where to look next (``finish``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from steward.monitoring.metrics import join_outcomes
 from steward.monitoring.runner import sync_profiles
 from steward.monitoring.uplift import UpliftResult, uplift
 
-__all__ = ["finish", "labeled_predictions", "shadow_comparison"]
+__all__ = ["finish", "labeled_predictions", "shadow_comparison", "tell_ending"]
 
 
 def labeled_predictions(events: EventLog) -> pd.DataFrame:
@@ -53,16 +54,8 @@ def shadow_comparison(events: EventLog, joined: pd.DataFrame) -> dict[str, Any] 
     }
 
 
-def finish(
-    run: DemoRun,
-    say: Narrator,
-    workspace: Path,
-    *,
-    seed: int,
-    customers_per_week: int,
-    elapsed: float,
-) -> dict[str, Any]:
-    """Tell the end of the story of ``run`` and write ``demo-summary.json``; return the summary."""
+def tell_ending(run: DemoRun, say: Narrator, workspace: Path) -> dict[str, Any]:
+    """Tell the end of the churn story of ``run`` and write its model cards; return its figures."""
     steward, events = run.steward, run.events
     _store_profiles(run)
     joined = labeled_predictions(events)
@@ -81,29 +74,47 @@ def finish(
     versions = steward.versions(SYSTEM)
     for version in versions:
         write_card(steward, workspace, version.version)
-    check = steward.verify_audit()
-    say.say(
-        f"audit log: {check.n_entries} entries, hash chain "
-        f"{'intact' if check.ok else 'BROKEN at entry ' + str(check.first_bad_id)}"
-    )
-    champion = steward.version(SYSTEM, "champion").version
-    summary = {
-        "seed": seed,
-        "customers_per_week": customers_per_week,
-        "elapsed_seconds": round(elapsed, 1),
-        "champion": champion,
+    return {
+        "champion": steward.version(SYSTEM, "champion").version,
         "versions": [version.version for version in versions],
         "uplift": result.to_dict(),
         "shadow_comparison": comparison,
         "weeks": [asdict(week) for week in run.weeks],
+    }
+
+
+def finish(
+    run: DemoRun,
+    say: Narrator,
+    workspace: Path,
+    ending: dict[str, Any],
+    *,
+    seed: int,
+    customers_per_week: int,
+    elapsed: float,
+    assistant: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check the audit chain and write ``demo-summary.json``: the churn story's ``ending`` (from
+    ``tell_ending``) and the ``assistant``'s figures (``steward.demo.assistant``); return it."""
+    check = run.steward.verify_audit()
+    say.say(
+        f"audit log: {check.n_entries} entries, hash chain "
+        f"{'intact' if check.ok else 'BROKEN at entry ' + str(check.first_bad_id)}"
+    )
+    summary = {
+        "seed": seed,
+        "customers_per_week": customers_per_week,
+        "elapsed_seconds": round(elapsed, 1),
+        **ending,
+        **({"assistant": assistant} if assistant is not None else {}),
         "audit": {"entries": check.n_entries, "ok": check.ok},
     }
     path = workspace / "demo-summary.json"
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    say.say(
-        f"story told in {elapsed:.0f} s: {len(versions)} versions, champion v{champion}; "
-        f"figures in {path.name}, model cards in cards/"
-    )
+    told = f"{len(ending['versions'])} versions, champion v{ending['champion']}"
+    if assistant is not None:
+        told += f"; the assistant's prompt in production is v{assistant['production']}"
+    say.say(f"story told in {elapsed:.0f} s: {told}; figures in {path.name}, model cards in cards/")
     return summary
 
 

@@ -5,7 +5,9 @@ replays the weeks of ``steward.demo.simulation.Market``: customers scored throug
 their outcomes sent two simulated weeks later, and at each week's end one tick of the loop
 (``steward.loop.tick.tick(..., now=week_end)``: monitors, SLOs, alerts, playbooks). What the loop did is
 read back from the store and told, with its figures (``steward.demo.narration``). The story's end
-(uplift against the holdout, a table per week, the audit check) is in ``steward.demo.finale``.
+(uplift against the holdout, a table per week, the audit check) is in ``steward.demo.finale``; between
+the churn story's end and the audit check, the support assistant's story (``steward.demo.assistant``)
+is told on the same simulated weeks.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from steward._util.times import parse_window
 from steward.client import Client
 from steward.core import Steward
 from steward.data.contracts import infer_contract
+from steward.demo.assistant import tell_assistant
 from steward.demo.config import (
     GOLDEN_SET,
     POLICY,
@@ -36,7 +39,7 @@ from steward.demo.config import (
     write_card,
 )
 from steward.demo.figures import APPROVER, APPROVER_ID, SYSTEM, DemoRun, WeekFigures
-from steward.demo.finale import finish
+from steward.demo.finale import finish, tell_ending
 from steward.demo.model import FEATURES, TARGET, evaluate, load_telco, train_churn_model
 from steward.demo.narration import Ledger, approve_after_shadow, narrate_tick
 from steward.demo.narrator import Narrator
@@ -110,13 +113,25 @@ class Story:
         try:
             self._replay(pool)
             run.weeks = self.weeks
+            ending = tell_ending(run, self.say, self.workspace)
+            # The second story: the support assistant, on the same clock and in the same workspace.
+            assistant = tell_assistant(
+                self.steward,
+                self.events,
+                self.say,
+                self.start,
+                seed=self.seed,
+                weeks=self.market.weeks,
+            )
             run.summary = finish(
                 run,
                 self.say,
                 self.workspace,
+                ending,
                 seed=self.seed,
                 customers_per_week=self.customers_per_week,
                 elapsed=time.monotonic() - started,
+                assistant=assistant,
             )
         except BaseException:
             run.close()

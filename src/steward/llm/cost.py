@@ -73,6 +73,7 @@ __all__ = [
     "PricePeriod",
     "Rates",
     "parse_price_overrides",
+    "price_book",
 ]
 
 #: The prices an entry of steward.yaml's ``prices:`` may give, in US dollars per million tokens.
@@ -552,3 +553,13 @@ def _check_usage(model: Any, **counts: Any) -> _Usage:
             "tokens too (as OpenAI's completion_tokens do)"
         )
     return usage
+
+
+def price_book(declared: Any) -> PriceBook:
+    """A system's prices: the shipped table, with its ``prices:`` from steward.yaml (a
+    ``SystemConfig``) overriding and extending it."""
+    overrides = {
+        model: [entry.model_dump(exclude_none=True) for entry in entries]
+        for model, entries in declared.prices.items()
+    }
+    return PriceBook(overrides or None)

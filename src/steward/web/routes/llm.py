@@ -19,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from steward.errors import InvalidInputError
 from steward.llm import calls as llm_calls
-from steward.llm.cost import PriceBook
+from steward.llm.cost import price_book
 from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, requires
 
-__all__ = ["LogCallsRequest", "list_calls", "log_calls", "price_book", "router"]
+__all__ = ["LogCallsRequest", "list_calls", "log_calls", "router"]
 
 
 class LogCallsRequest(BaseModel):
@@ -33,15 +33,6 @@ class LogCallsRequest(BaseModel):
 
 
 router = APIRouter(route_class=RoleRoute, tags=["llm"])
-
-
-def price_book(declared: Any) -> PriceBook:
-    """The prices of one system: the shipped table, with its ``prices:`` from steward.yaml."""
-    overrides = {
-        model: [entry.model_dump(exclude_none=True) for entry in entries]
-        for model, entries in declared.prices.items()
-    }
-    return PriceBook(overrides or None)
 
 
 @router.post("/v1/systems/{system}/llm-calls:log", dependencies=[requires(Role.CLIENT)])

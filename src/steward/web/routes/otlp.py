@@ -23,10 +23,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from steward.llm import otlp
+from steward.llm.cost import price_book
 from steward.web.deps import EventsDep, StewardDep
 from steward.web.problems import problem
 from steward.web.roles import Role, RoleRoute, requires
-from steward.web.routes.llm import price_book
 
 __all__ = ["export_traces", "read_body", "router"]
 
