@@ -207,3 +207,11 @@ def test_cli_shows_calls_and_cost_by_day_and_prompt(tmp_path: Path) -> None:
     assert "1 call(s) have no price" in by_prompt
     by_day = run("cost", "assistant", "--by", "day")
     assert f"{2 * one:.4f}" in by_day and now.strftime("%Y-%m-%d") in by_day
+
+
+def test_a_read_window_with_no_zone_is_utc(api: Api) -> None:
+    sent = call(id="z1", event_time="2026-11-20T10:00:00Z")
+    api.request("POST", "/v1/systems/assistant/llm-calls:log", json={"calls": [sent]})
+    window = "start=2026-11-20T09:00:00&end=2026-11-20T11:00:00"
+    listed = api.request("GET", f"/v1/systems/assistant/llm-calls?{window}")
+    assert listed.status_code == 200 and [row["id"] for row in listed.json()["calls"]] == ["z1"]

@@ -216,3 +216,15 @@ def test_cli_lists_shows_diffs_labels_and_rolls_back(steward: Steward) -> None:
     assert "rollback" in run("prompts", "history", "support", "answer")
     error = run("prompts", "label", "support", "answer", "production", "7", code=1)
     assert "has no version 7" in error
+
+
+def test_the_version_is_the_hash_of_the_files_bytes(steward: Steward) -> None:
+    path = steward.settings.workspace / "prompts" / "answer.yaml"
+    data = PROMPT_V1.replace("\n", "\r\n").encode()  # saved on Windows: the bytes, not the text
+    path.write_bytes(data)
+    steward.apply()
+    version = prompts.get_prompt(steward.store, "support", "answer", 1)
+    assert version.sha256 == hashlib.sha256(data).hexdigest()
+    path.write_bytes(b"template: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"answer.yaml is not UTF-8 text \(byte 13\)"):
+        steward.apply()

@@ -54,9 +54,11 @@ def prompts_list(ctx: click.Context, system: str) -> None:
     """Each prompt of SYSTEM: its newest version and where its labels point."""
     steward = get_steward(ctx)
     table = Table("prompt", "newest", "labels", "model", "registered", "commit")
+    held = prompts.labels_by_prompt(steward.store, system)
     for newest in prompts.list_prompts(steward.store, system):
-        held = prompts.list_prompt_versions(steward.store, system, newest.prompt)
-        labels = ", ".join(f"{label}=v{v.version}" for v in held for label in v.labels)
+        labels = ", ".join(
+            f"{label}=v{v}" for label, v in sorted(held.get(newest.prompt, {}).items())
+        )
         table.add_row(
             newest.prompt,
             f"v{newest.version}",

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from steward.errors import NotFoundError
 from steward.model.registry import find_system
@@ -110,7 +111,11 @@ def list_runs(
 ) -> list[EvalRun]:
     """Runs, newest first, without their per-case results."""
     with store.read() as session:
-        query = select(EvalRunRow, System.name).join(System, System.id == EvalRunRow.system_id)
+        query = (
+            select(EvalRunRow, System.name)
+            .join(System, System.id == EvalRunRow.system_id)
+            .options(defer(EvalRunRow.result))  # every case of every run: not read for a list
+        )
         if system is not None:
             query = query.where(EvalRunRow.system_id == find_system(session, system).id)
         if prompt is not None:

@@ -92,13 +92,13 @@ class PromptSpec(BaseModel):
 
 
 class PromptFile:
-    """A prompt file as read from disk: its bytes, their hash and the parsed spec."""
+    """A prompt file as read from disk: its text, the SHA-256 of its bytes and the parsed spec."""
 
-    def __init__(self, path: Path, source: str, spec: PromptSpec) -> None:
+    def __init__(self, path: Path, data: bytes, spec: PromptSpec) -> None:
         self.path = path
-        self.source = source
+        self.source = data.decode("utf-8")
         self.spec = spec
-        self.sha256 = hashlib.sha256(source.encode()).hexdigest()
+        self.sha256 = hashlib.sha256(data).hexdigest()
 
 
 def parse_prompt(text: str, source: str) -> PromptSpec:
@@ -149,12 +149,18 @@ def _check_variables(spec: PromptSpec, source: str) -> None:
 def read_prompt(path: Path) -> PromptFile:
     """Read and parse a prompt file."""
     try:
-        source = Path(path).read_text()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"prompt file {path} does not exist; create it or fix 'file:' in steward.yaml"
         ) from None
-    return PromptFile(Path(path), source, parse_prompt(source, str(path)))
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"prompt file {path} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    return PromptFile(Path(path), data, parse_prompt(source, str(path)))
 
 
 def file_commit(path: Path) -> dict[str, Any]:

@@ -54,6 +54,7 @@ __all__ = [
     "diff_prompt_versions",
     "get_prompt",
     "label_history",
+    "labels_by_prompt",
     "list_prompt_versions",
     "list_prompts",
     "move_label",
@@ -226,6 +227,21 @@ def list_prompts(store: Store, system: str) -> list[PromptVersion]:
             .order_by(PromptVersionRow.prompt)
         ).all()
         return [_view(session, system_row, row) for row in rows]
+
+
+def labels_by_prompt(store: Store, system: str) -> dict[str, dict[str, int]]:
+    """Where each prompt's labels point now, ``{prompt: {label: version}}``, in one query."""
+    with store.read() as session:
+        system_row = find_system(session, system)
+        rows = session.scalars(
+            select(PromptLabelRow).where(
+                PromptLabelRow.system_id == system_row.id, PromptLabelRow.version.is_not(None)
+            )
+        )
+        found: dict[str, dict[str, int]] = {}
+        for row in rows:
+            found.setdefault(row.prompt, {})[row.name] = int(row.version or 0)
+        return found
 
 
 def systems_with_prompt(store: Store, prompt: str) -> list[str]:

@@ -68,8 +68,13 @@ def list_calls(
     end: datetime | None = None,
     limit: int = Query(default=100, ge=1, le=10_000),
 ) -> dict[str, Any]:
-    """The calls with ``start <= event_time < end`` (default: the last day), newest first."""
+    """The calls with ``start <= event_time < end`` (default: the last day; UTC when a time
+    names no zone), newest first."""
     steward.system(system)
+    start, end = (
+        moment.replace(tzinfo=UTC) if moment and not moment.tzinfo else moment
+        for moment in (start, end)
+    )  # a time with no zone is UTC, as for the calls
     end = end or datetime.now(UTC) + timedelta(seconds=1)
     start = start or end - timedelta(days=1)
     table = events.scan("llm_call", system, start=start, end=end)

@@ -78,11 +78,11 @@ def _version(response: Response, found: prompts.PromptVersion) -> dict[str, Any]
 @router.get("/v1/systems/{system}/prompts", dependencies=[requires(Role.VIEWER)])
 def list_prompts(system: str, steward: StewardDep) -> dict[str, Any]:
     """Each prompt of the system: its newest version, with the labels set on any version."""
-    found = []
-    for newest in prompts.list_prompts(steward.store, system):
-        versions = prompts.list_prompt_versions(steward.store, system, newest.prompt)
-        labels = {label: v.version for v in versions for label in v.labels}
-        found.append({**newest.to_dict(), "labels": labels})
+    labels = prompts.labels_by_prompt(steward.store, system)
+    found = [
+        {**newest.to_dict(), "labels": labels.get(newest.prompt, {})}
+        for newest in prompts.list_prompts(steward.store, system)
+    ]
     return {"system": system, "prompts": found}
 
 
