@@ -108,7 +108,9 @@ def test_constant_14x_burn_pages_within_an_hour_and_one_step(
         assert expected == pytest.approx(14.4)
     with workspace.store.read() as session:
         stored = session.scalars(
-            select(SLOEvaluationRow).where(SLOEvaluationRow.name == "fast")
+            select(SLOEvaluationRow)
+            .where(SLOEvaluationRow.name == "fast")
+            .order_by(SLOEvaluationRow.id)  # PostgreSQL returns rows in no set order without it
         ).all()
     assert any(row.status == "breach" for row in stored)
     assert stored[-1].details["alerting"][0]["burn_rate"] == 14.4

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from steward.cli.main import console, get_steward, parse_time
+
+if TYPE_CHECKING:
+    from steward.monitoring.slo import SLOStatus
 
 __all__ = ["alerts_group", "slo_group"]
 
@@ -113,6 +117,18 @@ def slo_group() -> None:
     """Service level objectives: SLI, error budget and burn rates."""
 
 
+def _objective(status: SLOStatus) -> str:
+    if status.objective is None:  # daily_cost: a budget in dollars a day
+        return f"${status.threshold or 0:,.2f}/day / {status.window}"
+    return f"{status.objective:.4%} / {status.window}"
+
+
+def _sli(status: SLOStatus) -> str:
+    if status.sli is None:
+        return "–"
+    return f"${status.sli:,.2f}/day" if status.objective is None else f"{status.sli:.4%}"
+
+
 @slo_group.command("status")
 @click.argument("system")
 @click.option("--at", "at_text", help="Evaluate at this time, ISO 8601 (default: now).")
@@ -143,8 +159,8 @@ def slo_status(ctx: click.Context, system: str, at_text: str | None, output_form
         table.add_row(
             status.name,
             status.indicator,
-            f"{status.objective:.4%} / {status.window}",
-            "–" if status.sli is None else f"{status.sli:.4%}",
+            _objective(status),
+            _sli(status),
             "–" if status.budget_remaining is None else f"{status.budget_remaining:.1%}",
             burns,
             f"[{style}]{status.status}[/]" + (f" ({status.severity})" if status.severity else ""),

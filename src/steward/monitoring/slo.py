@@ -24,10 +24,21 @@ Events are counted two ways:
 
 For an LLM system (task ``llm``) the event indicators count its logged calls (the ``llm_calls``
 view) instead: ``latency`` (good at or under ``threshold`` ms), ``error_rate`` (good when the
-call raised no error) and ``cost`` (good at or under ``threshold`` dollars a call; unpriced calls
-are not counted); ``output_drift`` counts each stored ``llm_outputs`` result like ``drift``. For
-other systems ``error_rate`` and ``cost`` are not measurable yet (failed requests and costs are not
-logged per prediction); evaluating them raises a ``ConfigError`` that says so.
+call raised no error), ``cost`` (good at or under ``threshold`` dollars a call; unpriced calls
+are not counted) and ``refusal_rate`` (good when the answer matches none of the refusal patterns,
+``steward.llm.descriptors.DEFAULT_REFUSALS`` plus the system's ``outputs.refusal_patterns``;
+failed calls and answers not kept, hashed or dropped, are not counted); ``output_drift`` counts
+each stored ``llm_outputs`` result like ``drift``. For other systems ``error_rate`` and ``cost``
+are not measurable yet (failed requests and costs are not logged per prediction); evaluating them
+raises a ``ConfigError`` that says so.
+
+``daily_cost`` is a budget: ``threshold`` dollars a day of priced calls, over ``window``. It has
+no objective; its burn rate over a window is the spend in that window divided by the budget for
+that window's length (``threshold x length / 1 day``), so 1 spends the budget exactly at its
+pace, and the burn-rate pairs fire as for any SLO (by default 14.4x the daily pace over 1h and
+5m pages). Its SLI is the spend per day over the SLO window in dollars, and the budget left is
+``1 - spend / (threshold x window in days)``. Unpriced calls cannot be added up; the status
+says how many there were.
 
 >>> from steward.workspace.config import SLOConfig
 >>> [(pair.long, pair.short, pair.burn_rate) for pair in alert_pairs(SLOConfig(
@@ -38,15 +49,18 @@ logged per prediction); evaluating them raises a ``ConfigError`` that says so.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import duckdb
 from sqlalchemy import select
 
 from steward._util.times import format_span, parse_window
 from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
+from steward.llm.descriptors import DEFAULT_REFUSALS
 from steward.model.registry import find_system
 from steward.monitoring.result import MonitorResult
 from steward.store import MonitorResultRow, SLOEvaluationRow, utcnow
@@ -87,25 +101,37 @@ WINDOW_INDICATORS: dict[str, tuple[str, str]] = {
 }
 #: The indicators an LLM system's SLOs may use: its calls' latency, errors and cost, and drift of
 #: its outputs.
-LLM_INDICATORS = frozenset({"latency", "error_rate", "cost", "output_drift"})
+LLM_INDICATORS = frozenset(
+    {"latency", "error_rate", "cost", "daily_cost", "refusal_rate", "output_drift"}
+)
 _UNSUPPORTED = {
     "error_rate": "failed requests are not recorded in the event log yet (a request the model "
     "cannot score is refused with a 422 and never logged); watch the 5xx and 4xx counts of "
     "steward_http_requests_total on /metrics, or declare a latency or violation_rate SLO",
     "cost": "no cost is logged per prediction yet; declare the SLO when cost logging lands",
+    "daily_cost": "no cost is logged per prediction yet; declare the SLO when cost logging lands",
 }
+# What ``call_text: hash`` stores in place of an answer (``steward.llm.descriptors``).
+_HASHED_SQL = "'^sha256:[0-9a-f]{64}$'"
+# Typographic apostrophes read as plain ones, in texts and patterns alike.
+_APOSTROPHES = str.maketrans("\u2019\u2018\u02bc", "'" * 3)
 _TOLERANCE = 1e-9  # burn rates computed from exact ratios can land a hair under their threshold
 
 
 @dataclass(frozen=True)
 class BurnWindow:
-    """Events in one window ending at the evaluation time, and the burn rate they give."""
+    """Events in one window ending at the evaluation time, and the burn rate they give.
+
+    For ``daily_cost``, ``n_events`` counts the priced calls, ``n_bad`` is 0 and ``spend`` holds
+    their cost in dollars.
+    """
 
     window: str
     n_events: int
     n_bad: int
     burn_rate: float | None
     enough: bool
+    spend: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +158,7 @@ class SLOStatus:
     system: str
     name: str
     indicator: str
-    objective: float
+    objective: float | None
     window: str
     at: datetime
     status: str
@@ -143,6 +169,8 @@ class SLOStatus:
     windows: list[BurnWindow] = field(default_factory=list)
     alerting: list[FiringAlert] = field(default_factory=list)
     reason: str = ""
+    #: The declared threshold (for ``daily_cost``, the budget in dollars a day).
+    threshold: float | None = None
 
     @property
     def severity(self) -> str | None:
@@ -157,10 +185,17 @@ class SLOStatus:
             return f"SLO {self.name!r} cannot be evaluated: {self.reason}"
         if self.sli is None or self.budget_remaining is None:
             return f"SLO {self.name!r}: {self.reason or 'no events'}"
-        text = (
-            f"SLO {self.name!r} ({self.indicator}): SLI {self.sli:.4%} against {self.objective:.4%} "
-            f"over {self.window}, {_budget_words(self.budget_remaining)}"
-        )
+        if self.objective is None:  # daily_cost: the SLI is dollars a day
+            text = (
+                f"SLO {self.name!r} ({self.indicator}): ${self.sli:,.2f} a day against a budget "
+                f"of ${self.threshold or 0:,.2f} a day over {self.window}, "
+                f"{_budget_words(self.budget_remaining).replace('error budget', 'cost budget')}"
+            )
+        else:
+            text = (
+                f"SLO {self.name!r} ({self.indicator}): SLI {self.sli:.4%} against "
+                f"{self.objective:.4%} over {self.window}, {_budget_words(self.budget_remaining)}"
+            )
         for alert in self.alerting:
             text += (
                 f"; burning {alert.long_burn:.1f}x over {format_span(alert.long)} and "
@@ -246,15 +281,21 @@ def evaluate(
     """
     at = now or utcnow()
     declared = slo if isinstance(slo, SLOConfig) else _find_slo(steward, system, slo)
-    task = steward.system(system).task
-    _check_measurable(system, declared, task)
+    defined = steward.system(system)
+    task = defined.task
+    _check_measurable(system, declared, task, defined.declared.call_text)
     pairs = alert_pairs(declared)
     lengths = {format_duration(parse_window(declared.window)): parse_window(declared.window)}
     for pair in pairs:
         lengths.setdefault(pair.long, parse_window(pair.long))
         lengths.setdefault(pair.short, parse_window(pair.short))
-    counts = _count(steward, events, system, declared, lengths, at, task)
-    status = _status(system, declared, pairs, lengths, counts, at)
+    if declared.indicator == "daily_cost":
+        status = _budget_status(
+            system, declared, pairs, lengths, _spend(events, system, lengths, at), at
+        )
+    else:
+        counts = _count(steward, events, system, declared, lengths, at, task)
+        status = _status(system, declared, pairs, lengths, counts, at)
     if store:
         _store(steward, status, at - parse_window(declared.window))
     return status
@@ -324,16 +365,22 @@ def _find_slo(steward: Workspace, system: str, name: str) -> SLOConfig:
     )
 
 
-def _check_measurable(system: str, slo: SLOConfig, task: str) -> None:
+def _check_measurable(system: str, slo: SLOConfig, task: str, call_text: str = "keep") -> None:
     if task == "llm" and slo.indicator not in LLM_INDICATORS:
         raise ConfigError(
             f"SLO {slo.name!r} of {system!r}: an LLM system's SLOs use "
             f"{', '.join(sorted(LLM_INDICATORS))}, not {slo.indicator!r}"
         )
-    if task != "llm" and slo.indicator == "output_drift":
+    if task != "llm" and slo.indicator in ("output_drift", "refusal_rate"):
         raise ConfigError(
-            f"SLO {slo.name!r} of {system!r}: output_drift watches an LLM system's answers; "
+            f"SLO {slo.name!r} of {system!r}: {slo.indicator} watches an LLM system's answers; "
             f"{system!r} has task {task!r} (use drift for its inputs)"
+        )
+    if slo.indicator == "refusal_rate" and call_text != "keep":
+        raise ConfigError(
+            f"SLO {slo.name!r} of {system!r}: refusal_rate reads the answers' text, but the "
+            f"system stores it as call_text: {call_text}; set call_text: keep in steward.yaml "
+            "(refusals in answers logged before cannot be counted)"
         )
     if task != "llm" and slo.indicator in _UNSUPPORTED:
         raise ConfigError(
@@ -374,6 +421,11 @@ def _count(
     task: str = "",
 ) -> dict[str, tuple[int, int]]:
     """(events, bad events) per window label, every window ending at ``at``."""
+    if task == "llm" and slo.indicator == "refusal_rate":
+        outputs = steward.system(system).declared.outputs
+        extra = tuple(outputs.refusal_patterns) if outputs is not None else ()
+        measured, bad = _refusal_rule(slo, (*DEFAULT_REFUSALS, *extra))
+        return _count_events(events, "llm_calls", system, lengths, at, measured, bad)
     if task == "llm" and slo.indicator in ("latency", "error_rate", "cost"):
         measured, bad = _call_rule(slo)
         return _count_events(events, "llm_calls", system, lengths, at, measured, bad)
@@ -390,6 +442,79 @@ def _call_rule(slo: SLOConfig) -> tuple[str, str]:
     if slo.indicator == "cost":
         return "priced", f"cost > {threshold!r}"
     return "true", "error IS NOT NULL"
+
+
+def _refusal_rule(slo: SLOConfig, patterns: Sequence[str]) -> tuple[str, str]:
+    """(answered calls with a kept text, those matching a refusal pattern), as DuckDB SQL.
+
+    The patterns run in DuckDB's regular expressions (RE2), case-insensitive, on the text with
+    typographic apostrophes read as plain ones, as ``steward.llm.descriptors`` reads them.
+    """
+    with duckdb.connect() as connection:  # its own: the module's default one is shared
+        for pattern in patterns:
+            try:
+                connection.execute(f"SELECT regexp_matches('', {_sql_text(_plain(pattern))}, 'i')")
+            except duckdb.Error as error:
+                raise ConfigError(
+                    f"SLO {slo.name!r}: refusal pattern {pattern!r} cannot run in the SLO's query "
+                    f"engine (RE2: no look-around or back-references): {error}; rewrite it "
+                    "without them in outputs.refusal_patterns"
+                ) from None
+    either = "|".join(f"(?:{_plain(pattern)})" for pattern in patterns)
+    text = "translate(output_text, '\u2019\u2018\u02bc', " + _sql_text("'" * 3) + ")"
+    measured = (
+        "coalesce(trim(error), '') = '' AND output_text IS NOT NULL "
+        f"AND NOT regexp_matches(output_text, {_HASHED_SQL})"
+    )
+    return measured, f"regexp_matches({text}, {_sql_text(either)}, 'i')"
+
+
+def _plain(pattern: str) -> str:
+    return pattern.translate(_APOSTROPHES)
+
+
+def _spend(
+    events: EventLog, system: str, lengths: dict[str, timedelta], at: datetime
+) -> dict[str, tuple[int, float, int]]:
+    """(priced calls, their cost in dollars, unpriced calls) per window label, ending at ``at``."""
+    sums = _per_window(
+        events, "llm_calls", system, lengths, at, "true",
+        {
+            "n": "count(*) FILTER (WHERE {since} AND priced)",
+            "spend": "coalesce(sum(cost) FILTER (WHERE {since} AND priced), 0)",
+            "unpriced": "count(*) FILTER (WHERE {since} AND NOT coalesce(priced, false))",
+        },
+    )  # fmt: skip
+    return {
+        label: (int(row["n"]), float(row["spend"]), int(row["unpriced"]))
+        for label, row in sums.items()
+    }
+
+
+def _per_window(
+    events: EventLog,
+    view: str,
+    system: str,
+    lengths: dict[str, timedelta],
+    at: datetime,
+    measured: str,
+    aggregates: dict[str, str],
+) -> dict[str, dict[str, Any]]:
+    """One aggregate query over ``view``: per window label, each aggregate (SQL with ``{since}``
+    for the window's start condition) over the rows where ``measured`` holds. Never the rows."""
+    labels = list(lengths)
+    columns = [
+        f"{template.format(since=f'event_time >= {_sql_time(at - lengths[label])}')} AS {key}_{i}"
+        for i, label in enumerate(labels)
+        for key, template in aggregates.items()
+    ]
+    longest = max(lengths.values())
+    row = events.query(
+        f"SELECT {', '.join(columns)} FROM {view} WHERE system = {_sql_text(system)} "
+        f"AND event_time >= {_sql_time(at - longest)} AND event_time < {_sql_time(at)} "
+        f"AND {measured}"
+    ).to_pylist()[0]
+    return {label: {key: row[f"{key}_{i}"] for key in aggregates} for i, label in enumerate(labels)}
 
 
 def _sql_text(value: str) -> str:
@@ -424,21 +549,12 @@ def _count_events(
     measured: str,
     bad: str,
 ) -> dict[str, tuple[int, int]]:
-    """One aggregate query over ``view``: counts per window come back, never the rows."""
-    labels = list(lengths)
-    columns = []
-    for index, label in enumerate(labels):
-        since = f"event_time >= {_sql_time(at - lengths[label])}"
-        columns.append(f"count(*) FILTER (WHERE {since}) AS n_{index}")
-        columns.append(f"count(*) FILTER (WHERE {since} AND {bad}) AS bad_{index}")
-    longest = max(lengths.values())
-    table = events.query(
-        f"SELECT {', '.join(columns)} FROM {view} WHERE system = {_sql_text(system)} "
-        f"AND event_time >= {_sql_time(at - longest)} AND event_time < {_sql_time(at)} "
-        f"AND {measured}"
-    )
-    row = table.to_pylist()[0]
-    return {label: (int(row[f"n_{i}"]), int(row[f"bad_{i}"])) for i, label in enumerate(labels)}
+    """(events, bad events) per window label over ``view``, in one aggregate query."""
+    counts = _per_window(
+        events, view, system, lengths, at, measured,
+        {"n": "count(*) FILTER (WHERE {since})", "bad": f"count(*) FILTER (WHERE {{since}} AND {bad})"},
+    )  # fmt: skip
+    return {label: (int(row["n"]), int(row["bad"])) for label, row in counts.items()}
 
 
 def _count_results(
@@ -513,22 +629,13 @@ def _status(
     counts: dict[str, tuple[int, int]],
     at: datetime,
 ) -> SLOStatus:
-    budget = 1.0 - slo.objective
+    budget = 1.0 - float(slo.objective or 0.0)
     windows = {}
     for label in lengths:
         n_events, n_bad = counts[label]
         burn = (n_bad / n_events) / budget if n_events else None
         windows[label] = BurnWindow(label, n_events, n_bad, burn, n_events >= slo.min_events)
-    firing = []
-    for pair in pairs:
-        long, short = windows[pair.long], windows[pair.short]
-        if _reaches(long, pair.burn_rate) and _reaches(short, pair.burn_rate):
-            firing.append(
-                FiringAlert(
-                    pair.long, pair.short, pair.burn_rate, pair.severity,
-                    float(long.burn_rate or 0.0), float(short.burn_rate or 0.0),
-                )
-            )  # fmt: skip
+    firing = _firing(pairs, windows)
     whole = windows[format_duration(parse_window(slo.window))]
     sli = 1.0 - whole.n_bad / whole.n_events if whole.n_events else None
     remaining = 1.0 - (whole.n_bad / whole.n_events) / budget if whole.n_events else None
@@ -549,6 +656,60 @@ def _status(
         whole.n_events, {label: w.burn_rate for label, w in windows.items()},
         list(windows.values()), firing, reason,
     )  # fmt: skip
+
+
+def _budget_status(
+    system: str,
+    slo: SLOConfig,
+    pairs: list[BurnRateAlert],
+    lengths: dict[str, timedelta],
+    spend: dict[str, tuple[int, float, int]],
+    at: datetime,
+) -> SLOStatus:
+    """A ``daily_cost`` SLO: each window's spend against the budget for its length."""
+    per_day = float(slo.threshold or 0.0)
+    windows = {}
+    for label, length in lengths.items():
+        n_priced, dollars, _ = spend[label]
+        allowance = per_day * (length / timedelta(days=1))
+        burn = dollars / allowance if n_priced else None
+        windows[label] = BurnWindow(label, n_priced, 0, burn, n_priced >= slo.min_events, dollars)
+    firing = _firing(pairs, windows)
+    whole_label = format_duration(parse_window(slo.window))
+    whole = windows[whole_label]
+    days = parse_window(slo.window) / timedelta(days=1)
+    sli = (whole.spend or 0.0) / days if whole.n_events else None
+    remaining = 1.0 - (whole.spend or 0.0) / (per_day * days) if whole.n_events else None
+    notes = []
+    if not whole.enough:
+        notes.append(
+            f"not enough priced calls: {whole.n_events} in {slo.window} (alerts need at least "
+            f"{slo.min_events} per window)"
+        )
+    unpriced = spend[whole_label][2]
+    if unpriced:
+        notes.append(f"{unpriced} unpriced calls not counted (add their models under prices:)")
+    status = "alerting" if firing else ("ok" if whole.enough else "not_enough_data")
+    return SLOStatus(
+        system, slo.name, slo.indicator, None, slo.window, at, status, sli, remaining,
+        whole.n_events, {label: w.burn_rate for label, w in windows.items()},
+        list(windows.values()), firing, "; ".join(notes), per_day,
+    )  # fmt: skip
+
+
+def _firing(pairs: list[BurnRateAlert], windows: dict[str, BurnWindow]) -> list[FiringAlert]:
+    """The pairs whose long and short windows both reach their burn rate."""
+    firing = []
+    for pair in pairs:
+        long, short = windows[pair.long], windows[pair.short]
+        if _reaches(long, pair.burn_rate) and _reaches(short, pair.burn_rate):
+            firing.append(
+                FiringAlert(
+                    pair.long, pair.short, pair.burn_rate, pair.severity,
+                    float(long.burn_rate or 0.0), float(short.burn_rate or 0.0),
+                )
+            )  # fmt: skip
+    return firing
 
 
 def _reaches(window: BurnWindow, threshold: float) -> bool:

@@ -89,6 +89,8 @@ Indicator = Literal[
     "estimated_roc_auc",
     "uplift",
     "cost",
+    "daily_cost",
+    "refusal_rate",
     "output_drift",
 ]
 
@@ -112,6 +114,9 @@ class SLOConfig(BaseModel):
     others) count each monitor window as good when its value meets ``threshold``. ``alerts`` left
     out means the SRE workbook's defaults scaled to ``window``: 14.4 over 1h/5m and 6 over 6h/30m
     (page), 1 over 3d/6h (ticket), for a 30-day window.
+
+    ``daily_cost`` is a budget, not a share of good events: ``threshold`` dollars a day over
+    ``window``, and it takes no ``objective`` (see ``steward.monitoring.slo``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -119,11 +124,31 @@ class SLOConfig(BaseModel):
     # Alerts on it are the rule "slo:NAME"; its evaluations are stored under NAME (decision 0005).
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,45}$")
     indicator: Indicator
-    objective: float = Field(gt=0, lt=1)
+    objective: float | None = Field(default=None, gt=0, lt=1)
     threshold: float | None = None
     window: str = Field(default="30d", pattern=r"^[0-9]+[mhdw]$")
     min_events: int = Field(default=100, ge=1)
     alerts: list[BurnRateAlert] | None = None
+
+    @model_validator(mode="after")
+    def _objective_fits_the_indicator(self) -> SLOConfig:
+        if self.indicator == "daily_cost":
+            if self.objective is not None:
+                raise ValueError(
+                    f"SLO {self.name!r}: daily_cost is a budget (threshold dollars a day over "
+                    f"window) and takes no objective; remove objective: {self.objective}"
+                )
+            if self.threshold is None or self.threshold <= 0:
+                raise ValueError(
+                    f"SLO {self.name!r}: daily_cost needs a positive threshold, the budget in "
+                    f"dollars a day (e.g. threshold: 25), got {self.threshold}"
+                )
+        elif self.objective is None:
+            raise ValueError(
+                f"SLO {self.name!r}: indicator {self.indicator!r} needs an objective between 0 "
+                "and 1, the share of good events (e.g. objective: 0.99)"
+            )
+        return self
 
 
 class NotifyConfig(BaseModel):
