@@ -18,6 +18,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from steward import __version__
 from steward.core import Steward
 from steward.errors import InvalidInputError, NotFoundError, StewardError
 from steward.plugins import plugin_manager
@@ -82,7 +83,7 @@ def _setting_options(function: Any) -> Any:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @_setting_options
-@click.version_option(package_name="steward")
+@click.version_option(__version__, "--version", prog_name="steward", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, **overrides: Any) -> None:
     """Steward: keep a deployed model trustworthy, from its data to its decisions."""

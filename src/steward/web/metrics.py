@@ -1,12 +1,22 @@
-"""Prometheus metrics of one server process: requests, latency, predictions, violations."""
+"""Prometheus metrics of one server process: requests, latency, predictions, violations, and the
+model-health gauges read from the store (``steward.web.health_metrics``).
+
+The ``_created`` series prometheus_client adds to every counter and histogram (the Unix time the
+series was made) are turned off: Prometheus does not use them and they double what ``/metrics``
+lists. prometheus_client only offers this for the whole process, which is the server's.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from steward.web.health_metrics import HEALTH_TTL, HealthCollector
+from steward.workspace import Workspace
 
 __all__ = ["Metrics"]
 
@@ -15,10 +25,23 @@ _BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 
 class Metrics:
-    """Counters and histograms on a registry of their own (several apps can live in one process)."""
+    """Counters and histograms on a registry of their own (several apps can live in one process),
+    and the model-health gauges of ``workspace`` once it is given (here or through ``watch``).
 
-    def __init__(self) -> None:
+    ``health_ttl`` is how many seconds one read of the store serves further scrapes.
+
+    >>> metrics = Metrics()
+    >>> metrics.predictions.labels("churn", "1").inc()
+    """
+
+    def __init__(
+        self, workspace: Workspace | None = None, *, health_ttl: float = HEALTH_TTL
+    ) -> None:
+        disable_created_metrics()
         self.registry = CollectorRegistry()
+        self.health: HealthCollector | None = None
+        self._health_ttl = health_ttl
+        self._watching = threading.Lock()
         self.requests = Counter(
             "steward_http_requests",
             "HTTP requests by route and status.",
@@ -60,6 +83,15 @@ class Metrics:
             ["system"],
             registry=self.registry,
         )
+        if workspace is not None:
+            self.watch(workspace)
+
+    def watch(self, workspace: Workspace) -> None:
+        """Export ``workspace``'s model health (drift, SLOs, alerts, ...) too; once is enough."""
+        with self._watching:
+            if self.health is None:
+                self.health = HealthCollector(workspace, ttl=self._health_ttl)
+                self.registry.register(self.health)
 
     def observe_prediction(
         self, system: str, version: int, latency_ms: float, violations: list[Any]
@@ -85,6 +117,8 @@ class Metrics:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
+            if self.health is None:
+                self._watch_app(scope)
             started = time.perf_counter()
             status = 500
 
@@ -103,3 +137,11 @@ class Metrics:
                 self.request_seconds.labels(method, path).observe(time.perf_counter() - started)
 
         return timed
+
+    def _watch_app(self, scope: Scope) -> None:
+        """Watch the workspace of the app serving this request (Starlette puts the app in the
+        scope), so an app that built ``Metrics()`` without one still exports model health."""
+        state = getattr(scope.get("app"), "state", None)
+        workspace = getattr(state, "steward", None)
+        if isinstance(workspace, Workspace):
+            self.watch(workspace)
