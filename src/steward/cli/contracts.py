@@ -58,14 +58,28 @@ def contract_infer(
     system: str | None,
     output: Path | None,
 ) -> None:
-    """Draft a contract from DATA (CSV or Parquet), ready to paste under a system's `contract:`.
+    """Draft a contract from DATA (CSV or Parquet, or an MLflow model directory, whose signature
+    gives the columns and types), ready to paste under a system's `contract:`.
 
     The target and the entity key are not inputs: name them (--target, --entity-key, or --system
     to take them from steward.yaml) so the contract leaves them out; columns that look like either
     are pointed out otherwise.
     """
     from steward.data.contracts import infer_contract, read_table
+    from steward.model.mlflow_format import (
+        is_mlflow_model,
+        read_mlflow_model,
+        signature_contract,
+    )
 
+    if is_mlflow_model(data):  # an MLflow model: its signature is the draft
+        signature = signature_contract(read_mlflow_model(data).inputs, name=name or system)
+        text = yaml.safe_dump({"contract": signature.to_dict()}, sort_keys=False)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text)
+        return
     frame = read_table(data)
     if system:
         declared = declared_system(get_overrides(ctx), system)

@@ -81,7 +81,8 @@ def models_register(
     description: str,
     alias: str | None,
 ) -> None:
-    """Register ARTIFACT (a .skops/.joblib/.onnx file or module:function) as a new version."""
+    """Register ARTIFACT (a .skops/.joblib/.onnx file, module:function, or an MLflow model
+    directory with the sklearn flavor) as a new version."""
     steward = get_steward(ctx)
     registration = steward.register_model(
         artifact,

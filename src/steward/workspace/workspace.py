@@ -32,6 +32,7 @@ from steward.model.lineage import (
     read_table,
     reference_sample,
 )
+from steward.model.mlflow_format import is_mlflow_model, read_mlflow_model
 from steward.settings import Settings
 from steward.store import Store, audit, open_store
 from steward.workspace import systems
@@ -151,13 +152,23 @@ class Workspace:
         metrics: dict[str, Any] | None = None,
         description: str = "",
         code_dir: str | Path = ".",
+        code: dict[str, Any] | None = None,
     ) -> registry.Registration:
-        """Register ``artifact`` (a file path, ``module:function``, or a fitted scikit-learn model).
+        """Register ``artifact`` (a file path, ``module:function``, an MLflow model directory, or a
+        fitted scikit-learn model). ``code`` replaces the git lineage read from ``code_dir``.
+
+        An MLflow model directory registers its sklearn model; its run id, model id and signature
+        are kept in the version's ``code["mlflow"]`` (``steward.model.mlflow_format``).
 
         >>> registration = steward.register_model(pipeline, system="churn", data=train_frame,
         ...                                       metrics={"roc_auc": 0.84})  # doctest: +SKIP
         """
         self.system(system)  # fail early, before any file work, on an unknown system
+        lineage = dict(code) if code is not None else code_version(code_dir)
+        if isinstance(artifact, str | Path) and is_mlflow_model(artifact):
+            found = read_mlflow_model(artifact)
+            artifact, flavor = found.artifact, flavor or found.flavor
+            lineage["mlflow"] = {**found.lineage(), **lineage.get("mlflow", {})}
         with tempfile.TemporaryDirectory() as scratch:
             if not isinstance(artifact, str | Path):
                 artifact = save_sklearn(artifact, Path(scratch) / "model.skops")
@@ -175,7 +186,7 @@ class Workspace:
             params={**prepared.params, **(params or {})},
             metrics=metrics or {},
             data=self._data_lineage(data),
-            code=code_version(code_dir),
+            code=lineage,
             libraries=library_versions(),
             description=description,
         )
