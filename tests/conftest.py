@@ -23,6 +23,7 @@ import pandas as pd
 import psycopg
 import pytest
 import yaml
+from playwright.sync_api import Route, sync_playwright
 from sqlalchemy.engine import make_url
 
 from steward import Steward
@@ -193,3 +194,42 @@ def server(workspace: Steward, telco_model: object) -> Any:
     running = Server(workspace.settings.workspace, workspace.settings.database_url)
     yield running
     running.close()
+
+
+def render_offline(html: Path, screenshot: Path) -> tuple[str, list[str]]:
+    """Open the file in chromium with every non-file request aborted; return text and requests."""
+    blocked: list[str] = []
+
+    def guard(route: Route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            context = browser.new_context(java_script_enabled=False)
+            page = context.new_page()
+            page.route("**/*", guard)
+            page.goto(html.as_uri())
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            return page.inner_text("body"), blocked
+        finally:
+            browser.close()
+
+
+def demo_workspace(tmp_path: Path) -> tuple[Path, str]:
+    """The demo's workspace: the run ``tests/test_demo.py`` made when it ran first in this
+    session, else a fresh run through the CLI."""
+    from tests import test_demo
+
+    told = test_demo._RUNS.get("sqlite") or test_demo._tell(
+        tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0
+    )
+    return told.workspace, told.database_url

@@ -25,9 +25,8 @@ from steward.demo import DEMO_CONFIG, prepare_workspace
 from steward.errors import ConfigError
 from steward.governance.access import Role, add_identity, login_link
 from steward.store import ActionRow, AlertRow, AliasMove, ApprovalRow, MonitorResultRow
-from tests.conftest import CHROMIUM_ARGS, Server
+from tests.conftest import CHROMIUM_ARGS, Server, render_offline
 from tests.test_dashboard import SCREENSHOTS, Watched
-from tests.test_report import _render_offline
 
 CUSTOMERS = "400"
 
@@ -179,7 +178,7 @@ def test_the_demos_workspace_browses_and_reports_offline(
         ],
     )
     assert result.exit_code == 0, result.output
-    text, blocked = _render_offline(report, SCREENSHOTS / "demo-report.png")
+    text, blocked = render_offline(report, SCREENSHOTS / "demo-report.png")
     assert blocked == []
     assert "InternetService" in text and "alarmed in" in text  # what drifted
     assert "champion moved: v1 → v2" in text and "dana.ortiz" in text  # the promotion

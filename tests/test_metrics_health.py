@@ -29,7 +29,7 @@ from steward.loop.tick import tick
 from steward.store import AlertRow, MonitorResultRow, SLOEvaluationRow, System
 from steward.web.health_metrics import HEALTH_METRICS
 from steward.web.metrics import Metrics
-from tests.conftest import Server
+from tests.conftest import Server, demo_workspace
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 NOW = START + timedelta(days=7)
@@ -294,17 +294,6 @@ def test_every_health_metric_is_documented() -> None:
 
 
 # --- the demo ------------------------------------------------------------------------------------
-
-
-def demo_workspace(tmp_path: Path) -> tuple[Path, str]:
-    """The demo's workspace: the run ``tests/test_demo.py`` made when it ran first in this
-    session, else a fresh run through the CLI."""
-    from tests import test_demo
-
-    told = test_demo._RUNS.get("sqlite") or test_demo._tell(
-        tmp_path, f"sqlite:///{tmp_path / 'steward.db'}", seed=0
-    )
-    return told.workspace, told.database_url
 
 
 def test_after_the_demo_a_scrape_finds_its_drift_slo_and_alerts(

@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import Route, sync_playwright
 
 from steward import Steward
 from steward.cli.main import cli
@@ -18,7 +17,7 @@ from steward.demo import train_churn_model
 from steward.render.weekly import WEEKS_COMPARED, week_label, weekly_report
 from steward.store import ActionRow, AlertRow, MonitorResultRow, select
 from steward.store import System as SystemRow
-from tests.conftest import CHROMIUM_ARGS
+from tests.conftest import render_offline
 
 AT = datetime(2026, 3, 9, 12, tzinfo=UTC)
 
@@ -133,34 +132,6 @@ def test_report_compares_the_week_with_the_weeks_before(reported: Steward) -> No
     assert report.champion == 2
 
 
-def _render_offline(html: Path, screenshot: Path) -> tuple[str, list[str]]:
-    """Open the file in chromium with every non-file request aborted; return text and requests."""
-    blocked: list[str] = []
-
-    def guard(route: Route) -> None:
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=CHROMIUM_ARGS,
-        )
-        try:
-            context = browser.new_context(java_script_enabled=False)
-            page = context.new_page()
-            page.route("**/*", guard)
-            page.goto(html.as_uri())
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-            return page.inner_text("body"), blocked
-        finally:
-            browser.close()
-
-
 def test_report_renders_offline_with_the_drift_and_the_promotion(
     reported: Steward, tmp_path: Path
 ) -> None:
@@ -187,13 +158,13 @@ def test_report_renders_offline_with_the_drift_and_the_promotion(
         'xmlns="http://www.w3.org/2000/svg"', ""
     )
     screenshot = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
-    text, blocked = _render_offline(output, screenshot / f"report-{reported.store.dialect}.png")
+    text, blocked = render_offline(output, screenshot / f"report-{reported.store.dialect}.png")
     assert blocked == []
     assert "champion moved: v1 → v2" in text and "v2 beats v1 on the golden set" in text
     with _events(reported) as events:
         past = weekly_report(reported, events, "churn", at=AT)
     past_file = past.write(tmp_path / "past.html")
-    text, blocked = _render_offline(past_file, screenshot / "report-past.png")
+    text, blocked = render_offline(past_file, screenshot / "report-past.png")
     assert blocked == []
     assert "tenure: alarmed in 1 monitored window" in text
     assert "0.740 (0.710–0.770)" in text and "drift in tenure" in text

@@ -77,6 +77,7 @@ STEPS: Final = (
     "suspend",
     "retrain",
     "promote_if_better",
+    "declare_incident",
 )
 ACTION_STATUSES: Final = ("done", "failed", "skipped", "pending_approval")
 PLAYBOOK_ACTOR: Final = "steward"
@@ -372,6 +373,37 @@ def _champion(context: StepContext) -> str:
         return "not set"
 
 
+def _declare_incident(context: StepContext) -> StepOutcome:
+    """Declare the alert an incident (its kind from the playbook), once per alert."""
+    from steward.governance.incidents import declare_incident, list_incidents
+
+    if context.alert is None:
+        return StepOutcome(
+            "skipped",
+            "declare_incident runs on an alert; a person declares one with `steward incidents "
+            f"declare {context.system}`",
+        )
+    alert_id = context.alert.id
+    if any(i.alert_id == alert_id for i in list_incidents(context.steward, context.system)):
+        return StepOutcome("skipped", f"alert #{alert_id} is already an incident")
+    playbook = context.playbook
+    incident = declare_incident(
+        context.steward,
+        context.system,
+        f"{context.alert.rule}: {context.alert.summary}",
+        kind=playbook.incident_kind if playbook else "serious",
+        severity=playbook.incident_severity if playbook else "major",
+        alert_id=alert_id,
+        actor=context.actor,
+        at=context.at,
+    )
+    return StepOutcome(
+        "done",
+        f"incident #{incident.id} declared ({incident.kind}): {incident.clock(context.at)}",
+        {"incident": incident.id, "kind": incident.kind},
+    )
+
+
 def _suspend(context: StepContext) -> StepOutcome:
     from steward.delivery.suspension import suspend
 
@@ -474,6 +506,7 @@ def steward_playbook_steps() -> list[Step]:
         FunctionStep("suspend", _suspend),
         FunctionStep("retrain", _retrain),
         FunctionStep("promote_if_better", _promote_if_better),
+        FunctionStep("declare_incident", _declare_incident),
     ]
 
 

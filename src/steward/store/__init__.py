@@ -59,6 +59,7 @@ __all__ = [
     "ContractRow",
     "EvalRunRow",
     "IdentityRow",
+    "IncidentRow",
     "ModelVersionRow",
     "MonitorResultRow",
     "NotificationRow",
@@ -369,6 +370,30 @@ class SuspensionRow(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class IncidentRow(Base):
+    """An alert (or a person's finding) declared an incident: its kind sets the Art. 73 clock.
+
+    ``actions`` holds what was done, in order (``{"at", "by", "text"}``); closing needs ``cause``.
+    """
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))  # serious | death | widespread | other
+    severity: Mapped[str] = mapped_column(String(20))  # critical | major | minor
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    declared_by: Mapped[str] = mapped_column(String(200))
+    declared_at: Mapped[datetime] = mapped_column(default=utcnow)
+    report_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    cause: Mapped[str] = mapped_column(Text, default="")
+    closed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class IdentityRow(Base):

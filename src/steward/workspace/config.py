@@ -173,6 +173,9 @@ class PlaybookConfig(BaseModel):
     do: list[str]
     suspend_mode: Literal["review", "fallback"] = "review"
     fallback_action: str | None = None
+    #: For the step ``declare_incident``: the kind, which sets the EU AI Act Art. 73 clock.
+    incident_kind: Literal["serious", "death", "widespread", "other"] = "serious"
+    incident_severity: Literal["critical", "major", "minor"] = "major"
 
     @field_validator("do")
     @classmethod
