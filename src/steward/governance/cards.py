@@ -62,6 +62,10 @@ class ModelCard:
     def to_html(self) -> str:
         return _environment.get_template("card.html.j2").render(**self._context())
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows the card: its HTML, self-contained."""
+        return self.to_html()
+
     def _context(self) -> dict[str, Any]:
         schema = self.version.data.get("schema", {})
         return {

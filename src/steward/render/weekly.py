@@ -163,6 +163,10 @@ class WeeklyReport:
             generated=datetime.now(UTC),
         )
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows the report: the same self-contained HTML."""
+        return self.to_html()
+
     def write(self, path: str | Path) -> Path:
         """Write the HTML to ``path`` and return it."""
         target = Path(path)

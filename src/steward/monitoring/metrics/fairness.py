@@ -28,6 +28,7 @@ None and the result says "not enough data".
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -113,6 +114,14 @@ class FairnessResult:
     def to_frame(self) -> pd.DataFrame:
         """One row per group, as pandas."""
         return pd.DataFrame([asdict(group) for group in self.groups]).set_index("group")
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows it: the gaps with their intervals, then the rates per group."""
+        gaps = pd.DataFrame({name: asdict(gap) for name, gap in self.gaps.items()}).T.rename_axis(
+            f"{self.attribute} ({self.confidence:.0%} interval)"
+        )
+        note = f"<p>{html.escape(self.reason)}</p>" if self.reason else ""
+        return note + gaps.to_html(border=0) + self.to_frame().to_html(border=0)
 
 
 def fairness_by_group(
