@@ -381,3 +381,51 @@ def test_unknown_system_is_a_404_page_not_a_500(filled: tuple[Steward, Server]) 
     response = httpx.get(f"{server.url}/ui/systems/nope", timeout=30)
     assert response.status_code == 404
     assert "unknown system 'nope'" in html.unescape(response.text) and "<html" in response.text
+
+
+def _pending(server: Server) -> list[dict[str, Any]]:
+    listed = httpx.get(f"{server.url}/v1/systems/churn/reviews?limit=10000", timeout=30).json()
+    return list(listed["reviews"])
+
+
+def test_review_queue_pages_filters_counts_and_approves_in_bulk(
+    filled: tuple[Steward, Server], browser: Browser
+) -> None:
+    _, server = filled
+    pending = _pending(server)
+    n = len(pending)
+    assert n > 10, f"the review band should leave more than a page of 10 waiting, got {n}"
+    watched = Watched(browser, server.url)
+    page = watched.visit("/ui/systems/churn/reviews?size=10", "reviews-page-1")
+    assert page.locator("#review-count").inner_text() == f"Showing 1–10 of {n} waiting."
+    assert page.locator("#reviews > tbody > tr").count() == 10
+    assert [r.get_attribute("data-id") for r in page.locator("#reviews > tbody > tr").all()] == [
+        item["id"] for item in pending[:10]
+    ]  # oldest first, as the API lists them
+
+    page.locator("#review-pages a[rel=next]").click()
+    page.wait_for_load_state("networkidle")
+    assert "page=2" in page.url
+    assert page.locator("#review-count").inner_text() == f"Showing 11–{min(20, n)} of {n} waiting."
+
+    actions = sorted({item["intended_action"] for item in pending if item["intended_action"]})
+    chosen = actions[0]
+    page.select_option("#review-filters select[name=action]", chosen)
+    page.locator("#review-filters button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+    matching = [item for item in pending if item["intended_action"] == chosen]
+    count = page.locator("#review-count").inner_text()
+    shown = min(10, len(matching))
+    expected = f"Showing {1 if matching else 0}–{shown} of {len(matching)} waiting"
+    assert count.startswith(expected), count
+    if len(matching) != n:
+        assert count.endswith(f"that match (of {n} in all).")
+    proposed = page.locator("#reviews > tbody > tr > td:nth-child(6)").all_inner_texts()
+    assert proposed and set(proposed) == {chosen}
+
+    page = watched.visit("/ui/systems/churn/reviews?size=10", "reviews-bulk")
+    page.locator("#select-all-reviews").check()
+    page.locator("#approve-selected").click()
+    page.locator("#review-message.ok", has_text="Approved 10 selected.").wait_for(timeout=30_000)
+    assert len(_pending(server)) == n - 10
+    assert watched.errors == []

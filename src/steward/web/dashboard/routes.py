@@ -30,6 +30,7 @@ from steward.web.dashboard.prompts_page import (
     prompt_version_context,
     prompts_context,
 )
+from steward.web.dashboard.review_page import review_context
 from steward.web.dashboard.system_page import system_context, window_bounds
 from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, declare, requires
@@ -167,23 +168,24 @@ def card(name: str, version: str, steward: StewardDep) -> HTMLResponse:
 
 
 @router.get("/ui/systems/{name}/reviews", response_class=HTMLResponse, dependencies=VIEWER)
-def reviews(name: str, steward: StewardDep, events: EventsDep) -> HTMLResponse:
-    """The review queue of one system, with its pending approvals."""
-
-    def build() -> HTMLResponse:
-        info = steward.system(name)
-        items = queries.pending_review_items(steward, events, name, limit=200)
-        with steward.store.read() as session:
-            approvals = queries.pending_approvals(session, queries.system_id_of(session, name))
-        policy = info.config.get("policy") or {}
-        actions = [t.get("action") for t in policy.get("thresholds") or []]
-        default = policy.get("default_action")
-        choices = [str(x) for x in dict.fromkeys([*actions, default]) if x]
-        return _render(
-            "reviews.html.j2", system=info, items=items, approvals=approvals, choices=choices
+def reviews(
+    name: str,
+    steward: StewardDep,
+    events: EventsDep,
+    page: int = 1,
+    size: int = 50,
+    reason: str | None = None,
+    action: str | None = None,
+) -> HTMLResponse:
+    """The review queue of one system (``?page=&size=&reason=&action=``), with its approvals."""
+    return _page(
+        lambda: _render(
+            "reviews.html.j2",
+            **review_context(
+                steward, events, name, page=page, size=size, reason=reason, action=action
+            ),
         )
-
-    return _page(build)
+    )
 
 
 @router.get("/ui/systems/{name}/prompts", response_class=HTMLResponse, dependencies=VIEWER)

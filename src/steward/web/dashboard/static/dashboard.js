@@ -66,9 +66,40 @@ function decide(button, body, verb) {
     });
 }
 
+// Approve every selected review on the page, one request each; rows go as their answers come.
+async function approveSelected(button) {
+  const rows = Array.from(document.querySelectorAll("#reviews > tbody > tr"))
+    .filter((row) => row.querySelector("input.select-review:checked"));
+  if (!rows.length) { say("Select the reviews to approve first.", true); return; }
+  button.disabled = true;
+  let done = 0;
+  const failed = [];
+  for (const row of rows) {
+    const url = row.querySelector("button.approve-review").dataset.url;
+    try {
+      await post(url, { action: null, note: "" });
+      row.remove();
+      done += 1;
+    } catch (error) {
+      failed.push("#" + row.dataset.id + ": " + error.message);
+    }
+  }
+  button.disabled = false;
+  if (failed.length) say("Approved " + done + "; failed " + failed.join("; "), true);
+  else say("Approved " + done + " selected.", false);
+}
+
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLInputElement && target.id === "select-all-reviews") {
+    document.querySelectorAll("input.select-review").forEach((box) => { box.checked = target.checked; });
+  }
+});
+
 document.addEventListener("click", (event) => {
   const target = event.target;
   if (!(target instanceof Element)) return;
+  if (target.matches("button#approve-selected")) { approveSelected(target); return; }
   const cell = target.closest("#heatmap rect.cell");
   if (cell) { showOverlay(cell); return; }
   if (target.matches("button.approve-review")) {
