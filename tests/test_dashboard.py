@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from steward import Steward
 from steward.data.events import EventLog
 from steward.demo import train_churn_model
+from steward.model.registry import diff_versions
 from steward.monitoring.runner import run_monitors
 from steward.render.status import (
     MonitorFact,
@@ -303,7 +304,7 @@ class Watched:
 def test_every_page_renders_without_console_errors(
     filled: tuple[Steward, Server], browser: Browser
 ) -> None:
-    _, server = filled
+    steward, server = filled
     watched = Watched(browser, server.url)
 
     page = watched.visit("/", "overview")
@@ -318,7 +319,14 @@ def test_every_page_renders_without_console_errors(
     assert "drift in tenure" in page.locator("text=drift in tenure").first.inner_text()
 
     page = watched.visit("/ui/systems/churn/versions?a=1&b=2", "versions")
-    assert page.locator("#diff tr.changed").count() > 0
+    rows = diff_versions(steward.version("churn", 1), steward.version("churn", 2))
+    changed = sum(1 for row in rows if row.changed)
+    assert page.locator("#diff tbody tr.changed").count() == changed > 0
+    assert page.locator("#diff tbody tr:not(.changed)").count() == 0  # unchanged rows are folded
+    assert (
+        page.locator("#unchanged summary").inner_text() == f"{len(rows) - changed} unchanged rows"
+    )
+    assert not page.locator("#unchanged table").is_visible()
     page = watched.visit("/ui/systems/churn/versions/2", "version")
     assert page.frame_locator("iframe.card").locator("text=Intended use").count() > 0
 
