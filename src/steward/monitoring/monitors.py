@@ -3,7 +3,7 @@
 A monitor is an object with a ``name`` and ``run(window) -> list[MonitorResult]``; it reads what it
 needs from the ``MonitorWindow`` (predictions, inputs, profiles, the reference), each read once per
 run. The built-ins run first, in this order: ``drift`` (its report feeds the performance "why"),
-``data_quality``, then the performance monitors, then ``llm_outputs`` (an LLM system's answers);
+``data_quality``, then the performance monitors, ``fairness``, then ``llm_outputs`` (an LLM system's answers);
 a plugin's monitors run after them. An LLM system has no input features: drift and data quality
 pass it by.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from steward.monitoring.drift import DriftMonitor
+from steward.monitoring.fairness import FairnessMonitor
 from steward.monitoring.llm_outputs import LLMOutputMonitor
 from steward.monitoring.performance import performance_monitors
 from steward.monitoring.quality import DataQualityMonitor
@@ -53,7 +54,13 @@ class PerformanceMonitors:
 @hookimpl
 def steward_monitors() -> list[Monitor]:
     """The built-in monitors, registered through the same hook as a plugin's."""
-    return [DriftMonitor(), DataQualityMonitor(), PerformanceMonitors(), LLMOutputMonitor()]
+    return [
+        DriftMonitor(),
+        DataQualityMonitor(),
+        PerformanceMonitors(),
+        FairnessMonitor(),
+        LLMOutputMonitor(),
+    ]
 
 
 def available_monitors() -> list[Monitor]:

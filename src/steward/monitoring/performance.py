@@ -206,16 +206,22 @@ def _performance(
     if auc.empty:
         text = f"{len(labeled)} labeled predictions: " + str(table["status"].iloc[0])
         return MonitorResult(system, "performance", *window, "not_enough_data", text, details)
-    own = [registered.get(int(version)) for version in auc["model_version"]]
+    # Predictions logged from elsewhere may name no model version: held to no registered figure.
+    own = [
+        registered.get(int(version)) if pd.notna(version) else None
+        for version in auc["model_version"]
+    ]
     below = [_below(float(upper), figure) for upper, figure in zip(auc["upper"], own, strict=True)]
     breaching = auc[below]
     worst = (breaching if not breaching.empty else auc).sort_values("upper").iloc[0]
-    version = int(worst["model_version"])
+    named = pd.notna(worst["model_version"])
+    which = f"v{int(worst['model_version'])}" if named else "predictions of no named version"
     text = (
         f"ROC AUC {worst['value']:.3f} ({worst['lower']:.3f} to {worst['upper']:.3f}) for "
-        f"v{version} over {int(worst['n_labeled'])} labeled predictions"
+        f"{which} over {int(worst['n_labeled'])} labeled predictions"
     )
     if not breaching.empty:
+        version = int(worst["model_version"])
         text += f", below the {registered[version]:.3f} it was registered with"
         return MonitorResult(system, "performance", *window, "breach", text, details)
     return MonitorResult(system, "performance", *window, "ok", text, details)

@@ -98,6 +98,7 @@ WINDOW_INDICATORS: dict[str, tuple[str, str]] = {
     "estimated_roc_auc": ("estimated_performance", "window_end"),
     "uplift": ("uplift", "window_end"),
     "output_drift": ("llm_outputs", "window_end"),
+    "fairness": ("fairness", "window_end"),
 }
 #: The indicators an LLM system's SLOs may use: its calls' latency, errors and cost, and drift of
 #: its outputs.
@@ -393,7 +394,8 @@ def _check_measurable(system: str, slo: SLOConfig, task: str, call_text: str = "
             "call (e.g. threshold: 0.002); add it in steward.yaml"
         )
     needs_threshold = slo.indicator == "latency" or (
-        slo.indicator in WINDOW_INDICATORS and slo.indicator not in ("drift", "output_drift")
+        slo.indicator in WINDOW_INDICATORS
+        and slo.indicator not in ("drift", "output_drift", "fairness")
     )
     if needs_threshold and slo.threshold is None:
         raise ConfigError(
@@ -587,7 +589,7 @@ def _count_results(
 
 def _window_good(slo: SLOConfig, status: str, details: dict[str, Any]) -> bool | None:
     """Whether one stored monitor window met the SLO; None when it holds no event."""
-    if slo.indicator in ("drift", "output_drift"):
+    if slo.indicator in ("drift", "output_drift", "fairness"):
         return None if status not in ("ok", "breach") else status == "ok"
     threshold = float(slo.threshold or 0.0)
     if slo.indicator == "estimated_roc_auc":

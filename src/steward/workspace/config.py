@@ -92,6 +92,7 @@ Indicator = Literal[
     "daily_cost",
     "refusal_rate",
     "output_drift",
+    "fairness",
 ]
 
 
@@ -213,6 +214,28 @@ class MonitorsConfig(BaseModel):
     window: str = Field(default="7d", pattern=r"^[0-9]+[mhdw]$")
     every: str = Field(default="1h", pattern=r"^[0-9]+[mhdw]$")
     segments: list[str] = Field(default_factory=list)
+
+
+GapMeasure = Literal["demographic_parity_difference", "equalized_odds_difference"]
+
+
+class FairnessConfig(BaseModel):
+    """The ``fairness`` monitor: groups to watch and the gaps that are too large (docs/fairness.md).
+
+    ``attributes`` are read from each logged prediction's inputs. A gap breaches when its whole
+    interval lies above ``max_gap`` (a ratio: below ``min_ratio``), with a Bonferroni-adjusted
+    confidence across attributes and measures.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    attributes: list[str] = Field(min_length=1)
+    measures: list[GapMeasure] = Field(default=["equalized_odds_difference"], min_length=1)
+    max_gap: float = Field(default=0.1, gt=0, lt=1)
+    #: The four-fifths rule: breach when the selection-rate ratio's interval lies below it.
+    min_ratio: float | None = Field(default=None, gt=0, lt=1)
+    min_group_size: int = Field(default=30, ge=5)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1)
 
 
 class PromptConfig(BaseModel):
@@ -347,6 +370,8 @@ class SystemConfig(BaseModel):
     prices: dict[str, list[PriceEntry]] = Field(default_factory=dict)
     #: The output monitor's reference, refusal patterns, keywords and JSON expectation.
     outputs: OutputMonitorConfig | None = None
+    #: The fairness monitor's protected attributes and gap limits.
+    fairness: FairnessConfig | None = None
 
     @model_validator(mode="after")
     def _prompts_belong_to_llm_systems(self) -> SystemConfig:

@@ -249,6 +249,7 @@ _CONFIG_KEYS = {
     "call_text",
     "prices",
     "outputs",
+    "fairness",
 }
 
 
