@@ -10,10 +10,13 @@ reference distributions.
 Each measurement runs in a fresh process (this script with ``--only NAME``) that imports its tool,
 builds the frames, then resets the kernel's peak-RSS mark (``/proc/self/clear_refs``) and times the
 drift computation alone with ``time.perf_counter``: fit and compare, and reading the flagged
-columns out of the result. "peak MB" is the process's peak RSS during that computation (the two
-frames, about 0.4 GB at 1M rows, included); "+MB" is that peak minus the RSS before it started,
-the memory the computation itself needed. RSS counts numpy and Arrow buffers, which tracemalloc
-would miss.
+columns out of the result. "cpu s" is the process's CPU time over the same span (every thread),
+steadier than wall time on a shared machine. "peak MB" is the process's peak RSS during that
+computation (the two frames, about 0.4 GB at 1M rows, included); "+MB" is that peak minus the RSS
+before it started, the memory the computation itself needed. RSS counts numpy and Arrow buffers,
+which tracemalloc would miss. With ``--repeat N`` every row is measured N times, the rows taking
+turns (so a change in the machine's load falls on all of them alike), and the table shows the
+median and, in brackets, the range; ratios are taken between medians.
 
 Rows:
 
@@ -30,6 +33,9 @@ Rows:
   both sides, then ``drift_from_profiles`` for the same methods as ``steward-nannyml-set``.
   Statistics only: profile mode tests no significance except chi-square, so "flagged" there means
   a statistic whose lower bound is above its practical floor.
+- ``sort-floor``: no drift at all, the floor under exact mode: ``np.sort`` of every numeric column
+  of both frames once, on as many threads as Steward's exact mode uses (one per core, up to 8).
+  Each Steward exact row is also given as a multiple of it ("x floor").
 
 Peers are optional: a row whose tool is not installed is reported as skipped. They need their own
 environment (see ``benchmarks/requirements-peers.txt``).
@@ -87,7 +93,10 @@ ROWS: dict[str, str | None] = {
     "nannyml": None,
     "steward-nannyml-set": "nannyml",
     "steward-profiles": "nannyml",
+    "sort-floor": None,
 }
+#: Rows that run Steward's exact mode, given as a multiple of the sort floor too.
+EXACT_ROWS = ("steward-w-js", "steward-w-js-all", "steward-nannyml-set")
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -265,6 +274,21 @@ def prepare_steward_profiles() -> Computation:
     return run
 
 
+def prepare_sort_floor() -> Computation:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], int, dict]:
+        columns = [frame[name] for frame in (reference, current) for name in numeric_columns(frame)]
+        # np.sort releases the GIL, so threads sort columns side by side, as Steward's do.
+        workers = min(len(columns), os.cpu_count() or 1, 8)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(lambda series: np.sort(series.to_numpy(dtype=np.float64)), columns):
+                pass  # each sorted copy is dropped at once, as exact mode drops its own
+        return [], 0, {"sorted_columns": len(columns), "threads": workers}
+
+    return run
+
+
 PREPARE: dict[str, Callable[[], Computation]] = {
     "evidently": prepare_evidently,
     "steward-w-js": prepare_steward_w_js,
@@ -272,6 +296,7 @@ PREPARE: dict[str, Callable[[], Computation]] = {
     "nannyml": prepare_nannyml,
     "steward-nannyml-set": prepare_steward_nannyml_set,
     "steward-profiles": prepare_steward_profiles,
+    "sort-floor": prepare_sort_floor,
 }
 
 METHODS = {
@@ -281,6 +306,7 @@ METHODS = {
     "nannyml": "ks, js, wasserstein, hellinger (num); chi2, js, l_inf, hellinger (cat)",
     "steward-nannyml-set": "ks, js, wasserstein, hellinger (num); chi2, js, hellinger (cat)",
     "steward-profiles": "same as steward-nannyml-set, from 100-bin profiles",
+    "sort-floor": "np.sort of each numeric column of both frames, once",
 }
 
 
@@ -337,12 +363,13 @@ def measure(name: str, n_rows: int, seed: int) -> dict[str, Any]:
     reference, current = make_frames(n_rows, seed)
     gc.collect()
     with PeakRss() as memory:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         flagged, tests, extra = computation(reference, current)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return {
         "name": name,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "before_mb": memory.before_mb,
         "peak_mb": memory.peak_mb,
         "delta_mb": memory.peak_mb - memory.before_mb,
@@ -390,39 +417,82 @@ def _flag_note(flagged: Sequence[str]) -> str:
     return note
 
 
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One row from its runs: the first run's fields, each figure's median and (low, high)."""
+    done = [run for run in runs if "skipped" not in run]
+    if not done:
+        return dict(runs[-1])
+    row = dict(done[0])
+    for figure in ("seconds", "cpu_seconds", "peak_mb", "delta_mb"):
+        values = [run[figure] for run in done]
+        row[figure] = float(np.median(values))
+        row[f"{figure}_range"] = (min(values), max(values))
+    row["runs"] = len(done)
+    row["failed_runs"] = [run["skipped"] for run in runs if "skipped" in run]
+    return row
+
+
+def _figure(row: dict[str, Any], figure: str, digits: int) -> str:
+    low, high = row[f"{figure}_range"]
+    if row["runs"] == 1:
+        return f"{row[figure]:.{digits}f}"
+    return f"{row[figure]:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def _ratios(name: str, row: dict[str, Any], results: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """Peer seconds / these seconds, this peak / the peer's, this +MB / the peer's, x floor."""
+    peer = results.get(ROWS[name] or "")
+    speedup = peak = delta = floor = ""
+    if peer and "skipped" not in peer:
+        speedup = f"{peer['seconds'] / row['seconds']:.1f}x"
+        peak = f"{row['peak_mb'] / peer['peak_mb']:.2f}"
+        delta = f"{row['delta_mb'] / peer['delta_mb']:.2f}"
+    sort_floor = results.get("sort-floor")
+    if name in EXACT_ROWS and sort_floor and "skipped" not in sort_floor:
+        floor = f"{row['seconds'] / sort_floor['seconds']:.1f}x"
+    return speedup, peak, delta, floor
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     header = (
-        f"{'row':<20} {'tests':>5} {'seconds':>9} {'peak MB':>8} {'+MB':>7} "
-        f"{'peer s / s':>10} {'+MB / peer':>10}  flagged"
+        f"{'row':<20} {'tests':>5} {'seconds median (range)':>24} {'cpu s':>7} "
+        f"{'peak MB median (range)':>24} {'+MB':>6} {'peer s / s':>10} {'peak / peer':>11} "
+        f"{'+MB / peer':>10} {'x floor':>8}  flagged"
     )
     print(header)
     print("-" * len(header))
-    for name, peer in ROWS.items():
+    for name in ROWS:
         row = results.get(name)
         if row is None:
             continue
         if "skipped" in row:
             print(f"{name:<20} skipped: {row['skipped']}")
             continue
-        speedup = memory = ""
-        other = results.get(peer) if peer else None
-        if other and "skipped" not in other:
-            speedup = f"{other['seconds'] / row['seconds']:.1f}x"
-            memory = f"{row['delta_mb'] / other['delta_mb']:.2f}"
+        speedup, peak, delta, floor = _ratios(name, row, results)
+        flagged = "" if name == "sort-floor" else _flag_note(row["flagged"])
         print(
-            f"{name:<20} {row['tests']:>5} {row['seconds']:>9.2f} {row['peak_mb']:>8.0f} "
-            f"{row['delta_mb']:>7.0f} {speedup:>10} {memory:>10}  {_flag_note(row['flagged'])}"
+            f"{name:<20} {row['tests']:>5} {_figure(row, 'seconds', 2):>24} "
+            f"{row['cpu_seconds']:>7.2f} {_figure(row, 'peak_mb', 0):>24} {row['delta_mb']:>6.0f} "
+            f"{speedup:>10} {peak:>11} {delta:>10} {floor:>8}  {flagged}"
         )
     print()
     for name, row in results.items():
-        if "skipped" not in row:
+        if "skipped" not in row and name != "sort-floor":
             print(f"{name}: {METHODS[name]}; flagged {', '.join(row['flagged']) or 'nothing'}")
+        for failure in row.get("failed_runs", []):
+            print(f"{name}: one run failed: {failure}")
+    sorts = results.get("sort-floor", {})
+    if "sorted_columns" in sorts:
+        print(
+            f"sort-floor: {sorts['sorted_columns']} columns sorted on {sorts['threads']} threads "
+            f"in {sorts['seconds']:.3f} s"
+        )
     profiles = results.get("steward-profiles", {})
     if "profile_seconds" in profiles:
         print(
             f"steward-profiles: {profiles['profile_seconds']:.2f} s to fit binnings and profile "
             f"both sides, {profiles['drift_from_profiles_seconds'] * 1000:.1f} ms for drift from "
-            "the profiles"
+            "the profiles (first run)"
         )
     nanny = results.get("nannyml", {})
     if "flagged_by_chi2" in nanny:
@@ -438,7 +508,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=",".join(ROWS),
         help=f"comma-separated rows to measure, from {', '.join(ROWS)}",
     )
+    parser.add_argument("--repeat", type=int, default=1, help="measurements of each row")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per row")
+    parser.add_argument("--json", help="also write every run's figures to this file")
     parser.add_argument("--only", choices=list(ROWS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -450,22 +522,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = sorted(set(names) - set(ROWS))
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {list(ROWS)}")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     load = os.getloadavg()
     print(f"{args.rows:,} rows x {N_NUMERIC + N_CATEGORICAL} columns per side, seed {args.seed}")
     print(", ".join(f"{package} {version}" for package, version in versions().items()))
     print(f"{os.cpu_count()} cores, load average {load[0]:.1f} at start")
     print(f"shifted: {', '.join(SHIFTED)}; each row in a fresh process, drift computation only\n")
-    results: dict[str, dict[str, Any]] = {}
-    for name in names:
-        results[name] = run_child(name, args.rows, args.seed, args.timeout)
-        row = results[name]
-        status = row.get("skipped") or f"{row['seconds']:.2f} s, peak {row['peak_mb']:.0f} MB"
-        print(f"  {name}: {status}", flush=True)
-    print()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for turn in range(args.repeat):
+        for name in names:
+            row = run_child(name, args.rows, args.seed, args.timeout)
+            runs[name].append(row)
+            status = row.get("skipped") or (
+                f"{row['seconds']:.2f} s (cpu {row['cpu_seconds']:.2f} s), "
+                f"peak {row['peak_mb']:.0f} MB"
+            )
+            print(f"  run {turn + 1}/{args.repeat} {name}: {status}", flush=True)
+    results = {name: summarize(name_runs) for name, name_runs in runs.items()}
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end\n")
     print_table(results)
     how = {row["memory_how"] for row in results.values() if "memory_how" in row}
     if how:
         print(f"\npeak RSS: {'; '.join(sorted(how))}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"rows": args.rows, "versions": versions(), "runs": runs}, handle, indent=1)
 
 
 if __name__ == "__main__":

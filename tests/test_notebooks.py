@@ -70,3 +70,15 @@ def test_a_model_card_renders_itself(workspace: Steward, telco_model: object) ->
     card = workspace.card("churn", 1)
     shown = card._repr_html_()
     assert shown == card.to_html() and "churn" in shown and _offline(shown)
+
+
+def test_a_drift_report_renders_itself_and_converts_to_pandas() -> None:
+    from steward.data.drift import compare
+
+    rng = np.random.default_rng(0)
+    report = compare(
+        pd.DataFrame({"x": rng.normal(size=500)}), pd.DataFrame({"x": rng.normal(1, 1, 500)})
+    )
+    shown = report._repr_html_()
+    assert shown == report.to_html() and "<svg" in shown and _offline(shown)
+    assert "x" in set(report.to_frame()["column"])

@@ -2,8 +2,12 @@
 
 :class:`DriftDetector` learns a reference once (sorted, binned and counted per column, with
 ``steward.data.drift.stats``), then compares current windows with it column by column, in parallel
-threads, and adds the domain classifier when asked; :func:`compare` fits one and compares once.
-Both return a ``DriftReport`` (``steward.data.drift.report``).
+threads, and adds the domain classifier when asked; :func:`compare` fits one and compares once
+(``DriftDetector.fit_compare``: each column's reference is sorted, compared and let go in turn, so
+memory grows with one column per thread, not with the frame). Each numeric column is sorted once
+a side and the two sorted samples merged once; KS, Wasserstein and the binned statistics all read
+that merge, the sorted samples and their bin counts. Both return a ``DriftReport``
+(``steward.data.drift.report``).
 
 Example::
 
@@ -125,28 +129,16 @@ class DriftDetector:
 
     def fit(self, reference: object) -> DriftDetector:
         """Learn the reference data (a pandas DataFrame, pyarrow Table or polars DataFrame)."""
-        check_settings(self.alpha, self.correction, self.bins)
-        table = read_frame(reference, "reference")
-        kinds, skipped = resolve_kinds(table, self.columns, self.categorical)
-        methods, domain = resolve_methods(kinds, self.methods)
-        self.kinds_ = kinds
-        self.methods_ = methods
-        self.skipped_columns_ = skipped
-        names = list(methods)
-        profiles = _map_columns(lambda name: self._learn(table.column(name), name), names)
-        self.references_: dict[str, _ColumnReference] = dict(zip(names, profiles, strict=True))
+        table, domain = self._read_reference(reference)
+        names = list(self.methods_)
+        learned = _map_columns(lambda name: self._learn(table.column(name), name), names)
+        self.references_: dict[str, _ColumnReference] = dict(zip(names, learned, strict=True))
         constant = [
             name
-            for name, learned in self.references_.items()
-            if isinstance(learned.sample, NumericReference) and learned.sample.constant
+            for name, column in self.references_.items()
+            if isinstance(column.sample, NumericReference) and column.sample.constant
         ]
-        self.methods_ = with_constant_columns(self.methods_, constant)
-        self.floors_ = resolve_floors(self.floors, self.methods_, domain)
-        self.n_resamples_ = resample_count(self.n_resamples, len(self.floors_), self.alpha)
-        self.reference_rows_: pa.Table | None = None
-        if domain:
-            rng = keyed_rng(resolve_seed(self.random_state), "reference rows")
-            self.reference_rows_ = sample_rows(table, self.max_classifier_rows, rng)
+        self._settle(table, constant, domain)
         return self
 
     def compare(self, current: object) -> DriftReport:
@@ -155,13 +147,77 @@ class DriftDetector:
             raise NotFittedError(
                 "this DriftDetector is not fitted yet; call fit(reference) before compare(current)"
             )
-        table = read_frame(current, "current")
-        check_current_columns(table, self.kinds_)
+        table = self._read_current(current)
         seed = resolve_seed(self.random_state)
         per_column = _map_columns(
-            lambda name: self._compare_column(name, table.column(name), seed),
+            lambda name: self._compare_column(
+                name, self.references_[name], table.column(name), seed
+            ),
             list(self.references_),
         )
+        return self._report(per_column, table, seed)
+
+    def fit_compare(self, reference: object, current: object) -> DriftReport:
+        """``fit(reference).compare(current)``, the same report, in less memory: each column's
+        reference is sorted when its comparison runs and let go after it, so the detector keeps
+        no reference sample (``references_`` stays unset; call ``fit`` to compare again).
+
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> reference = pd.DataFrame({"amount": rng.normal(size=1_000)})
+        >>> current = pd.DataFrame({"amount": rng.normal(1.0, size=1_000)})
+        >>> DriftDetector().fit_compare(reference, current).alarmed_columns
+        ['amount']
+        """
+        table, domain = self._read_reference(reference)
+        names = list(self.methods_)
+        # A first cheap pass checks every reference column and finds the constant ones, which
+        # set the methods and so the number of tests and of resamples.
+        scouts = _map_columns(lambda name: self._scout(table, name), names)
+        scouted = dict(zip(names, scouts, strict=True))
+        constant = [name for name, (_, is_constant) in scouted.items() if is_constant]
+        self._settle(table, constant, domain)
+        current_table = self._read_current(current)
+        seed = resolve_seed(self.random_state)
+
+        def compare_column(name: str) -> tuple[list[Outcome], ColumnSummary]:
+            reference = scouted[name][0] or self._learn(table.column(name), name)
+            return self._compare_column(name, reference, current_table.column(name), seed)
+
+        return self._report(_map_columns(compare_column, names), current_table, seed)
+
+    def _read_reference(self, reference: object) -> tuple[pa.Table, bool]:
+        check_settings(self.alpha, self.correction, self.bins)
+        wanted = None if self.columns is None else [*self.columns, *(self.categorical or ())]
+        table = read_frame(reference, "reference", wanted)
+        kinds, skipped = resolve_kinds(table, self.columns, self.categorical)
+        methods, domain = resolve_methods(kinds, self.methods)
+        self.kinds_ = kinds
+        self.methods_ = methods
+        self.skipped_columns_ = skipped
+        return table, domain
+
+    def _settle(self, table: pa.Table, constant: Sequence[str], domain: bool) -> None:
+        """The settings that hang on the learned reference: methods, floors, resamples, rows."""
+        self.methods_ = with_constant_columns(self.methods_, constant)
+        self.floors_ = resolve_floors(self.floors, self.methods_, domain)
+        self.n_resamples_ = resample_count(self.n_resamples, len(self.floors_), self.alpha)
+        self.reference_rows_: pa.Table | None = None
+        if domain:
+            rng = keyed_rng(resolve_seed(self.random_state), "reference rows")
+            self.reference_rows_ = sample_rows(table, self.max_classifier_rows, rng)
+
+    def _read_current(self, current: object) -> pa.Table:
+        table = read_frame(current, "current", list(self.kinds_))
+        check_current_columns(table, self.kinds_)
+        return table
+
+    def _report(
+        self,
+        per_column: Sequence[tuple[list[Outcome], ColumnSummary]],
+        table: pa.Table,
+        seed: int,
+    ) -> DriftReport:
         outcomes = [outcome for column_outcomes, _ in per_column for outcome in column_outcomes]
         if self.reference_rows_ is not None:
             outcomes.append(self._domain_outcome(table, seed))
@@ -173,22 +229,33 @@ class DriftDetector:
             self.skipped_columns_,
         )
 
+    def _scout(self, table: pa.Table, name: str) -> tuple[_ColumnReference | None, bool]:
+        """A categorical column learned (its counts are small); a numeric one checked only, and
+        whether it is constant."""
+        if self.kinds_[name] != "numeric":
+            return self._learn(table.column(name), name), False
+        values, _ = numeric_values(table.column(name), name, "reference")
+        return None, bool(values.min() == values.max())
+
     def _learn(self, column: pa.ChunkedArray, name: str) -> _ColumnReference:
         if self.kinds_[name] == "numeric":
             values, n_missing = numeric_values(column, name, "reference")
-            return _ColumnReference(NumericReference.from_values(values, self.bins), n_missing)
+            sample = NumericReference.from_values(values, self.bins, check=False)
+            return _ColumnReference(sample, n_missing)
         counts, n_missing = category_counts(column, name, "reference")
         return _ColumnReference(CategoricalReference.from_counts(counts), n_missing)
 
     def _compare_column(
-        self, name: str, column: pa.ChunkedArray, seed: int
+        self, name: str, reference: _ColumnReference, column: pa.ChunkedArray, seed: int
     ) -> tuple[list[Outcome], ColumnSummary]:
-        reference, methods = self.references_[name], self.methods_[name]
+        methods = self.methods_[name]
         sample, rng = reference.sample, keyed_rng(seed, name)
         if isinstance(sample, NumericReference):
             values, n_missing = numeric_values(column, name, "current")
             current = np.sort(values)
-            found = sample.compare(current, methods, n_resamples=self.n_resamples_, rng=rng)
+            found = sample.compare(
+                current, methods, n_resamples=self.n_resamples_, rng=rng, check=False
+            )
             summary = ColumnSummary(
                 column=name,
                 kind="numeric",
@@ -281,4 +348,4 @@ def compare(
         n_resamples=n_resamples,
         random_state=random_state,
     )
-    return detector.fit(reference).compare(current)
+    return detector.fit_compare(reference, current)

@@ -6,8 +6,9 @@ Pure numpy and scipy, no data frames: ``steward.data.drift`` runs these on the c
 
 - On bin counts: ``psi_from_counts``, ``jensen_shannon_from_counts``, ``hellinger_from_counts``,
   ``wasserstein_from_counts`` and ``chi_square_from_counts``.
-- Bins: ``quantile_values`` and ``quantile_edges`` (values of the sample, never interpolated, so
-  exact and profile mode cut at the same values) and ``bin_counts``.
+- Bins (from ``steward.data.drift.bins``): ``quantile_values`` and ``quantile_edges`` (values of
+  the sample, never interpolated, so exact and profile mode cut at the same values) and
+  ``bin_counts``.
 - Nulls, for the statistics whose no-drift distribution depends on the sample sizes: multinomial
   bin counts drawn from the reference (``resampled_tests_from_counts``, ``null_counts``), the
   p-value of an observed statistic against them (``empirical_p_value``) and its noise
@@ -30,19 +31,26 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
 from steward._util.seeds import keyed_rng, resolve_seed
+from steward.data.drift.bins import (
+    bin_counts,
+    quantile_edges,
+    quantile_values,
+    sorted_bin_counts,
+    sorted_bin_sums,
+    sorted_quantile_edges,
+)
 from steward.data.drift.ks import (
     NOISE_QUANTILE,
-    ecdf_gaps,
     ks_noise,
     ks_p_value,
-    ks_statistic,
+    merge_sorted,
     sorted_sample,
 )
 from steward.errors import InvalidInputError
@@ -285,86 +293,11 @@ BINNED_METHODS: tuple[str, ...] = tuple(_BINNED_STATISTICS)
 
 
 def _normalized_wasserstein(merged: FloatArray, gaps: FloatArray, reference_std: float) -> float:
+    """The Wasserstein distance over ``reference_std``; overwrites ``gaps`` with their sizes."""
     # Between consecutive pooled values both ECDFs are flat, so the integral of |gap| is a dot product.
-    return float(np.dot(np.abs(gaps[:-1]), np.diff(merged))) / reference_std
-
-
-# --- bins ------------------------------------------------------------------------------------------
-
-
-def quantile_values(sorted_values: npt.ArrayLike, bins: int) -> FloatArray:
-    """The sample's quantiles at 0, 1/bins, …, 1: ``bins + 1`` values, ties kept, extremes included.
-
-    Each quantile is a value of the sample: the smallest whose share at or below it reaches k/bins
-    (numpy's ``method="inverted_cdf"``), found by integer arithmetic, so the quantiles at k/10 are
-    exactly those at 10k/100 and no edge differs from another function's by a rounding.
-
-    >>> quantile_values([1.0, 2.0, 3.0, 4.0, 5.0], 4).tolist()
-    [1.0, 2.0, 3.0, 4.0, 5.0]
-    """
-    ordered = sorted_sample(sorted_values, "sample")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise InvalidInputError(f"bins must be an int >= 1, got {bins!r}; the usual is 10")
-    steps = np.arange(bins + 1, dtype=np.int64)
-    index = np.maximum((steps * ordered.size + bins - 1) // bins - 1, 0)
-    return np.asarray(ordered[index], dtype=np.float64)
-
-
-def quantile_edges(sorted_values: npt.ArrayLike, bins: int) -> FloatArray:
-    """Inner bin edges at the quantiles 1/bins … (bins-1)/bins of an ascending sample.
-
-    The quantiles are those of :func:`quantile_values` (values of the sample, never interpolated);
-    tied quantiles merge their bins rather than leave empty ones, so there may be fewer than
-    ``bins - 1`` edges.
-
-    >>> quantile_edges([1.0, 2.0, 3.0, 4.0, 5.0], 4).tolist()
-    [2.0, 3.0, 4.0]
-    >>> quantile_edges([0.0, 0.0, 0.0, 1.0], 4).tolist()
-    [0.0]
-    """
-    return np.unique(quantile_values(sorted_values, bins)[1:-1])
-
-
-def bin_counts(sorted_values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
-    """Count of an ascending sample in each bin of the inner ``edges``: len(edges) + 1 counts.
-
-    Bins are right-closed, (edges[i-1], edges[i]], and open-ended at both extremes, so every value
-    falls in one.
-
-    >>> bin_counts([0.5, 1.0, 1.5, 9.0], [1.0, 2.0]).tolist()
-    [2.0, 1.0, 1.0]
-    """
-    ordered = sorted_sample(sorted_values, "sample")
-    return _bin_counts(ordered, _validated_edges(edges))
-
-
-def _validated_edges(edges: npt.ArrayLike) -> FloatArray:
-    array = np.asarray(edges, dtype=np.float64)
-    if array.ndim != 1 or not np.all(np.isfinite(array)) or np.any(np.diff(array) <= 0):
-        raise InvalidInputError(
-            f"bin edges must be a 1-D array of finite, strictly increasing numbers, got "
-            f"{array.tolist()[:10]}; pass e.g. quantile_edges(values, 10)"
-        )
-    return array
-
-
-def _bin_counts(sorted_values: FloatArray, edges: FloatArray) -> FloatArray:
-    return np.diff(_bin_bounds(sorted_values, edges)).astype(np.float64)
-
-
-def _bin_bounds(sorted_values: FloatArray, edges: FloatArray) -> npt.NDArray[np.intp]:
-    inner = np.searchsorted(sorted_values, edges, side="right")
-    return np.concatenate([[0], inner, [sorted_values.size]])
-
-
-def _bin_sums(sorted_values: FloatArray, edges: FloatArray, power: int = 1) -> FloatArray:
-    """The sum of each bin's values (``power=2``: of their squares)."""
-    bounds = _bin_bounds(sorted_values, edges)
-    # The appended 0 gives trailing empty bins a valid start; reduceat fills empty bins with a
-    # stray value, which is zeroed.
-    sums = np.add.reduceat(np.append(sorted_values**power, 0.0), bounds[:-1])
-    sums[bounds[:-1] == bounds[1:]] = 0.0
-    return np.asarray(sums, dtype=np.float64)
+    sizes = np.abs(gaps, out=gaps)[:-1]
+    steps = np.subtract(merged[1:], merged[:-1], out=np.empty_like(sizes))
+    return float(np.dot(sizes, steps)) / reference_std
 
 
 # --- resampled nulls -------------------------------------------------------------------------------
@@ -502,15 +435,24 @@ class NumericReference:
     counts: FloatArray = field(repr=False)
 
     @classmethod
-    def from_values(cls, values: npt.ArrayLike, bins: int = 10) -> NumericReference:
-        """Prepare a reference from its finite values, in any order."""
-        ordered = sorted_sample(np.sort(np.asarray(values, dtype=np.float64)), "reference")
-        edges = quantile_edges(ordered, bins)
+    def from_values(
+        cls, values: npt.ArrayLike, bins: int = 10, *, check: bool = True
+    ) -> NumericReference:
+        """Prepare a reference from its finite values, in any order (sorted once, into a copy).
+
+        ``check=False`` skips checking the values are finite, for a caller that checked them.
+        """
+        ordered = np.sort(np.asarray(values, dtype=np.float64))
+        if check:
+            ordered = sorted_sample(ordered, "reference")
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise InvalidInputError(f"bins must be an int >= 1, got {bins!r}; the usual is 10")
+        edges = sorted_quantile_edges(ordered, bins)
         return cls(
             values=ordered,
             std=float(np.std(ordered)),
             edges=edges,
-            counts=_bin_counts(ordered, edges),
+            counts=sorted_bin_counts(ordered, edges),
         )
 
     def compare(
@@ -520,6 +462,7 @@ class NumericReference:
         *,
         n_resamples: int = 1_000,
         rng: np.random.Generator | int | None = 0,
+        check: bool = True,
     ) -> dict[str, TwoSampleResult]:
         """Each method's statistic and p-value for an ascending current sample.
 
@@ -528,8 +471,13 @@ class NumericReference:
         resampled null; a constant reference has no standard deviation, so asking for it there is
         an error (see ``constant``). ``psi``, ``jensen_shannon`` and
         ``hellinger`` are computed on the reference-quantile bins, with resampled nulls.
+        ``check=False`` skips checking the sample is finite and ascending (a caller that sorted
+        finite values itself); the statistics come from one merge of the two sorted samples.
         """
-        current = sorted_sample(current_sorted, "current sample")
+        if check:
+            current = sorted_sample(current_sorted, "current sample")
+        else:
+            current = np.asarray(current_sorted, dtype=np.float64)
         _check_methods(methods, NUMERIC_METHODS, "a numeric sample")
         generator, n_resamples = np.random.default_rng(rng), _checked_resamples(n_resamples)
         # The binned methods draw from a generator of their own, so that their nulls are profile
@@ -537,25 +485,8 @@ class NumericReference:
         binned_rng, generator = generator.spawn(2)
         found: dict[str, TwoSampleResult] = {}
         if "ks" in methods or "wasserstein" in methods:
-            merged, gaps = ecdf_gaps(self.values, current)
-            if "ks" in methods:
-                statistic = ks_statistic(merged, gaps)
-                p_value = ks_p_value(statistic, self.values, current)
-                noise = ks_noise(self.values.size, current.size)
-                found["ks"] = TwoSampleResult(statistic, p_value, noise)
-            if "wasserstein" in methods:
-                if self.constant:
-                    raise InvalidInputError(
-                        f"the reference is constant (every value {self.values[0]!r}), so a distance "
-                        "in its standard deviations is undefined; leave 'wasserstein' out of methods "
-                        "and read the share of other values from 'ks'"
-                    )
-                distance = _normalized_wasserstein(merged, gaps, self.std)
-                p_value, noise = self._wasserstein_null(
-                    merged, distance, current, generator, n_resamples
-                )
-                found["wasserstein"] = TwoSampleResult(distance, p_value, noise)
-        current_counts = _bin_counts(current, self.edges)
+            found.update(self._merged_tests(current, methods, generator, n_resamples))
+        current_counts = sorted_bin_counts(current, self.edges)
         found.update(_binned_tests(self.counts, current_counts, methods, binned_rng, n_resamples))
         return found
 
@@ -564,34 +495,51 @@ class NumericReference:
         """Whether the reference holds one value only (KS is then the share of other values)."""
         return bool(self.values[0] == self.values[-1])
 
-    def _wasserstein_null(
+    def _merged_tests(
         self,
-        merged: FloatArray,
-        observed: float,
         current: FloatArray,
+        methods: Sequence[str],
         rng: np.random.Generator,
         n_resamples: int,
-    ) -> tuple[float, float]:
-        """P-value and noise (in reference standard deviations) of the Wasserstein distance,
-        against the pooled sample split at random.
-
-        Under no drift both windows come from one distribution, so every split of the pooled
-        values into a reference and a current of the same sizes is as likely as the observed one
-        (a permutation test: exact, values the reference happened to miss included). Each split's
-        distance is divided by the standard deviation of its own reference side, as the observed
-        one is, so a reference that is narrow by chance is no evidence of drift. Above
-        ``PERMUTATION_MAX_ROWS`` pooled rows the splits are drawn on a grid of
-        ``WASSERSTEIN_GRID_BINS`` pooled-quantile bins, each bin's mass at its mean.
-        """
-        if merged.size <= PERMUTATION_MAX_ROWS:
-            null = _permuted_wasserstein(merged, self.values.size, rng, n_resamples)
-            return empirical_p_value(null, observed), noise_level(null)
-        # On the grid the observed pair is scored as the draws are; the part of the exact distance
-        # the grid does not resolve is added to the noise, so that the exact statistic exceeds
-        # its threshold exactly when the gridded one exceeds the floor plus the gridded noise.
-        gridded, null = _gridded_wasserstein(merged, self.values, current, rng, n_resamples)
-        unresolved = max(observed - gridded, 0.0)
-        return empirical_p_value(null, gridded), noise_level(null) + unresolved
+    ) -> dict[str, TwoSampleResult]:
+        """KS and Wasserstein (those of ``methods``), both read off one merge of the samples."""
+        found: dict[str, TwoSampleResult] = {}
+        merged, gaps, statistic = merge_sorted(self.values, current)
+        if "ks" in methods:
+            p_value = ks_p_value(statistic, self.values, current)
+            noise = ks_noise(self.values.size, current.size)
+            found["ks"] = TwoSampleResult(statistic, p_value, noise)
+        if "wasserstein" in methods:
+            if self.constant:
+                raise InvalidInputError(
+                    f"the reference is constant (every value {self.values[0]!r}), so a distance "
+                    "in its standard deviations is undefined; leave 'wasserstein' out of methods "
+                    "and read the share of other values from 'ks'"
+                )
+            distance = _normalized_wasserstein(merged, gaps, self.std)
+            del gaps  # 8 bytes a pooled value the null does not need: let it go before drawing
+            # P-value and noise (in reference standard deviations) against the pooled sample split
+            # at random: under no drift every split of the pooled values into a reference and a
+            # current of the same sizes is as likely as the observed one (a permutation test,
+            # values the reference happened to miss included). Each split's distance is divided
+            # by its own reference side's deviation, as the observed one is, so a reference narrow
+            # by chance is no evidence of drift. Above PERMUTATION_MAX_ROWS pooled rows the splits
+            # are drawn on a grid of WASSERSTEIN_GRID_BINS pooled-quantile bins.
+            if merged.size <= PERMUTATION_MAX_ROWS:
+                null = _permuted_wasserstein(merged, self.values.size, rng, n_resamples)
+                p_value, noise = empirical_p_value(null, distance), noise_level(null)
+            else:
+                grid = _wasserstein_grid(merged)
+                del merged  # the draws need the grid only
+                # The observed pair is scored on the grid as the draws are; the part of the exact
+                # distance the grid does not resolve is added to the noise, so that the exact
+                # statistic exceeds its threshold exactly when the gridded one exceeds the floor
+                # plus the gridded noise.
+                gridded, null = _gridded_wasserstein(grid, self.values, current, rng, n_resamples)
+                p_value = empirical_p_value(null, gridded)
+                noise = noise_level(null) + max(distance - gridded, 0.0)
+            found["wasserstein"] = TwoSampleResult(distance, p_value, noise)
+        return found
 
 
 def scaled_wasserstein(
@@ -627,30 +575,45 @@ def _permuted_wasserstein(
     return np.concatenate(draws)
 
 
+class _Grid(NamedTuple):
+    """The bins of the gridded Wasserstein null: inner edges, which bins hold pooled values, and
+    of those the mean (``support``), the mean square and the pooled share."""
+
+    edges: FloatArray
+    used: npt.NDArray[np.bool_]
+    support: FloatArray
+    second_moment: FloatArray
+    shares: FloatArray
+
+
+def _wasserstein_grid(pooled: FloatArray) -> _Grid:
+    """Pooled-quantile bins, and the ``WASSERSTEIN_TAIL_VALUES`` most extreme values on each side a
+    bin each (they move a heavy tail's standard deviation, and the null must move it as much)."""
+    tails = np.concatenate([pooled[:WASSERSTEIN_TAIL_VALUES], pooled[-WASSERSTEIN_TAIL_VALUES:]])
+    edges = np.union1d(sorted_quantile_edges(pooled, WASSERSTEIN_GRID_BINS), tails)
+    counts = sorted_bin_counts(pooled, edges)
+    used = counts > 0
+    support = sorted_bin_sums(pooled, edges)[used] / counts[used]
+    spread = sorted_bin_sums(pooled, edges, power=2)[used] / counts[used] - support * support
+    second_moment = support * support + np.maximum(spread, 0.0)
+    return _Grid(edges, used, support, second_moment, counts[used] / counts.sum())
+
+
 def _gridded_wasserstein(
-    pooled: FloatArray,
+    grid: _Grid,
     reference: FloatArray,
     current: FloatArray,
     rng: np.random.Generator,
     n_resamples: int,
 ) -> tuple[float, FloatArray]:
-    """As ``_permuted_wasserstein``, with multinomial draws on pooled-quantile bins, and the
-    ``WASSERSTEIN_TAIL_VALUES`` most extreme values on each side a bin each (they move a heavy
-    tail's standard deviation, and the null must move it as much). Returns the observed pair's
-    scaled distance on the same bins, and the null."""
-    tails = np.concatenate([pooled[:WASSERSTEIN_TAIL_VALUES], pooled[-WASSERSTEIN_TAIL_VALUES:]])
-    edges = np.union1d(quantile_edges(pooled, WASSERSTEIN_GRID_BINS), tails)
-    counts = _bin_counts(pooled, edges)
-    used = counts > 0
-    support = _bin_sums(pooled, edges)[used] / counts[used]
-    spread = _bin_sums(pooled, edges, power=2)[used] / counts[used] - support * support
-    second_moment = support * support + np.maximum(spread, 0.0)
-    shares = counts[used] / counts.sum()
+    """As ``_permuted_wasserstein``, with multinomial draws on the bins of ``grid``. Returns the
+    observed pair's scaled distance on the same bins, and the null."""
+    edges, used, support, second_moment, shares = grid
     null_reference = rng.multinomial(reference.size, shares, size=n_resamples).astype(np.float64)
     null_current = rng.multinomial(current.size, shares, size=n_resamples).astype(np.float64)
     observed = scaled_wasserstein(
-        _bin_counts(reference, edges)[used],
-        _bin_counts(current, edges)[used],
+        sorted_bin_counts(reference, edges)[used],
+        sorted_bin_counts(current, edges)[used],
         support,
         second_moment,
     )
