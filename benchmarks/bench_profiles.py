@@ -1,13 +1,16 @@
 """How fast profiles are built, and how fast a window is answered from stored hourly profiles.
 
 Run:  python benchmarks/bench_profiles.py [--rows 1000000] [--large-window-rows 10000000]
+          [--repeats 3] [--skip-window]
 
 Prints:
 
 1. rows per second for ``profile_frame`` on a frame of ``--rows`` rows x 25 columns (20 numeric,
-   5 categorical) over 168 hourly buckets, next to a peer measured in the same run: a pandas
+   5 categorical) over 168 hourly buckets, by the wall clock and per CPU-second of the process
+   (median and range of ``--repeats`` runs), next to a peer measured in the same runs: a pandas
    groupby computing count, mean, variance, min and max per bucket for the numeric columns alone
-   (no bins, no sketches, no categories);
+   (no bins, no sketches, no categories); then profile-mode drift at ``--rows`` rows per side
+   (fit binnings, profile both sides, compare), next to sorting every numeric column once;
 2. the time to answer a 7-day window (168 hourly buckets x 30 columns, one Parquet file per hourly
    build) with ``ProfileStore.read``, for stores whose buckets hold 10,000 rows in total and
    ``--large-window-rows`` rows in total (medians of 7 alternating reads): the profile read should
@@ -37,7 +40,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steward.data.profiles import Binning, ProfileStore, fit_binnings, profile_frame
+from steward.data.profiles import (
+    Binning,
+    DatasetProfile,
+    ProfileStore,
+    drift_from_profiles,
+    fit_binnings,
+    profile_frame,
+)
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 HOURS = 168
@@ -82,11 +92,16 @@ def synthetic_table(
     return pa.table(columns)
 
 
-def measure_profile_frame(n_rows: int) -> None:
+def spread(values: list[float]) -> str:
+    """Median and range of a list of figures."""
+    return f"{statistics.median(values):,.0f} (range {min(values):,.0f}-{max(values):,.0f})"
+
+
+def measure_profile_frame(n_rows: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
     table = synthetic_table(rng, n_rows, 20, 5, START, HOURS)
     binnings = fit_binnings(table.drop_columns(["event_time"]).slice(0, 100_000))
-    seconds = min(timings(2, lambda: profile_frame(table, binnings)))
+    profile_frame(table, binnings)  # warm-up: imports, lookup tables of the binnings
     frame = table.to_pandas()
     numeric = [f"x{index}" for index in range(20)]
 
@@ -94,24 +109,67 @@ def measure_profile_frame(n_rows: int) -> None:
         grouped = frame.groupby(frame["event_time"].dt.floor("h"))[numeric]
         grouped.agg(["count", "mean", "var", "min", "max"])
 
-    peer = min(timings(2, pandas_peer))
+    walls, cpus, peers = [], [], []
+    for _ in range(repeats):  # alternating, so load from elsewhere on the machine hits both alike
+        started, cpu = time.perf_counter(), time.process_time()
+        profile_frame(table, binnings)
+        walls.append(n_rows / (time.perf_counter() - started))
+        cpus.append(n_rows / (time.process_time() - cpu))
+        peers.append(n_rows / timings(1, pandas_peer)[0])
     tracemalloc.start()
     profile_frame(table, binnings)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(
-        f"profile_frame: {n_rows:,} rows x 25 columns (20 numeric, 5 categorical), {HOURS} buckets"
+        f"profile_frame: {n_rows:,} rows x 25 columns (20 numeric, 5 categorical), {HOURS} buckets, "
+        f"{repeats} runs"
     )
+    print(f"  rows/s (wall clock):            {spread(walls)}")
+    print(f"  rows per CPU-second (process):  {spread(cpus)}")
+    ratios = [peer / wall for wall, peer in zip(walls, peers, strict=True)]
     print(
-        f"  {seconds:.2f} s = {n_rows / seconds:,.0f} rows/s = {25 * n_rows / seconds:,.0f} values/s"
-    )
-    print(
-        f"  peer, pandas groupby count/mean/var/min/max of the 20 numeric columns only: {peer:.2f} s "
-        f"({n_rows / peer:,.0f} rows/s); profile_frame takes {seconds / peer:.1f}x its time"
+        f"  peer, pandas groupby count/mean/var/min/max of the 20 numeric columns only: "
+        f"{spread(peers)} rows/s; profile_frame takes {statistics.median(ratios):.2f}x its time"
     )
     print(
         f"  tracemalloc peak during profile_frame: {peak / 2**20:,.0f} MiB "
         f"(the input table: {table.nbytes / 2**20:,.0f} MiB)"
+    )
+
+
+def measure_profile_mode(n_rows: int, repeats: int) -> None:
+    """Profile-mode drift as bench_drift_peers runs it: fit binnings on the reference, profile both
+    sides as one window each, compare; next to sorting every numeric column of both sides once."""
+    rng = np.random.default_rng(3)
+    reference = synthetic_table(rng, n_rows, 20, 5, START, 1).drop_columns(["event_time"])
+    current = synthetic_table(rng, n_rows, 20, 5, START, 1).drop_columns(["event_time"])
+    methods = {"numeric": ("ks", "wasserstein", "jensen_shannon"), "categorical": ("chi_square",)}
+
+    def profile_mode() -> None:
+        binnings = fit_binnings(reference)
+        sides = [DatasetProfile.from_frame(side, binnings) for side in (reference, current)]
+        for name, binning in binnings.items():
+            for method in methods[binning.kind_]:
+                drift_from_profiles(sides[0][name], sides[1][name], method)
+
+    def sort_floor() -> None:
+        for side in (reference, current):
+            for index in range(20):
+                np.sort(side.column(f"x{index}").to_numpy())
+
+    profile_mode()
+    found, floor = [], []
+    for _ in range(repeats):
+        found += timings(1, profile_mode)
+        floor += timings(1, sort_floor)
+    print(
+        f"profile-mode drift, {n_rows:,} rows x 25 columns per side (fit binnings on the "
+        f"reference, profile both sides, KS/Wasserstein/JS and chi-square), {repeats} runs:"
+    )
+    print(
+        f"  {statistics.median(found):.2f} s (range {min(found):.2f}-{max(found):.2f}); sorting "
+        f"the 40 numeric columns once: {statistics.median(floor):.2f} s, ratio "
+        f"{statistics.median(found) / statistics.median(floor):.1f}x"
     )
 
 
@@ -206,8 +264,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--large-window-rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-window", action="store_true", help="skip the window reads (2.)")
     arguments = parser.parse_args()
-    measure_profile_frame(arguments.rows)
+    measure_profile_frame(arguments.rows, arguments.repeats)
+    measure_profile_mode(arguments.rows, arguments.repeats)
+    if arguments.skip_window:
+        return
     with tempfile.TemporaryDirectory(prefix="steward-bench-profiles-") as workspace:
         measure_window(arguments.large_window_rows, Path(workspace))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -9,7 +9,8 @@ raw rows for drift or data quality. It
 2. brings the hourly profiles up to date from the event log (``ProfileStore.sync``): events that
    have settled are profiled and stored behind the watermark, the ones received in the last
    ``settle`` seconds are profiled in memory for this run only;
-3. reads a window as the merge of its buckets (``ProfileContext.window``).
+3. reads a window as the merge of its buckets (``ProfileContext.window``), whole days from the
+   daily rollups the store keeps (``steward.data.profiles.rollup``).
 
 The profiles of a system live under the event log's root, in
 ``<events root>/profiles/reference-<sha>/system=<name>/``, one folder per reference sample: a new
@@ -89,10 +90,17 @@ class ProfileContext:
         return [name for name in self.binnings if name != LATENESS_COLUMN]
 
     def rows(
-        self, start: dt.datetime, end: dt.datetime, columns: Sequence[str] | None = None
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        columns: Sequence[str] | None = None,
+        *,
+        daily: bool = False,
     ) -> list[ProfileRow]:
-        """Stored and settling rows with ``start <= bucket_start < end``, unmerged."""
-        stored = self.store.read_rows(self.system, start, end, columns=columns)
+        """Stored and settling rows with ``start <= bucket_start < end``, unmerged; with
+        ``daily``, whole days already rolled up come as one row per day (``ProfileStore.read_rows``).
+        """
+        stored = self.store.read_rows(self.system, start, end, columns=columns, daily=daily)
         wanted = None if columns is None else set(columns)
         fresh = [
             row
@@ -104,8 +112,9 @@ class ProfileContext:
     def window(
         self, start: dt.datetime, end: dt.datetime, columns: Sequence[str] | None = None
     ) -> DatasetProfile:
-        """The window ``[start, end)`` merged per column, over every model version."""
-        return DatasetProfile.from_rows(self.rows(start, end, columns))
+        """The window ``[start, end)`` merged per column, over every model version (whole days
+        from the daily rollups where they are up to date)."""
+        return DatasetProfile.from_rows(self.rows(start, end, columns, daily=True))
 
 
 def profile_context(

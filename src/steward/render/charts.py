@@ -80,12 +80,20 @@ def heat_color(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "#e6e6e6"
     share = min(max(value, 0.0), 1.0)
-    stops = ((255, 255, 255), (253, 174, 97), (165, 15, 21))
-    low, high, local = (
-        (stops[0], stops[1], share * 2) if share < 0.5 else (stops[1], stops[2], (share - 0.5) * 2)
+    (r0, g0, b0), (r1, g1, b1), local = (
+        (_STOPS[0], _STOPS[1], share * 2)
+        if share < 0.5
+        else (_STOPS[1], _STOPS[2], (share - 0.5) * 2)
     )
-    rgb = (round(a + (b - a) * local) for a, b in zip(low, high, strict=True))
-    return "#" + "".join(f"{channel:02x}" for channel in rgb)
+    red, green, blue = (
+        round(r0 + (r1 - r0) * local),
+        round(g0 + (g1 - g0) * local),
+        round(b0 + (b1 - b0) * local),
+    )
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+_STOPS: tuple[tuple[int, int, int], ...] = ((255, 255, 255), (253, 174, 97), (165, 15, 21))
 
 
 def line_chart_svg(
@@ -275,29 +283,44 @@ def heatmap_svg(
             f'<text x="{label_width - 6}" y="{y:.1f}" text-anchor="end" font-size="11">'
             f"{escape(label)}</text>"
         )
+    # A year's heatmap has 12,000 cells sharing a few hundred data values: escape each once.
+    escaped: dict[str, str] = {}
+
+    def once(text: str) -> str:
+        found = escaped.get(text)
+        if found is None:
+            found = escaped[text] = str(escape(text))
+        return found
+
+    size = f'width="{cell_width:.2f}" height="{cell_height - 1}"'
     for cell in cells:
         x = label_width + cell.column * cell_width
         y = _TOP + cell.row * cell_height
-        data = "".join(f' data-{escape(k)}="{escape(v)}"' for k, v in cell.data.items())
+        data = "".join([f' data-{once(k)}="{once(v)}"' for k, v in cell.data.items()])
         css = "cell alarm" if cell.alarm else "cell"
         stroke = ' stroke="#111" stroke-width="1.5"' if cell.alarm else ""
         parts.append(
-            f'<rect class="{css}" x="{x:.2f}" y="{y}" width="{cell_width:.2f}" '
-            f'height="{cell_height - 1}" fill="{heat_color(cell.value)}"{stroke}{data}>'
+            f'<rect class="{css}" x="{x:.2f}" y="{y}" {size} '
+            f'fill="{heat_color(cell.value)}"{stroke}{data}>'
             f"<title>{escape(cell.title)}</title></rect>"
         )
-    if column_labels:
-        base = _TOP + cell_height * len(row_labels) + 14
-        parts.append(
-            f'<text x="{label_width}" y="{base}" font-size="10">{escape(column_labels[0])}</text>'
-        )
-        if len(column_labels) > 1 and column_labels[-1] != column_labels[0]:
-            parts.append(
-                f'<text x="{width - 8}" y="{base}" text-anchor="end" font-size="10">'
-                f"{escape(column_labels[-1])}</text>"
-            )
+    base = _TOP + cell_height * len(row_labels) + 14
+    parts.extend(_end_labels(column_labels, base, label_width, width))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _end_labels(labels: Sequence[str], y: int, left: int, width: int) -> list[str]:
+    """The first and the last column's labels under a heatmap (one when they are the same)."""
+    if not labels:
+        return []
+    parts = [f'<text x="{left}" y="{y}" font-size="10">{escape(labels[0])}</text>']
+    if len(labels) > 1 and labels[-1] != labels[0]:
+        parts.append(
+            f'<text x="{width - 8}" y="{y}" text-anchor="end" font-size="10">'
+            f"{escape(labels[-1])}</text>"
+        )
+    return parts
 
 
 def sparkline_svg(

@@ -31,6 +31,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -222,6 +223,10 @@ class MonitorResultRow(Base):
     """One stored result of one monitor over one window."""
 
     __tablename__ = "monitor_results"
+    # The dashboard and the loop read a system's newest results of one monitor over a span.
+    __table_args__ = (
+        Index("ix_monitor_results_system_monitor_end", "system_id", "monitor", "window_end"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     system_id: Mapped[int] = mapped_column(ForeignKey("systems.id"), index=True)

@@ -10,7 +10,9 @@ p-values and alarms, in the ``DriftReport`` of ``steward.data.drift``). Time-buc
 Parquet storage (``profile_frame``, ``build_profiles``, ``ProfileStore``) are in
 ``steward.data.profiles.store``; this package re-exports them. The rest is one module per
 noun: ``binning`` (``Binning``, ``fit_binnings``, reading columns), ``column``
-(``ColumnProfile``, ``merge_profiles``), ``dataset`` (``DatasetProfile``, a window) and
+(``ColumnProfile``, ``merge_profiles``), ``counting`` (the column-wise passes that build
+profiles), ``kll`` (KLL sketches built in bulk from sorted values), ``dataset``
+(``DatasetProfile``, a window), ``rollup`` (closed days merged once, for long windows) and
 ``compare`` (profile-mode drift).
 ``docs/profiles.md`` explains the algebra, the storage layout, the watermark and the error bounds of
 profile-mode drift.

@@ -28,7 +28,13 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from steward.data.profiles.binning import Binning, as_chunked, category_codes, float_values
+from steward.data.profiles.binning import Binning, as_chunked
+from steward.data.profiles.counting import (
+    categorical_fields,
+    new_sketch,
+    numeric_fields,
+    read_numbers,
+)
 from steward.errors import InvalidInputError
 
 __all__ = [
@@ -44,11 +50,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _FORMAT: Final = 1
-# The frequent-items sketch of unseen categories tracks up to 0.75 * 2**7 = 96 values.
-_UNSEEN_SKETCH_LG_SIZE: Final = 7
-# Feeding every distinct unseen value would cost a Python call per value for an id-like column;
-# the most frequent ones per bucket are what a reader wants to see.
-_UNSEEN_FED_PER_BUCKET: Final = 256
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -375,16 +376,10 @@ def _merged_sums(sums: Sequence[FloatArray | None]) -> FloatArray | None:
 def _merged_sketches(sketches: Sequence[Any], binning: Binning) -> Any:
     if sketches[0] is None:
         return None
-    merged = _new_sketch(binning)
+    merged = new_sketch(binning)
     for sketch in sketches:
         merged.merge(sketch)
     return merged
-
-
-def _new_sketch(binning: Binning) -> Any:
-    if binning.kind_ == "numeric":
-        return datasketches.kll_doubles_sketch(binning.sketch_k)
-    return datasketches.frequent_strings_sketch(_UNSEEN_SKETCH_LG_SIZE)
 
 
 def check_same_binning(first: ColumnProfile, other: ColumnProfile, action: str) -> None:
@@ -416,20 +411,29 @@ def profile_groups(
     violations: FloatArray,
     what: str,
     order: IntArray | None = None,
+    counts: IntArray | None = None,
 ) -> list[ColumnProfile]:
-    """One profile per group. Row ``order[i]`` of ``array`` belongs to group ``groups[i]``, and
-    ``groups`` is sorted ascending, so each group's rows form one contiguous run.
+    """One profile per group. Row ``order[i]`` of ``array`` (row ``i`` when ``order`` is None)
+    belongs to group ``groups[i]``, and ``groups`` is sorted ascending, so each group's rows form
+    one contiguous run.
 
     ``violations`` holds each row's contract violations (summed per group); ``what`` names the
-    column in errors; ``order`` defaults to the rows as they are."""
-    order = np.arange(len(array)) if order is None else order
+    column in errors; ``counts``, each group's rows, saves counting them again for every column.
+    The passes over the rows are in ``steward.data.profiles.counting``."""
     binning.check_fitted()
-    counts = np.bincount(groups, minlength=n_groups)
-    broken = np.rint(np.bincount(groups, weights=violations, minlength=n_groups)).astype(np.int64)
+    counts = np.bincount(groups, minlength=n_groups) if counts is None else counts
+    broken = [0] * n_groups
+    if violations.any():
+        broken = (
+            np.rint(np.bincount(groups, weights=violations, minlength=n_groups))
+            .astype(np.int64)
+            .tolist()
+        )
     if binning.kind_ == "numeric":
-        fields = _numeric_fields(float_values(array, what)[order], binning, groups, n_groups)
+        values = read_numbers(array, what, order)
+        fields = numeric_fields(values, binning, groups, counts)
     else:
-        fields = _categorical_fields(array, order, binning, groups, n_groups)
+        fields = categorical_fields(array, order, binning, groups, n_groups)
     return [
         ColumnProfile(
             binning=binning,
@@ -439,90 +443,3 @@ def profile_groups(
         )
         for group in range(n_groups)
     ]
-
-
-def _numeric_fields(
-    values: FloatArray, binning: Binning, groups: IntArray, n_groups: int
-) -> dict[str, list[Any]]:
-    finite = np.isfinite(values)
-    kept, kept_groups = values[finite], groups[finite]
-    n = np.bincount(kept_groups, minlength=n_groups)
-    safe_n = np.maximum(n, 1)
-    mean = np.bincount(kept_groups, weights=kept, minlength=n_groups) / safe_n
-    # A second pass over the deviations corrects the rounding of the first sum (numpy's mean sums
-    # pairwise, so a single sequential pass would trail it on long groups).
-    mean += np.bincount(kept_groups, weights=kept - mean[kept_groups], minlength=n_groups) / safe_n
-    m2 = np.bincount(kept_groups, weights=(kept - mean[kept_groups]) ** 2, minlength=n_groups)
-    n_bins = binning.n_bins
-    # side="left" puts a value equal to an edge in the bin that edge closes: bins are (e[i-1], e[i]].
-    kept_bins = np.searchsorted(binning.edges_, kept, side="left")
-    codes = kept_groups * n_bins + kept_bins
-    bin_counts = np.bincount(codes, minlength=n_groups * n_bins).reshape(n_groups, n_bins)
-    # Offsets from the bin's anchor are 0 exactly when a value sits on it, so the sum says exactly
-    # whether a bin's values all sit on its right edge; they also keep the means free of the
-    # cancellation a plain sum of large values would bring.
-    offsets = kept - binning.anchors[kept_bins]
-    bin_sums = np.bincount(codes, weights=offsets, minlength=n_groups * n_bins)
-    bin_sums = bin_sums.reshape(n_groups, n_bins)
-    starts = np.concatenate([[0], np.cumsum(n)])
-    filled = np.flatnonzero(n)
-    minimum: list[float | None] = [None] * n_groups
-    maximum: list[float | None] = [None] * n_groups
-    if filled.size:  # rows are sorted by group, so each group's values are one contiguous run
-        for group, low, high in zip(
-            filled.tolist(),
-            np.minimum.reduceat(kept, starts[filled]).tolist(),
-            np.maximum.reduceat(kept, starts[filled]).tolist(),
-            strict=True,
-        ):
-            minimum[group], maximum[group] = low, high
-    sketches = []
-    for group in range(n_groups):
-        sketch = _new_sketch(binning)
-        if n[group]:
-            sketch.update(kept[starts[group] : starts[group + 1]])
-        sketches.append(sketch)
-    return {
-        "null_count": np.bincount(groups[np.isnan(values)], minlength=n_groups).tolist(),
-        "infinite_count": np.bincount(groups[np.isinf(values)], minlength=n_groups).tolist(),
-        "bin_counts": list(bin_counts),
-        "bin_sums": list(bin_sums),
-        "finite_count": n.tolist(),
-        "finite_mean": mean.tolist(),
-        "finite_m2": m2.tolist(),
-        "minimum": minimum,
-        "maximum": maximum,
-        "sketch": sketches,
-    }
-
-
-def _categorical_fields(
-    array: pa.ChunkedArray, order: IntArray, binning: Binning, groups: IntArray, n_groups: int
-) -> dict[str, list[Any]]:
-    codes, indices, distinct = category_codes(array, binning.categories_)
-    codes, indices = codes[order], indices[order]
-    known = len(binning.categories_)
-    table = np.bincount(groups * (known + 2) + codes, minlength=n_groups * (known + 2))
-    table = table.reshape(n_groups, known + 2)
-    sketches = [_new_sketch(binning) for _ in range(n_groups)]
-    unseen = codes == known
-    if unseen.any():
-        pairs, counts = np.unique(
-            groups[unseen] * len(distinct) + indices[unseen], return_counts=True
-        )
-        pair_groups, values = pairs // len(distinct), pairs % len(distinct)
-        ranked = np.lexsort((-counts, pair_groups))  # by group, most frequent first
-        sorted_groups = pair_groups[ranked]
-        rank = np.arange(ranked.size) - np.searchsorted(sorted_groups, sorted_groups)
-        chosen = ranked[rank < _UNSEEN_FED_PER_BUCKET]
-        names = distinct.take(pa.array(values[chosen])).to_pylist()
-        for group, name, count in zip(
-            pair_groups[chosen].tolist(), names, counts[chosen].tolist(), strict=True
-        ):
-            sketches[group].update(name, count)
-    return {
-        "null_count": table[:, known + 1].tolist(),
-        "unseen_count": table[:, known].tolist(),
-        "bin_counts": list(table[:, :known]),
-        "unseen_sketch": sketches,
-    }

@@ -40,8 +40,23 @@ import pyarrow.parquet as pq
 
 from steward._util.frames import to_arrow_table
 from steward.data.profiles.binning import Binning, check_columns_present
-from steward.data.profiles.column import SKETCH_FIELDS, SKETCH_TYPES, ColumnProfile, profile_groups
+from steward.data.profiles.column import (
+    SKETCH_FIELDS,
+    SKETCH_TYPES,
+    ColumnProfile,
+    merge_profiles,
+    profile_groups,
+)
 from steward.data.profiles.dataset import DatasetProfile
+from steward.data.profiles.rollup import (
+    DAILY_DIRECTORY,
+    RolledWindow,
+    hourly_name,
+    month_bounds,
+    months_to_roll,
+    rolled_window,
+    save_month,
+)
 from steward.errors import InvalidInputError, StoreError
 
 __all__ = [
@@ -118,11 +133,20 @@ def profile_frame(
     versions = None if model_version_column is None else table.column(model_version_column)
     order, groups, keys = _group_rows(starts, versions)
 
+    counts = np.bincount(groups, minlength=len(keys))
     rows: list[ProfileRow] = []
     for name, binning in binnings.items():
-        per_row = _row_violations(violations, name, table.num_rows)[order]
+        per_row = _row_violations(violations, name, table.num_rows)
+        per_row = per_row if order is None else per_row[order]
         profiles = profile_groups(
-            table.column(name), binning, groups, len(keys), per_row, f"column {name!r}", order
+            table.column(name),
+            binning,
+            groups,
+            len(keys),
+            per_row,
+            f"column {name!r}",
+            order,
+            counts,
         )
         rows.extend(
             ProfileRow(start, name, profile, version)
@@ -159,8 +183,9 @@ def _bucket_starts(column: pa.ChunkedArray, width: int, name: str) -> IntArray:
 
 def _group_rows(
     starts: IntArray, versions: pa.ChunkedArray | None
-) -> tuple[IntArray, IntArray, list[tuple[dt.datetime, int | None]]]:
-    """The row order that sorts rows by group, the sorted group codes, and each group's key."""
+) -> tuple[IntArray | None, IntArray, list[tuple[dt.datetime, int | None]]]:
+    """The row order that sorts rows by group (None when they already are, as an event log's rows
+    in time order are), the sorted group codes, and each group's key."""
     bucket_keys, bucket_codes = np.unique(starts, return_inverse=True)
     version_keys: list[int | None] = [None]
     combined = bucket_codes.astype(np.int64)
@@ -170,7 +195,11 @@ def _group_rows(
         codes = encoded.indices.fill_null(len(version_keys) - 1).to_numpy().astype(np.int64)
         combined = combined * len(version_keys) + codes
     group_keys, groups = np.unique(combined, return_inverse=True)
-    order = np.argsort(groups, kind="stable")
+    groups = groups.astype(np.int64)
+    order: IntArray | None = None
+    if groups.size > 1 and bool(np.any(groups[1:] < groups[:-1])):
+        order = np.argsort(groups, kind="stable")
+        groups = groups[order]
     keys = [
         (
             _EPOCH + dt.timedelta(microseconds=int(bucket_keys[key // len(version_keys)])),
@@ -178,7 +207,7 @@ def _group_rows(
         )
         for key in group_keys.tolist()
     ]
-    return order, groups[order].astype(np.int64), keys
+    return order, groups, keys
 
 
 def _row_violations(
@@ -364,24 +393,46 @@ class ProfileStore:
         """Write rows as one new Parquet file; nothing (and None) when there are no rows."""
         directory = self._directory(system)
         if not rows:
+            if watermark is not None:
+                self.roll_up(system, watermark)
             return None
-        table = pa.table(
-            {
-                "bucket_start": pa.array([row.bucket_start for row in rows], _TIMESTAMP),
-                "column": pa.array([row.column for row in rows], pa.string()),
-                "model_version": pa.array([row.model_version for row in rows], pa.int64()),
-                "binning": [_compact_json(row.profile.binning.to_dict()) for row in rows],
-                **{
-                    name: pa.array([getattr(row.profile, name) for row in rows], data_type)
-                    for name, data_type in _STORED_FIELDS.items()
-                },
-                "sketch": pa.array([_sketch_bytes(row.profile) for row in rows], pa.binary()),
-                "watermark": pa.array([watermark] * len(rows), _TIMESTAMP),
-            }
-        )
-        directory.mkdir(parents=True, exist_ok=True)
+        days = sorted({row.bucket_start.astimezone(dt.UTC).date() for row in rows})
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        path = directory / f"profiles-{stamp}-{secrets.token_hex(4)}.parquet"
+        path = self._publish(directory, hourly_name(stamp, days), _table_of(rows, watermark))
+        if watermark is not None:
+            self.roll_up(system, watermark)
+        return path
+
+    def roll_up(self, system: str, watermark: dt.datetime) -> int:
+        """Merge the hourly rows of every day closed by ``watermark`` (a day that ended at or
+        before it) into daily rows, for the months whose rollup is missing or out of date (see
+        ``steward.data.profiles.rollup``); return the months rolled. ``write`` calls this."""
+        directory = self._directory(system)
+        closed_before = _timestamp_scalar(watermark, "watermark").as_py().astimezone(dt.UTC).date()
+        if not directory.is_dir():
+            return 0
+        wanted = months_to_roll(directory, closed_before)
+        for month, names in sorted(wanted.items()):
+            start, end = month_bounds(month, closed_before)
+            hourly = self._read_files([directory / name for name in names], start, end)
+            merged = _merged_by_day(hourly)
+            written = None
+            if merged:
+                token = secrets.token_hex(4)
+                folder = directory / DAILY_DIRECTORY
+                folder.mkdir(exist_ok=True)
+                written = self._publish(
+                    folder, f"month-{month}-{token}.parquet", _table_of(merged, watermark)
+                )
+            days = [row.bucket_start.date() for row in merged]
+            save_month(directory, month, written, days, names, closed_before)
+        return len(wanted)
+
+    @staticmethod
+    def _publish(directory: Path, name: str, table: pa.Table) -> Path:
+        """Write ``table`` as ``directory/name`` durably: a temporary file, fsync, rename."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / name
         temporary = directory / f".{path.name}.tmp"
         with open(temporary, "wb") as file:
             pq.write_table(table, file, compression="zstd")
@@ -394,6 +445,19 @@ class ProfileStore:
         finally:
             os.close(descriptor)
         return path
+
+    def _read_files(
+        self, files: Sequence[Path], start: dt.datetime, end: dt.datetime
+    ) -> list[ProfileRow]:
+        """The rows of some of a system's Parquet files with ``start <= bucket_start < end``."""
+        listed = ", ".join(_literal(str(path)) for path in files)
+        sql = (
+            "SELECT epoch_us(bucket_start) AS bucket_start, * EXCLUDE (bucket_start, watermark) "
+            f"FROM read_parquet([{listed}], union_by_name = true) "
+            "WHERE bucket_start >= $start AND bucket_start < $end "
+            'ORDER BY bucket_start, "column", model_version'
+        )
+        return _rows_from_table(self._run(sql, {"start": start, "end": end}))
 
     def watermark(self, system: str) -> dt.datetime | None:
         """The latest watermark written for a system, or None before its first build."""
@@ -412,12 +476,19 @@ class ProfileStore:
         end: dt.datetime,
         *,
         columns: Sequence[str] | None = None,
+        daily: bool = False,
     ) -> list[ProfileRow]:
-        """Stored rows with ``start <= bucket_start < end``, unmerged (a bucket may have several)."""
+        """Stored rows with ``start <= bucket_start < end``, unmerged (a bucket may have several).
+
+        With ``daily``, the whole days of the window that are rolled up (and up to date) come as
+        one row per day, column and model version, whose merge equals the merge of that day's
+        hourly rows (``steward.data.profiles.rollup``); the rest come hourly as stored.
+        """
         _timestamp_scalar(start, "start")  # both raise unless timezone-aware
         _timestamp_scalar(end, "end")
         if not self._has_files(system):
             return []
+        rolled = self.rolled_window(system, start, end) if daily else RolledWindow([], [])
         # Every stored column but the times: files written before a field existed lack it (read
         # by name across files, it is then null, or absent when no file has it).
         sql = (
@@ -429,8 +500,25 @@ class ProfileStore:
         if columns is not None:
             sql += ' AND list_contains($columns, "column")'
             parameters["columns"] = list(columns)
+        if rolled.runs:
+            sql += f" AND NOT ({_runs_sql(rolled.runs)})"
+            listed = ", ".join(_literal(str(path)) for path in rolled.files)
+            sql = (
+                f"SELECT * FROM ({sql}) UNION ALL BY NAME SELECT epoch_us(bucket_start) AS "
+                "bucket_start, * EXCLUDE (bucket_start, watermark) FROM "
+                f"read_parquet([{listed}], union_by_name = true) WHERE ({_runs_sql(rolled.runs)})"
+                + (' AND list_contains($columns, "column")' if columns is not None else "")
+            )
         table = self._query(sql + ' ORDER BY bucket_start, "column", model_version', parameters)
         return _rows_from_table(table)
+
+    def rolled_window(self, system: str, start: dt.datetime, end: dt.datetime) -> RolledWindow:
+        """The daily rollup files and the runs of whole days of ``[start, end)`` they answer."""
+        return rolled_window(self._directory(system), start, end)
+
+    def hourly_files(self, system: str) -> list[Path]:
+        """The system's hourly profile files (every build writes one)."""
+        return sorted(self._directory(system).glob("*.parquet"))
 
     def read(
         self,
@@ -446,7 +534,7 @@ class ProfileStore:
         A bucket belongs to the window when its start does; align ``start`` and ``end`` to the
         bucket width to read whole buckets only.
         """
-        rows = self.read_rows(system, start, end, columns=columns)
+        rows = self.read_rows(system, start, end, columns=columns, daily=True)
         return DatasetProfile.from_rows(rows, model_versions=model_versions)
 
     def refresh(
@@ -528,15 +616,69 @@ class ProfileStore:
             f"read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false, "
             "hive_types = {'system': VARCHAR}, union_by_name = true)"
         )
+        return self._run(sql.replace("{files}", files), parameters)
+
+    def _run(self, sql: str, parameters: dict[str, Any]) -> pa.Table:
         with duckdb.connect() as connection:
             connection.execute("SET TimeZone = 'UTC'")
             try:
-                return _fetch(connection.sql(sql.replace("{files}", files), params=parameters))
+                return _fetch(connection.sql(sql, params=parameters))
             except duckdb.Error as error:
                 raise StoreError(
                     f"could not read profiles under {self.root} ({error}); check the files are "
                     "readable Parquet written by ProfileStore"
                 ) from error
+
+
+def _table_of(rows: Sequence[ProfileRow], watermark: dt.datetime | None) -> pa.Table:
+    """Profile rows as the columns ProfileStore writes."""
+    return pa.table(
+        {
+            "bucket_start": pa.array([row.bucket_start for row in rows], _TIMESTAMP),
+            "column": pa.array([row.column for row in rows], pa.string()),
+            "model_version": pa.array([row.model_version for row in rows], pa.int64()),
+            "binning": [_compact_json(row.profile.binning.to_dict()) for row in rows],
+            **{
+                name: pa.array([getattr(row.profile, name) for row in rows], data_type)
+                for name, data_type in _STORED_FIELDS.items()
+            },
+            "sketch": pa.array([_sketch_bytes(row.profile) for row in rows], pa.binary()),
+            "watermark": pa.array([watermark] * len(rows), _TIMESTAMP),
+        }
+    )
+
+
+def _merged_by_day(rows: Sequence[ProfileRow]) -> list[ProfileRow]:
+    """One row per day, column, model version and binning: the merge of that day's rows."""
+    grouped: dict[tuple[Any, ...], list[ColumnProfile]] = {}
+    for row in rows:
+        day = row.bucket_start.astimezone(dt.UTC).date()
+        key = (day, row.column, row.model_version, row.profile.binning.fingerprint_)
+        grouped.setdefault(key, []).append(row.profile)
+    return [
+        ProfileRow(
+            dt.datetime.combine(day, dt.time(), dt.UTC), column, merge_profiles(parts), version
+        )
+        for (day, column, version, _), parts in sorted(
+            grouped.items(),
+            key=lambda item: (
+                item[0][0],
+                item[0][1],
+                item[0][2] is None,
+                item[0][2] or 0,
+                item[0][3],
+            ),
+        )
+    ]
+
+
+def _runs_sql(runs: Sequence[tuple[dt.datetime, dt.datetime]]) -> str:
+    """SQL true for a ``bucket_start`` inside any of the runs (UTC day boundaries, as literals)."""
+    return " OR ".join(
+        f"(bucket_start >= TIMESTAMPTZ '{low.isoformat()}' AND bucket_start < "
+        f"TIMESTAMPTZ '{high.isoformat()}')"
+        for low, high in runs
+    )
 
 
 def _compact_json(data: Mapping[str, Any]) -> str:

@@ -14,7 +14,18 @@ from steward.render import queries
 from steward.render.charts import HeatCell, Series, heatmap_svg, line_chart_svg
 from steward.store import MonitorResultRow, SLOEvaluationRow
 
-__all__ = ["drift_heatmap", "performance_panel", "system_context", "volume_panel"]
+__all__ = [
+    "HEATMAP_COLUMNS",
+    "drift_heatmap",
+    "performance_panel",
+    "system_context",
+    "volume_panel",
+]
+
+#: Windows the drift heatmap shows at most: a week of hourly windows. A longer range is sampled
+#: into this many groups of consecutive windows, each shown by its alarmed window if it has one
+#: (``queries.sampled_results``), so a cell stays wide enough to click and no alarm disappears.
+HEATMAP_COLUMNS = 168
 
 
 def _ts(moment: datetime) -> float:
@@ -39,10 +50,10 @@ def system_context(
     newest += [row.window_end for row in slos.values()]
     end = max(newest, default=None) or _now()
     start = end - span
-    sampled = {
-        monitor: queries.sampled_results(session, system_id, monitor, start, end)
-        for monitor in ("drift", "performance", "estimated_performance", "uplift", "data_quality")
-    }
+    monitors = ("drift", "performance", "estimated_performance", "uplift", "data_quality")
+    sampled = queries.sampled_results_of(
+        session, system_id, monitors, start, end, limits={"drift": HEATMAP_COLUMNS}
+    )
     return {
         "system": info,
         "range_key": key,
@@ -139,22 +150,20 @@ def drift_heatmap(name: str, results: Sequence[MonitorResultRow]) -> str | None:
             cells.append((index, column, ratio, alarm, text))
     order = sorted(columns, key=lambda c: (-columns[c], c))
     position = {column: i for i, column in enumerate(order)}
+    # Each window's label and bounds are formatted once, not once per column (a year: 12,000 cells).
+    labels = [f"{row.window_end:%d %b %H:%M}" for row in results]
+    bounds = [(row.window_start.isoformat(), row.window_end.isoformat()) for row in results]
     heat = [
         HeatCell(
             row=position[column],
             column=index,
             value=None if ratio is None else min(ratio / 2, 1.0),
             alarm=alarm,
-            title=f"{column}, {results[index].window_end:%d %b %H:%M}: {text}",
-            data={
-                "column": column,
-                "start": results[index].window_start.isoformat(),
-                "end": results[index].window_end.isoformat(),
-            },
+            title=f"{column}, {labels[index]}: {text}",
+            data={"column": column, "start": bounds[index][0], "end": bounds[index][1]},
         )
         for index, column, ratio, alarm, text in cells
     ]
-    labels = [f"{row.window_end:%d %b %H:%M}" for row in results]
     return heatmap_svg(heat, order, labels, title=f"drift of {name}'s inputs")
 
 
@@ -164,13 +173,13 @@ def _strongest(results: Sequence[dict[str, Any]]) -> dict[str, tuple[float | Non
     for item in results:
         statistic, threshold = _number(item.get("statistic")), _number(item.get("threshold"))
         ratio = statistic / threshold if statistic is not None and threshold else None
-        text = f"{item.get('method')} {statistic if statistic is None else round(statistic, 4)}"
-        text += " (alarm)" if item.get("alarm") else ""
         column = str(item.get("column"))
         current = best.get(column)
         alarm = bool(item.get("alarm")) or bool(current and current[1])
         if current is None or (ratio or 0.0) > (current[0] or 0.0):
-            best[column] = (ratio, alarm, text)
+            # The text is formatted only for the method that wins the cell.
+            text = f"{item.get('method')} {statistic if statistic is None else round(statistic, 4)}"
+            best[column] = (ratio, alarm, text + (" (alarm)" if item.get("alarm") else ""))
         else:
             best[column] = (current[0], alarm, current[2])
     return best
