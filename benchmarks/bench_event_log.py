@@ -213,6 +213,27 @@ def delta_maintenance(uri: str) -> dict[str, float]:
 # -- group commit
 
 
+def bulk_appends(root: Path, size: int, repeats: int = 5) -> None:
+    """``append`` (a dict per event) against ``append_table`` (Arrow columns), same events.
+
+    Each call is one fsynced append of ``size`` events; the figure is durable events/second,
+    the median of ``repeats`` calls each, the two paths alternating so both see the same load.
+    """
+    with EventLog(root) as log:
+        rates: dict[str, list[float]] = {"append": [], "append_table": []}
+        for index in range(repeats):
+            events = make_events(index, size, writer="dicts")
+            columns = make_events(index, size, writer="table")
+            table = pa.Table.from_pylist(columns).drop_columns(["kind"])
+            rates["append"].append(size / timed(lambda e=events: log.append(e))[0])
+            seconds = timed(lambda t=table: log.append_table("prediction", t))[0]
+            rates["append_table"].append(size / seconds)
+    dicts, bulk = (statistics.median(rates[name]) for name in ("append", "append_table"))
+    print(f"\nbulk: one fsynced append of {size:,} events, durable events/second (median)")
+    print(f"  append (a dict per event)      {dicts:12,.0f}")
+    print(f"  append_table (Arrow columns)   {bulk:12,.0f}   {bulk / dicts:.1f}x")
+
+
 def group_commit(directory: Path, threads: int, batch_size: int, seconds: float) -> float:
     """Durable events/second with ``threads`` threads appending ``batch_size`` events each call."""
     root = directory / f"group-{threads}-{batch_size}"
@@ -250,6 +271,7 @@ def main() -> None:
     parser.add_argument("--group-batch-sizes", default="1,10,100")
     parser.add_argument("--seconds", type=float, default=3.0, help="per group-commit run")
     parser.add_argument("--quick", action="store_true", help="1 s group-commit runs")
+    parser.add_argument("--bulk-size", type=int, default=10_000, help="events per bulk append")
     parser.add_argument("--directory", default=None, help="where to write (default: a temp dir)")
     arguments = parser.parse_args()
     seconds = 1.0 if arguments.quick else arguments.seconds
@@ -308,6 +330,7 @@ def report(arguments: argparse.Namespace, directory: Path, seconds: float) -> No
     row("scan after compaction, raw read_parquet", raw, delta_full)
     row("retention: drop oldest day (delta: +vacuum)", ours["retention"], theirs.get("retention"))
     row("erasure: one entity (delta: +vacuum)", ours["erasure"], theirs.get("erasure"))
+    bulk_appends(directory / "bulk", arguments.bulk_size)
     print(f"\ngroup commit: durable events/second, {seconds:.0f} s per run")
     sizes = [int(size) for size in arguments.group_batch_sizes.split(",")]
     print(f"  {'threads':>8} " + " ".join(f"{f'batch {size}':>12}" for size in sizes))

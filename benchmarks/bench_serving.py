@@ -1,22 +1,36 @@
-"""Serving figures on this machine, in one run, against a real uvicorn server on loopback.
+"""Serving the demo's champion three ways in one run, on this machine, over loopback HTTP.
 
-1. Logged predictions per second through ``POST /v1/systems/{system}/predictions:log`` (batches of
-   ``--batch`` records, several client threads), every event durable before the response.
-2. Single-record ``POST /v1/systems/{system}/predict`` latency p50/p99, over HTTP, against the bare
-   model call (``pipeline.predict_proba`` on a one-row frame) measured in this process, so the cost
-   Steward adds is seen next to what the model itself costs.
-   The HTTP client sends a client-role token, as a production caller does, so the figure includes
-   checking it.
-3. The in-process hot path (``Service.predict``: contract check, model, policy, durable append)
-   without HTTP, to separate Steward's work from the web framework's.
+The model is the demo's champion: a pipeline (scaling, one-hot encoding) ending in gradient-boosted
+trees, trained on the shipped Telco data. It is served by
 
-Run: ``python benchmarks/bench_serving.py [--requests 2000] [--batches 40] [--batch 10000]``.
+1. a bare FastAPI endpoint that calls ``predict_proba`` on the request's records (no checks, no log),
+2. MLServer (``mlserver`` with ``mlserver-sklearn``, KServe's runtime) with its defaults, and again
+   with its adaptive batching on (``max_batch_size`` and ``max_batch_time`` set to Steward's own
+   ``batch_max_records`` and ``batch_max_wait_ms``),
+3. ``steward serve``: contract check, policy with a holdout, durable (fsynced) log, a client-role
+   token checked on every request.
+
+Each is loaded by closed-loop clients (one keep-alive connection each, one record per request),
+one client, then 8, then 32, for ``--seconds`` each; the servers take turns, and each level is
+repeated ``--rounds`` times, so all are measured under the same machine load. It prints the
+median and range over rounds of requests/s, p50 and p99, and Steward's ratios against the others
+in the same round. Then, without HTTP, it times the bare model call against ``Service.predict``
+(contract, model, policy, durable append) in this process, to show what Steward adds to the call.
+
+MLServer lives in its own venv (its pins must not reach Steward's lock)::
+
+    python3 -m venv /work/mlserver-venv
+    /work/mlserver-venv/bin/pip install mlserver==1.7.1 mlserver-sklearn==1.7.1 "uvloop<0.22" \\
+        scikit-learn==<the version in Steward's venv>
+
+Run: ``python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--requests 1000]``.
 It prints figures; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -24,13 +38,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import joblib
 import numpy as np
 import pandas as pd
 import yaml
@@ -42,8 +56,12 @@ from steward.delivery.serving import Service
 from steward.demo import load_telco, train_churn_model
 from steward.governance.access import Role, add_identity, create_token
 
+POLICY = {"thresholds": [{"at": 0.5, "action": "contact"}], "holdout": 0.1}
+MLSERVER = "/work/mlserver-venv/bin/mlserver"
 
-def build_workspace(root: Path) -> tuple[Steward, Any, pd.DataFrame]:
+
+def build_workspace(root: Path) -> tuple[Any, pd.DataFrame]:
+    """A workspace serving the demo's champion behind a contract and a policy; the model too."""
     frame, target = load_telco()
     contract = infer_contract(frame, name="churn").to_dict()
     contract.pop("version")
@@ -55,186 +73,377 @@ def build_workspace(root: Path) -> tuple[Steward, Any, pd.DataFrame]:
                 "task": "binary",
                 "entity_key": "customerID",
                 "contract": contract,
-                "policy": {"thresholds": [{"at": 0.5, "action": "contact"}], "holdout": 0.1},
+                "policy": POLICY,
             }
         ],
     }
     root.mkdir(parents=True, exist_ok=True)
     (root / "steward.yaml").write_text(yaml.safe_dump(config))
-    steward = Steward.open(root, user="bench")
-    steward.init()
-    steward.apply()
-    model = train_churn_model(frame, target)
-    steward.register_model(model, system="churn")
-    steward.move_alias("churn", "champion", 1)
-    return steward, model, frame
+    model = train_churn_model(frame, target, boosting=True)
+    with Steward.open(root, user="bench") as steward:
+        steward.init()
+        steward.apply()
+        steward.register_model(model, system="churn")
+        steward.move_alias("churn", "champion", 1)
+        add_identity(steward, "bench-client", Role.CLIENT, kind="service")
+        token = create_token(steward, "bench-client", expires_in=timedelta(hours=6)).secret
+    HEADERS["Authorization"] = f"Bearer {token}"
+    return model, frame
 
 
-def percentiles(samples_ms: list[float]) -> str:
-    p50, p99 = np.percentile(samples_ms, [50, 99])
-    return f"p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+#: The client's credential for Steward, made with the workspace before the server starts.
+HEADERS: dict[str, str] = {}
 
 
-def interleaved(
-    model: Any,
-    steward: Steward,
-    url: str,
-    records: list[dict[str, Any]],
-    n: int,
-    root: Path,
-    fsync: bool,
-) -> dict[str, list[float]]:
-    """Time the bare model, the in-process hot path and HTTP in turn for each record.
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
-    Interleaving puts the three under the same machine load at every step, so their differences are
-    fair on a busy machine; the per-step differences give what Steward adds.
-    """
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, name: str) -> None:
+    for _ in range(1200):
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode} before it was ready")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{name} did not become ready")
+
+
+# -- the three servers
+
+
+def bare_app(model_path: str) -> Any:
+    """The bare endpoint: FastAPI calling the model, as one would write it without Steward."""
+    from fastapi import FastAPI
+
+    model = joblib.load(model_path)
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(body: dict[str, Any]) -> dict[str, Any]:
+        frame = pd.DataFrame(body["records"]).drop(columns=["customerID"], errors="ignore")
+        return {"scores": model.predict_proba(frame)[:, 1].tolist()}
+
+    return app
+
+
+def start_bare(model_path: Path, log: Any) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-bare", str(model_path), "--port", str(port)],
+        stdout=log,
+        stderr=log,
+    )
+    wait_ready(process, f"http://127.0.0.1:{port}/docs", "the bare endpoint")
+    return process, port
+
+
+def start_mlserver(
+    root: Path, model_path: Path, batching: tuple[int, float] | None, log: Any
+) -> tuple[subprocess.Popen[bytes], int]:
+    folder = root / ("mlserver-batching" if batching else "mlserver")
+    (folder / "churn").mkdir(parents=True)
+    port = free_port()
+    settings = {
+        "http_port": port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "debug": False,
+    }
+    (folder / "settings.json").write_text(json.dumps(settings))
+    model_settings: dict[str, Any] = {
+        "name": "churn",
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": str(model_path), "version": "v1"},
+    }
+    if batching:
+        model_settings["max_batch_size"], model_settings["max_batch_time"] = batching
+    (folder / "churn" / "model-settings.json").write_text(json.dumps(model_settings))
+    process = subprocess.Popen([MLSERVER, "start", str(folder)], stdout=log, stderr=log)
+    wait_ready(process, f"http://127.0.0.1:{port}/v2/models/churn/ready", "MLServer")
+    return process, port
+
+
+def start_steward(root: Path, log: Any) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "steward", "--workspace", str(root), "serve", "--port", str(port)],
+        stdout=log,
+        stderr=log,
+    )
+    wait_ready(process, f"http://127.0.0.1:{port}/readyz", "steward serve")
+    return process, port
+
+
+# -- request bodies, one record each
+
+
+def steward_body(record: dict[str, Any]) -> bytes:
+    return json.dumps({"records": [record]}).encode()
+
+
+def mlserver_body(record: dict[str, Any]) -> bytes:
+    inputs = []
+    for name, value in record.items():
+        if name == "customerID":
+            continue
+        if isinstance(value, str):
+            datatype, parameters = "BYTES", {"content_type": "str"}
+        else:
+            datatype, parameters = ("INT64" if isinstance(value, int) else "FP64"), {}
+        inputs.append(
+            {
+                "name": name,
+                "shape": [1],
+                "datatype": datatype,
+                "data": [value],
+                "parameters": parameters,
+            }
+        )
+    request = {
+        "parameters": {"content_type": "pd"},
+        "inputs": inputs,
+        "outputs": [{"name": "predict_proba"}],
+    }
+    return json.dumps(request).encode()
+
+
+def score_of(name: str, answer: dict[str, Any]) -> float:
+    if name == "bare":
+        return float(answer["scores"][0])
+    if name.startswith("mlserver"):
+        return float(answer["outputs"][0]["data"][1])
+    return float(answer["predictions"][0]["score"])
+
+
+# -- the load: closed-loop clients on raw keep-alive connections (cheap, so the servers get the CPU)
+
+
+async def client(
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    deadline: float,
+    latencies: list[float],
+    errors: list[bytes],
+    start: int,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    index = start
+    try:
+        while time.perf_counter() < deadline:
+            body = bodies[index % len(bodies)]
+            index += 1
+            request = (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+            ).encode() + body
+            started = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            answer = await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if b" 200 " not in status:
+                errors.append(answer[:300])
+    finally:
+        writer.close()
+
+
+async def load(
+    port: int, path: str, bodies: list[bytes], headers: dict[str, str], clients: int, seconds: float
+) -> tuple[float, list[float], list[bytes]]:
+    """Requests/s and latencies of ``clients`` closed-loop clients for ``seconds``."""
+    warm_until = time.perf_counter() + min(1.0, seconds / 4)
+    await asyncio.gather(
+        *(
+            client(port, path, bodies, headers, warm_until, [], [], 97 * number)
+            for number in range(clients)
+        )
+    )
+    latencies: list[float] = []
+    errors: list[bytes] = []
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(
+            client(port, path, bodies, headers, started + seconds, latencies, errors, 97 * number)
+            for number in range(clients)
+        )
+    )
+    return len(latencies) / (time.perf_counter() - started), latencies, errors
+
+
+# -- in process: what Steward adds to the model call, without HTTP
+
+
+def in_process(root: Path, model: Any, records: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Bare model call and ``Service.predict`` in turn, record by record, under the same load."""
     features = [{k: v for k, v in r.items() if k != "customerID"} for r in records]
-    samples: dict[str, list[float]] = {"bare": [], "in_process": [], "http": [], "model": []}
-    with (
-        EventLog(root / "events-in-process", fsync=fsync) as events,
-        httpx.Client(base_url=url, timeout=60, headers=HEADERS) as client,
-    ):
+    samples: dict[str, list[float]] = {"bare": [], "service": [], "model": []}
+    with Steward.open(root) as steward, EventLog(root / "events-in-process") as events:
         service = Service(steward, events)
-        service.predict("churn", records[:1])  # load the model first
-        # The service reports the time of its own model call: total minus that is Steward's work.
+        service.predict("churn", records[:1])
         service.on_prediction = lambda _s, _v, latency_ms, _x: samples["model"].append(latency_ms)
-        client.post("/v1/systems/churn/predict", json={"records": records[:1]})
         for index in range(n):
-            record = records[index % len(records)]
             started = time.perf_counter()
             model.predict_proba(pd.DataFrame([features[index % len(features)]]))
             samples["bare"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            service.predict("churn", [record])
-            samples["in_process"].append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
-            response = client.post("/v1/systems/churn/predict", json={"records": [record]})
-            samples["http"].append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"predict failed: {response.text}")
+            service.predict("churn", [records[index % len(records)]])
+            samples["service"].append((time.perf_counter() - started) * 1000)
         service.close()
-    return samples
+    added = np.array(samples["service"]) - np.array(samples["model"])
+    return {**samples, "added": list(added)}
 
 
-#: The client's credential, made with the workspace before the server starts (``client_token``).
-HEADERS: dict[str, str] = {}
+def p(samples: list[float], q: float) -> float:
+    return float(np.percentile(samples, q))
 
 
-def client_token(root: Path) -> None:
-    """A token with the client role, as a production caller would hold, put in ``HEADERS``."""
-    with Steward.open(root) as steward:
-        add_identity(steward, "bench-client", Role.CLIENT, kind="service")
-        token = create_token(steward, "bench-client", expires_in=timedelta(hours=6)).secret
-    HEADERS["Authorization"] = f"Bearer {token}"
-
-
-def start_server(root: Path, fsync: bool) -> tuple[subprocess.Popen[bytes], str]:
-    client_token(root)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "steward", "--workspace", str(root), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("server did not start")
-
-
-def log_throughput(url: str, batches: int, batch: int, threads: int) -> float:
-    rng = np.random.default_rng(0)
-    bodies = [
-        json.dumps(
-            {
-                "predictions": [
-                    {
-                        "id": f"t{thread}-b{index}-{row}",
-                        "entity_key": f"c{row}",
-                        "score": float(score),
-                        "decision": "contact" if score > 0.5 else "none",
-                        "model_version": 1,
-                        "inputs": {"tenure": int(row % 72), "MonthlyCharges": 50.0},
-                    }
-                    for row, score in enumerate(rng.random(batch))
-                ]
-            }
-        ).encode()
-        for thread in range(threads)
-        for index in range(batches // threads)
-    ]
-    chunks = [bodies[start::threads] for start in range(threads)]
-
-    def send(chunk: list[bytes]) -> None:
-        with httpx.Client(base_url=url, timeout=120, headers=HEADERS) as client:
-            for body in chunk:
-                response = client.post(
-                    "/v1/systems/churn/predictions:log",
-                    content=body,
-                    headers={"content-type": "application/json"},
-                )
-                if response.status_code != 200:
-                    raise SystemExit(f"log failed: {response.text[:300]}")
-
-    workers = [threading.Thread(target=send, args=(chunk,)) for chunk in chunks]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
-    return len(bodies) * batch / elapsed
+def spread(values: list[float], digits: int = 1) -> str:
+    return f"{np.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--batches", type=int, default=40)
-    parser.add_argument("--batch", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--no-fsync",
-        action="store_true",
-        help="acknowledge once written to the OS (survives kill -9, not a crash)",
-    )
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--requests", type=int, default=1000, help="in-process calls")
+    parser.add_argument("--mlserver", default=MLSERVER, help="the mlserver command, own venv")
+    parser.add_argument("--serve-bare", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_bare:  # the bare endpoint's own process
+        import uvicorn
+
+        uvicorn.run(
+            bare_app(args.serve_bare), host="127.0.0.1", port=args.port, log_level="warning"
+        )
+        return
+
     root = Path(tempfile.mkdtemp(prefix="steward-bench-serving-"))
-    steward, model, frame = build_workspace(root / "workspace")
+    model, frame = build_workspace(root / "workspace")
+    model_path = root / "model.joblib"
+    joblib.dump(model, model_path)
     records = json.loads(frame.head(500).to_json(orient="records"))
+    with Steward.open(root / "workspace") as steward:
+        batching = (steward.settings.batch_max_records, steward.settings.batch_max_wait_ms)
     print(f"machine: {os.cpu_count()} cores; workspace {root}")
+    print(f"Steward batch_max_records {batching[0]}, batch_max_wait_ms {batching[1]}")
 
-    fsync = not args.no_fsync
-    print(f"events_fsync = {fsync}")
-    process, url = start_server(root / "workspace", fsync)
+    log = (root / "servers.log").open("ab")
+    servers: dict[str, tuple[subprocess.Popen[bytes], int, str, list[bytes], dict[str, str]]] = {}
     try:
-        samples = interleaved(model, steward, url, records, args.requests, root, fsync)
-        throughput = log_throughput(url, args.batches, args.batch, args.threads)
+        process, port = start_bare(model_path, log)
+        servers["bare"] = (process, port, "/predict", [steward_body(r) for r in records], {})
+        if Path(args.mlserver).exists():
+            for name, batch in (("mlserver", None), ("mlserver-batching", batching)):
+                ml_batch = None if batch is None else (batch[0], batch[1] / 1000)
+                process, port = start_mlserver(root, model_path, ml_batch, log)
+                bodies = [mlserver_body(r) for r in records]
+                servers[name] = (process, port, "/v2/models/churn/infer", bodies, {})
+        else:
+            print(f"MLServer not found at {args.mlserver}: its rows are left out")
+        process, port = start_steward(root / "workspace", log)
+        path = "/v1/systems/churn/predict"
+        servers["steward"] = (process, port, path, [steward_body(r) for r in records], HEADERS)
+        check_scores(servers, model, records)
+        results = run_levels(servers, [int(c) for c in args.clients.split(",")], args)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-    steward.close()
+        for process, *_ in servers.values():
+            process.send_signal(signal.SIGTERM)
+        for process, *_ in servers.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+    report(results, list(servers))
+    samples = in_process(root / "workspace", model, records, args.requests)
+    print(f"\nin process, {args.requests} one-record calls (ms):")
+    for label, key in (
+        ("bare model call", "bare"),
+        ("model call inside Service.predict", "model"),
+        ("Service.predict", "service"),
+        ("added by Steward (total - model)", "added"),
+    ):
+        print(f"  {label:<36} p50 {p(samples[key], 50):7.3f}  p99 {p(samples[key], 99):7.3f}")
 
-    model_ms = np.array(samples["model"])
-    in_process = np.array(samples["in_process"])
-    http = np.array(samples["http"])
-    print(f"{'bare model call (1 row)':<34}: {percentiles(samples['bare'])}")
-    print(f"{'model call inside Service.predict':<34}: {percentiles(samples['model'])}")
-    print(f"{'Service.predict in process':<34}: {percentiles(samples['in_process'])}")
-    print(f"{'POST /predict over HTTP':<34}: {percentiles(samples['http'])}")
-    print(f"{'added in process (total - model)':<34}: {percentiles(list(in_process - model_ms))}")
-    print(f"{'added over HTTP (total - model)':<34}: {percentiles(list(http - model_ms))}")
-    print(
-        f"{'predictions:log throughput':<34}: {throughput:,.0f} durable events/s "
-        f"({args.batches} batches of {args.batch}, {args.threads} client threads)"
-    )
+
+def check_scores(servers: dict[str, Any], model: Any, records: list[dict[str, Any]]) -> None:
+    """Each server answers record 0 with the model's own score, or the comparison is void."""
+    features = pd.DataFrame([records[0]]).drop(columns=["customerID"])
+    expected = float(model.predict_proba(features)[0, 1])
+    for name, (_, port, path, bodies, headers) in servers.items():
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}{path}",
+            content=bodies[0],
+            headers={**headers, "content-type": "application/json"},
+            timeout=60,
+        )
+        answer.raise_for_status()
+        score = score_of(name, answer.json())
+        if abs(score - expected) > 1e-9:
+            raise SystemExit(f"{name} scored record 0 as {score}, the model as {expected}")
+    print(f"every server scores record 0 as the model does ({expected:.6f})")
+
+
+def run_levels(
+    servers: dict[str, Any], levels: list[int], args: argparse.Namespace
+) -> dict[int, dict[str, list[tuple[float, float, float]]]]:
+    """Per level and server, per round: requests/s, p50 ms, p99 ms."""
+    results: dict[int, dict[str, list[tuple[float, float, float]]]] = {}
+    for clients in levels:
+        results[clients] = {name: [] for name in servers}
+        for _ in range(args.rounds):
+            for name, (_, port, path, bodies, headers) in servers.items():
+                rate, latencies, errors = asyncio.run(
+                    load(port, path, bodies, headers, clients, args.seconds)
+                )
+                if errors:
+                    raise SystemExit(f"{name}: {len(errors)} failed requests: {errors[0]!r}")
+                results[clients][name].append((rate, p(latencies, 50), p(latencies, 99)))
+    return results
+
+
+def report(
+    results: dict[int, dict[str, list[tuple[float, float, float]]]], names: list[str]
+) -> None:
+    for clients, by_server in results.items():
+        rounds = len(next(iter(by_server.values())))
+        print(f"\n{clients} client(s), median [range] of {rounds} rounds")
+        print(f"  {'server':<18} {'requests/s':>22} {'p50 ms':>22} {'p99 ms':>22}")
+        for name in names:
+            rows = by_server[name]
+            print(
+                f"  {name:<18} {spread([r[0] for r in rows]):>22} "
+                f"{spread([r[1] for r in rows]):>22} {spread([r[2] for r in rows]):>22}"
+            )
+        steward = by_server["steward"]
+        for name in names:
+            if name == "steward":
+                continue
+            other = by_server[name]
+            rate = [s[0] / o[0] for s, o in zip(steward, other, strict=True)]
+            p50 = [s[1] / o[1] for s, o in zip(steward, other, strict=True)]
+            p99 = [s[2] / o[2] for s, o in zip(steward, other, strict=True)]
+            print(
+                f"  steward / {name:<17} throughput {spread(rate, 2)}x, "
+                f"p50 {spread(p50, 2)}x, p99 {spread(p99, 2)}x"
+            )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -359,3 +360,69 @@ def test_a_version_number_too_large_to_store_is_a_404_page_not_a_500(
             "GET", "/ui/systems/churn/versions/99999999999999999999999"
         )
     assert response.status_code == 404, response.text
+
+
+# --- event times at the door ------------------------------------------------------------------
+
+FAR = "9999-01-01T00:00:00+00:00"
+
+
+def _refused_as_future(response: object, where: str) -> None:
+    assert response.status_code == 422, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"].startswith(PROBLEM)  # type: ignore[attr-defined]
+    text = response.text  # type: ignore[attr-defined]
+    assert "9999-01-01" in text and "escape retention" in text and where in text
+
+
+def test_a_prediction_dated_9999_is_refused_everywhere_it_can_enter(
+    served: Api, telco: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    frame, _ = telco
+    record = {**records_of(frame, 1)[0], "event_time": FAR}
+    _refused_as_future(served.predict([record]), "event_time")
+
+    logged = {"id": "p-far", "score": 0.4, "event_time": FAR, "inputs": {"tenure": 3}}
+    body = {"predictions": [logged]}
+    _refused_as_future(
+        served.request("POST", "/v1/systems/churn/predictions:log", json=body), "event_time"
+    )
+
+    far = pa.array([datetime(9999, 1, 1, tzinfo=UTC)], pa.timestamp("us", "UTC"))
+    table = pa.table({"id": ["p-far"], "score": [0.4], "event_time": far})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    arrow = served.request(
+        "POST", "/v1/systems/churn/predictions:log", content=sink.getvalue().to_pybytes(),
+        headers={"content-type": "application/vnd.apache.arrow.stream"},
+    )  # fmt: skip
+    _refused_as_future(arrow, "event_time")
+
+    outcome = {"id": "o-far", "entity_key": "c-1", "value": 1, "event_time": FAR}
+    _refused_as_future(
+        served.request("POST", "/v1/systems/churn/outcomes", json={"outcomes": [outcome]}),
+        "event_time",
+    )
+    served.events.flush()
+    assert served.events.count("prediction", "churn") == 0
+    assert served.events.count("outcome", "churn") == 0
+
+
+def test_an_hour_of_clock_skew_is_accepted(served: Api) -> None:
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    logged = {"id": "p-soon", "score": 0.4, "event_time": soon, "inputs": {"tenure": 3}}
+    response = served.request(
+        "POST", "/v1/systems/churn/predictions:log", json={"predictions": [logged]}
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("days", [2, 365 * 7000])
+def test_the_event_log_itself_refuses_future_events(served: Api, days: int) -> None:
+    from steward.errors import InvalidInputError
+
+    when = datetime.now(UTC) + timedelta(days=days)
+    with pytest.raises(InvalidInputError, match="escape retention"):
+        served.events.append(
+            [{"kind": "outcome", "system": "churn", "id": "x", "event_time": when}]
+        )

@@ -110,6 +110,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between two ticks of the loop that `steward serve` runs in the background "
         "(monitors when due, SLOs, alerts, notifications, playbooks). 0 turns it off.",
     ),
+    Setting(
+        "batch_max_records",
+        int,
+        64,
+        "Most records `steward serve` gathers from concurrent predict requests into one model "
+        "call (adaptive micro-batching; each request still gets exactly its own results). "
+        "1 scores one request at a time.",
+    ),
+    Setting(
+        "batch_max_wait_ms",
+        float,
+        2.0,
+        "Longest, in milliseconds, the serving worker waits for more concurrent predict requests "
+        "before calling the model; it waits only while requests arrive together, never for a "
+        "lone caller. 0 never waits.",
+    ),
     Setting("smtp_host", str, "", "SMTP server for alert email. Empty means email is not sent."),
     Setting("smtp_port", int, 25, "Port of the SMTP server for alert email."),
     Setting("smtp_sender", str, "steward@localhost", "From address of alert email."),
@@ -174,6 +190,8 @@ class Settings:
     retention_days: int
     reference_sample_rows: int
     loop_interval: int = 60
+    batch_max_records: int = 64
+    batch_max_wait_ms: float = 2.0
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_sender: str = "steward@localhost"
@@ -220,6 +238,11 @@ class Settings:
                 f"setting 'loop_interval' must be 0 (off) or a number of seconds, "
                 f"got {values['loop_interval']}"
             )
+        if values["batch_max_records"] < 1 or values["batch_max_wait_ms"] < 0:
+            raise ConfigError(
+                "settings 'batch_max_records' must be at least 1 and 'batch_max_wait_ms' at "
+                f"least 0, got {values['batch_max_records']} and {values['batch_max_wait_ms']}"
+            )
         return cls(
             workspace=workspace,
             database_url=values["database_url"] or f"sqlite:///{store / 'steward.db'}",
@@ -230,6 +253,8 @@ class Settings:
             retention_days=values["retention_days"],
             reference_sample_rows=values["reference_sample_rows"],
             loop_interval=values["loop_interval"],
+            batch_max_records=values["batch_max_records"],
+            batch_max_wait_ms=float(values["batch_max_wait_ms"]),
             smtp_host=values["smtp_host"],
             smtp_port=values["smtp_port"],
             smtp_sender=values["smtp_sender"],

@@ -9,12 +9,22 @@ open suspension (``steward.delivery.suspension``), so suspending or resuming tak
 suspended decision says so in the response (``suspended``, ``reason``) and in the logged event (its
 ``output`` becomes ``{"output": ..., "suspended": {"id", "mode", "reason"}}``).
 
+Each system has one batch worker (``steward.delivery.batching``), so its models run one call at a
+time instead of fighting over the interpreter lock. Requests that arrive together are served as
+one batch: each request's records are checked against the compiled contract alone (a rejected
+request fails alone), the rows are scored with one model call per version and input shape, each
+record is decided by the policy, and the whole batch's events go to the log in one append (one
+fsync). Each request gets exactly what it would get alone: requests are batched only when their
+records have the same columns and value types, and a request whose rows make a batched call or
+append fail is retried alone, so it fails alone.
+
 >>> service = Service(steward, EventLog(steward.settings.events_dir))  # doctest: +SKIP
 >>> service.predict("churn", [{"tenure": 3, ...}])                     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -23,9 +33,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -35,8 +46,14 @@ from sqlalchemy import select
 from steward._util.text import check_text
 from steward.data.contracts import Contract, Violation, check_record
 from steward.data.events import EventLog
+from steward.delivery.batching import Batcher
 from steward.delivery.suspension import Suspension, open_suspension, suspension_marker
-from steward.errors import ContractViolationError, InvalidInputError, NotFoundError
+from steward.errors import (
+    ContractViolationError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 from steward.model.flavors import LoadedModel
 from steward.model.policy import REVIEW_ACTION, Decision, Policy, decide
 from steward.model.registry import find_system
@@ -51,6 +68,8 @@ logger = logging.getLogger(__name__)
 RESERVED = ("id", "entity_key", "event_time")
 #: The longest prediction id or entity key accepted (the same cap as outcome ids).
 MAX_KEY = 200
+#: Batches of a model version scored both together and request by request, to check they agree.
+BATCH_CHECKS = 3
 
 
 @dataclass(frozen=True)
@@ -126,32 +145,79 @@ class Service:
         *,
         refresh_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        max_batch_records: int | None = None,
+        max_wait_ms: float | None = None,
     ) -> None:
+        settings = steward.settings
         self.steward = steward
         self.events = events
         self.refresh_seconds = refresh_seconds
+        self.max_batch_records = (
+            settings.batch_max_records if max_batch_records is None else max_batch_records
+        )
+        self.max_wait_ms = settings.batch_max_wait_ms if max_wait_ms is None else max_wait_ms
+        self._batchers: dict[str, Batcher[Sequence[Mapping[str, Any]], Any]] = {}
+        # Per (system, version): batches checked to score as alone, or -1 once one did not.
+        self._batch_checks: dict[tuple[str, int], int] = {}
         self._clock = clock
         self._runtimes: dict[str, Runtime] = {}
         self._models: dict[tuple[str, int], LoadedModel] = {}
         self._lock = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._closed = False
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-shadow")
+        self._refresh_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-refresh")
+        self._refreshing: set[str] = set()
         self.on_prediction: Callable[[str, int, float, list[Violation]], None] | None = None
 
     def close(self) -> None:
+        """Serve what is queued, stop the batch workers, and let shadow scoring finish."""
+        with self._lock:
+            self._closed = True
+            batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            batcher.close()
+        self._refresh_pool.shutdown(wait=True)
         self._shadow_pool.shutdown(wait=True)
 
     # Runtime state
 
     def runtime(self, system: str) -> Runtime:
-        """The system's runtime, with aliases re-read when older than ``refresh_seconds``."""
+        """The system's runtime, with aliases re-read when older than ``refresh_seconds``.
+
+        Only the first request of a system waits for the store (or every request, with
+        ``refresh_seconds`` 0); later refreshes run in the background while the last runtime
+        serves, so no request waits on a store read, and a move is seen within the refresh.
+        """
         now = self._clock()
         runtime = self._runtimes.get(system)
-        if runtime is None or now - runtime.checked_at > self.refresh_seconds:
+        if runtime is None or self.refresh_seconds <= 0:
+            return self._refresh(system, now)
+        if now - runtime.checked_at > self.refresh_seconds:
             with self._lock:
-                runtime = self._load_runtime(system)
-                runtime.checked_at = now
-                self._runtimes[system] = runtime
+                due = system not in self._refreshing
+                self._refreshing.add(system)
+            if due:
+                self._refresh_pool.submit(self._refresh_in_background, system, now)
         return runtime
+
+    def _refresh(self, system: str, now: float) -> Runtime:
+        with self._lock:
+            runtime = self._load_runtime(system)
+            runtime.checked_at = now
+            self._runtimes[system] = runtime
+        return runtime
+
+    def _refresh_in_background(self, system: str, now: float) -> None:
+        try:
+            self._refresh(system, now)
+        except NotFoundError:
+            self._runtimes.pop(system, None)  # the next request finds out, and says so
+        except Exception:  # the store is away: serve the last runtime, try again next time
+            logger.warning("could not refresh the runtime of %r", system, exc_info=True)
+        finally:
+            with self._lock:
+                self._refreshing.discard(system)
 
     def _load_runtime(self, system: str) -> Runtime:
         info = self.steward.system(system)
@@ -184,71 +250,250 @@ class Service:
         )
 
     def model(self, system: str, version: int) -> LoadedModel:
+        """The loaded model version, loaded once even when many threads ask at the same time."""
         key = (system, version)
         model = self._models.get(key)
         if model is None:
-            model = self.steward.load_model(system, version)
-            self._models[key] = model
+            with self._model_lock:
+                model = self._models.get(key)
+                if model is None:
+                    model = self.steward.load_model(system, version)
+                    self._models[key] = model
         return model
 
     # The hot path
 
     def predict(self, system: str, records: Sequence[Mapping[str, Any]]) -> list[PredictionResult]:
-        """Check, score, decide and durably log ``records``; return one result per record."""
-        runtime = self.runtime(system)
-        if runtime.champion is None:
-            raise NotFoundError(
-                f"system {system!r} has no champion to serve; register a version and run "
-                f"`steward models alias {system} champion VERSION`"
-            )
-        envelopes, inputs = _split(records, runtime.entity_key_column)
-        violations = self._check(runtime, inputs)
-        received = datetime.now(UTC)
-        routes = [runtime.route(envelope["entity_key"]) for envelope in envelopes]
-        scores: list[Any] = [None] * len(records)
-        latencies = [0.0] * len(records)
-        for version in sorted(set(v for v in routes if v is not None)):
-            rows = [index for index, route in enumerate(routes) if route == version]
-            frame = pd.DataFrame([inputs[index] for index in rows])
-            started = time.perf_counter()
-            predicted = _score(self.model(system, version), frame, runtime, version)
-            elapsed_ms = (time.perf_counter() - started) * 1000 / max(len(rows), 1)
-            for position, index in enumerate(rows):
-                scores[index] = _plain_score(predicted[position])
-                latencies[index] = elapsed_ms
-        results, events = [], []
-        for index, envelope in enumerate(envelopes):
-            decision = _decide(runtime.policy, scores[index], envelope["entity_key"])
-            verdict = _verdict(decision, runtime.suspension)
-            result = PredictionResult(
-                id=envelope["id"],
-                model_version=int(routes[index] or 0),
-                score=scores[index],
-                decision=verdict.action,
-                holdout=verdict.holdout,
-                review=verdict.review,
-                violations=[violation.to_dict() for violation in violations[index]],
-                suspended=verdict.suspension is not None,
-                reason=verdict.reason,
-            )
-            results.append(result)
-            events.append(
-                _prediction_event(
-                    system, envelope, inputs[index], result, verdict, latencies[index], received
-                )
-            )
-        self.events.append(events)
-        if self.on_prediction is not None:
-            for index, result in enumerate(results):
-                self.on_prediction(
-                    system, result.model_version, latencies[index], violations[index]
-                )
-        shadows = [version for version in runtime.shadows() if version not in set(routes)]
-        if shadows:
-            self._shadow_pool.submit(
-                self._score_shadows, system, runtime.task, shadows, envelopes, inputs
-            )
+        """Check, score, decide and durably log ``records``; return one result per record.
+
+        The records join the system's next batch (``steward.delivery.batching``): requests that
+        arrive together share one model call and one durable append, and each gets exactly the
+        results it would get alone.
+        """
+        results: list[PredictionResult] = self._batcher(system).call(records, max(len(records), 1))
         return results
+
+    async def predict_async(
+        self, system: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[PredictionResult]:
+        """``predict`` for an event loop: waits for the batch without holding a thread.
+
+        Example::
+
+            results = await service.predict_async("churn", [{"tenure": 3, ...}])
+        """
+        if system in self._batchers:
+            future = self.submit(system, records)
+        else:  # the first request reads the system from the store: not on the event loop
+            future = await asyncio.to_thread(self.submit, system, records)
+        results: list[PredictionResult] = await asyncio.wrap_future(future)
+        return results
+
+    def submit(self, system: str, records: Sequence[Mapping[str, Any]]) -> Future[Any]:
+        """Queue ``records`` for the system's batch worker; the future gets their results.
+
+        ``predict`` waits on it; an ``async`` caller awaits ``asyncio.wrap_future`` of it.
+        """
+        return self._batcher(system).submit(records, max(len(records), 1))
+
+    def _batcher(self, system: str) -> Batcher[Sequence[Mapping[str, Any]], Any]:
+        batcher = self._batchers.get(system)
+        if batcher is None:
+            if self._closed:
+                raise StoreError("the prediction service is closed; the server is stopping")
+            self.runtime(system)  # an unknown system fails here, before it gets a worker
+            with self._lock:
+                batcher = self._batchers.get(system)
+                if batcher is None:
+                    batcher = Batcher(
+                        partial(self._serve_batch, system),
+                        name=system,
+                        max_records=self.max_batch_records,
+                        max_wait=self.max_wait_ms / 1000,
+                    )
+                    self._batchers[system] = batcher
+        return batcher
+
+    def _serve_batch(
+        self, system: str, batch: list[Sequence[Mapping[str, Any]]]
+    ) -> list[list[PredictionResult] | BaseException]:
+        """Serve the requests of one batch: one model call per version, one durable append."""
+        runtime = self.runtime(system)
+        requests = [self._prepare(runtime, records) for records in batch]
+        live = [request for request in requests if request.error is None]
+        self._score_batch(runtime, live)
+        ready = [request for request in live if request.error is None]
+        for request in ready:
+            self._finish(runtime, request)
+        self._commit([request for request in ready if request.error is None])
+        served = [request for request in ready if request.error is None]
+        if self.on_prediction is not None:
+            for request in served:
+                for index, result in enumerate(request.results):
+                    self.on_prediction(
+                        system,
+                        result.model_version,
+                        request.latencies[index],
+                        request.violations[index],
+                    )
+        self._shadow(runtime, served)
+        return [request.error or request.results for request in requests]
+
+    def _prepare(self, runtime: Runtime, records: Sequence[Mapping[str, Any]]) -> _Request:
+        """Split and check one request's records, and route each to a version."""
+        try:
+            if runtime.champion is None:
+                raise NotFoundError(
+                    f"system {runtime.name!r} has no champion to serve; register a version and "
+                    f"run `steward models alias {runtime.name} champion VERSION`"
+                )
+            envelopes, inputs = _split(records, runtime.entity_key_column)
+            violations = self._check(runtime, inputs)
+        except Exception as error:
+            return _Request([], [], [], [], datetime.now(UTC), error=error)
+        routes = [runtime.route(envelope["entity_key"]) for envelope in envelopes]
+        return _Request(envelopes, inputs, violations, routes, datetime.now(UTC))
+
+    def _score_batch(self, runtime: Runtime, requests: list[_Request]) -> None:
+        """Score every request's rows, one model call per version and input shape."""
+        groups: dict[tuple[int, Any], list[tuple[_Request, list[int]]]] = {}
+        for request in requests:
+            request.scores = [None] * len(request.inputs)
+            request.latencies = [0.0] * len(request.inputs)
+            for version in sorted({v for v in request.routes if v is not None}):
+                rows = [index for index, route in enumerate(request.routes) if route == version]
+                shape = _shape([request.inputs[index] for index in rows]) or id(request)
+                groups.setdefault((version, shape), []).append((request, rows))
+        for (version, _), members in sorted(groups.items(), key=lambda item: item[0][0]):
+            members = [(request, rows) for request, rows in members if request.error is None]
+            if len(members) > 1 and self._batched(runtime, version, members):
+                continue
+            for member in members:  # alone: a request that cannot be scored fails only itself
+                try:
+                    self._assign([member], *self._call(runtime, version, [member]))
+                except Exception as error:
+                    member[0].error = error
+
+    def _batched(
+        self, runtime: Runtime, version: int, members: list[tuple[_Request, list[int]]]
+    ) -> bool:
+        """Score ``members`` in one call if that gives each the scores it gets alone.
+
+        The first ``BATCH_CHECKS`` batches of a version are also scored request by request and
+        compared: a model whose scores depend on the batch (a BLAS dot product can differ in
+        the last bit) is scored request by request from then on.
+        """
+        key = (runtime.name, version)
+        checked = self._batch_checks.get(key, 0)
+        if checked < 0:
+            return False
+        try:
+            scores, elapsed_ms = self._call(runtime, version, members)
+            if checked < BATCH_CHECKS:
+                alone = [
+                    score
+                    for member in members
+                    for score in self._call(runtime, version, [member])[0]
+                ]
+                self._batch_checks[key] = checked + 1 if alone == scores else -1
+                if alone != scores:
+                    logger.info(
+                        "v%s of %s scores rows differently in a batch; scoring requests alone",
+                        version,
+                        runtime.name,
+                    )
+                    return False
+        except Exception:
+            return False  # some request cannot be scored: each is scored alone, to fail alone
+        self._assign(members, scores, elapsed_ms)
+        return True
+
+    def _call(
+        self, runtime: Runtime, version: int, members: list[tuple[_Request, list[int]]]
+    ) -> tuple[list[Any], float]:
+        """One model call over the members' rows: plain scores, and milliseconds per row.
+
+        The time counts building the frame the model takes, as every caller of the model pays it.
+        """
+        started = time.perf_counter()
+        frame = pd.DataFrame([request.inputs[index] for request, rows in members for index in rows])
+        predicted = _score(self.model(runtime.name, version), frame, runtime, version)
+        elapsed_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
+        return [_plain_score(value) for value in predicted], elapsed_ms
+
+    @staticmethod
+    def _assign(
+        members: list[tuple[_Request, list[int]]], scores: list[Any], elapsed_ms: float
+    ) -> None:
+        position = 0
+        for request, rows in members:
+            for index in rows:
+                request.scores[index] = scores[position]
+                request.latencies[index] = elapsed_ms
+                position += 1
+
+    def _finish(self, runtime: Runtime, request: _Request) -> None:
+        """Decide for each record of a scored request; build its results and events."""
+        try:
+            for index, envelope in enumerate(request.envelopes):
+                score = request.scores[index]
+                decision = _decide(runtime.policy, score, envelope["entity_key"])
+                verdict = _verdict(decision, runtime.suspension)
+                result = PredictionResult(
+                    id=envelope["id"],
+                    model_version=int(request.routes[index] or 0),
+                    score=score,
+                    decision=verdict.action,
+                    holdout=verdict.holdout,
+                    review=verdict.review,
+                    violations=[violation.to_dict() for violation in request.violations[index]],
+                    suspended=verdict.suspension is not None,
+                    reason=verdict.reason,
+                )
+                request.results.append(result)
+                request.events.append(
+                    _prediction_event(
+                        runtime.name,
+                        envelope,
+                        request.inputs[index],
+                        result,
+                        verdict,
+                        request.latencies[index],
+                        request.received,
+                    )
+                )
+        except Exception as error:
+            request.error = error
+
+    def _commit(self, requests: list[_Request]) -> None:
+        """Append every request's events at once (one fsync); alone only if that fails."""
+        if not requests:
+            return
+        try:
+            self.events.append([event for request in requests for event in request.events])
+            return
+        except Exception as error:
+            if len(requests) == 1:
+                requests[0].error = error
+                return
+        for request in requests:  # all or none failed: find which request it was
+            try:
+                self.events.append(request.events)
+            except Exception as error:
+                request.error = error
+
+    def _shadow(self, runtime: Runtime, requests: list[_Request]) -> None:
+        """Hand the served records to the shadow models, off the hot path."""
+        if not requests:
+            return
+        shadows = runtime.shadows()
+        work = []
+        for request in requests:
+            versions = [version for version in shadows if version not in set(request.routes)]
+            if versions:
+                work.append((versions, request.envelopes, request.inputs))
+        if work:
+            self._shadow_pool.submit(self._score_shadows, runtime.name, runtime.task, work)
 
     def _check(self, runtime: Runtime, inputs: list[dict[str, Any]]) -> list[list[Violation]]:
         if runtime.contract is None:
@@ -272,37 +517,91 @@ class Service:
         self,
         system: str,
         task: str,
-        versions: list[int],
-        envelopes: list[dict[str, Any]],
-        inputs: list[dict[str, Any]],
+        work: list[tuple[list[int], list[dict[str, Any]], list[dict[str, Any]]]],
     ) -> None:
-        frame = pd.DataFrame(inputs)
+        """Score served requests with each shadow version, one call per version and input shape."""
         received = datetime.now(UTC)
-        for version in versions:
-            try:
-                started = time.perf_counter()
-                predicted = self.model(system, version).predict(frame, task)
-                latency = (time.perf_counter() - started) * 1000 / max(len(inputs), 1)
-                # A shadow event carries the id of the prediction it shadows; the log keys
-                # shadows by (id, model_version).
-                self.events.append(
-                    [
-                        {
-                            "kind": "shadow",
-                            "system": system,
-                            "id": envelope["id"],
-                            "entity_key": envelope["entity_key"],
-                            "event_time": envelope["event_time"] or received,
-                            "model_version": version,
-                            "score": _numeric(_plain_score(predicted[i])),
-                            "output": json.dumps(_plain_score(predicted[i])),
-                            "latency_ms": latency,
-                        }
-                        for i, envelope in enumerate(envelopes)
-                    ]
-                )
-            except Exception:  # a failing shadow must never touch the served path
-                logger.exception("shadow v%s of %s failed", version, system)
+        for version in sorted({version for versions, _, _ in work for version in versions}):
+            groups: dict[Any, list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]] = {}
+            for versions, envelopes, inputs in work:
+                if version in versions:
+                    groups.setdefault(_shape(inputs) or id(inputs), []).append((envelopes, inputs))
+            for members in groups.values():
+                try:
+                    self._shadow_group(system, task, version, members, received)
+                except Exception:
+                    if len(members) == 1:  # a failing shadow must never touch the served path
+                        logger.exception("shadow v%s of %s failed", version, system)
+                        continue
+                    for member in members:
+                        try:
+                            self._shadow_group(system, task, version, [member], received)
+                        except Exception:
+                            logger.exception("shadow v%s of %s failed", version, system)
+
+    def _shadow_group(
+        self,
+        system: str,
+        task: str,
+        version: int,
+        members: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+        received: datetime,
+    ) -> None:
+        envelopes = [envelope for group, _ in members for envelope in group]
+        frame = pd.DataFrame([record for _, inputs in members for record in inputs])
+        started = time.perf_counter()
+        predicted = self.model(system, version).predict(frame, task)
+        latency = (time.perf_counter() - started) * 1000 / max(len(envelopes), 1)
+        # A shadow event carries the id of the prediction it shadows; the log keys shadows by
+        # (id, model_version).
+        self.events.append(
+            [
+                {
+                    "kind": "shadow",
+                    "system": system,
+                    "id": envelope["id"],
+                    "entity_key": envelope["entity_key"],
+                    "event_time": envelope["event_time"] or received,
+                    "model_version": version,
+                    "score": _numeric(_plain_score(predicted[i])),
+                    "output": json.dumps(_plain_score(predicted[i])),
+                    "latency_ms": latency,
+                }
+                for i, envelope in enumerate(envelopes)
+            ]
+        )
+
+
+def _shape(inputs: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, type], ...] | None:
+    """The columns and value types all ``inputs`` share, or None when they differ.
+
+    Requests of one shape make the same frame column types alone as together, so batching them
+    gives each exactly the scores it would get alone; requests of mixed shapes are scored alone.
+    """
+    if not inputs:
+        return None
+    first = inputs[0]
+    names, kinds = tuple(first), tuple(map(type, first.values()))
+    for record in inputs[1:]:
+        if tuple(record) != names or tuple(map(type, record.values())) != kinds:
+            return None
+    return tuple(zip(names, kinds, strict=True))
+
+
+@dataclass(slots=True)
+class _Request:
+    """One request on its way through a batch; ``error`` set means it failed, alone."""
+
+    envelopes: list[dict[str, Any]]
+    inputs: list[dict[str, Any]]
+    violations: list[list[Violation]]
+    routes: list[int | None]
+    received: datetime
+    scores: list[Any] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    results: list[PredictionResult] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    error: Exception | None = None
 
 
 def _score(model: LoadedModel, frame: pd.DataFrame, runtime: Runtime, version: int) -> Any:

@@ -14,6 +14,7 @@ from steward.web import dashboard
 from steward.web.routes import (
     health,
     llm,
+    logging,
     loop,
     oidc,
     oip,
@@ -33,6 +34,7 @@ ROUTERS = (
     session.router,
     oidc.router,
     predictions.router,
+    logging.router,
     oip.router,
     dashboard.router,
     loop.router,

@@ -24,6 +24,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from steward.data.events import read, retention, rollup
+from steward.data.events.bulk import encode_table
 from steward.data.events.commits import FileCommits, FilesHook
 from steward.data.events.durable import CrashPoint, maintenance_lock
 from steward.data.events.schemas import check_kind, check_name, encode_kind
@@ -169,6 +170,40 @@ class EventLog:
             sequence += len(of_kind)
         writer.submit(encode_record(parts))
 
+    def append_table(self, kind: str, table: pa.Table | pa.RecordBatch) -> None:
+        """Append the events of one kind given as columns, durably and atomically, with one fsync.
+
+        The bulk path: the same checks and guarantees as ``append``, in whole-column passes, and
+        one record batch in the write-ahead log. Columns are the kind's fields (``schema_for``);
+        ``system`` and ``id`` are required, the others may be left out (``event_time`` defaults to
+        now), and the JSON fields (``inputs``, ``output``) hold JSON text.
+
+        Example::
+
+            log.append_table("prediction", pa.table({
+                "system": ["churn", "churn"], "id": ["p1", "p2"], "score": [0.2, 0.9],
+                "inputs": ['{"tenure":3}', '{"tenure":40}'],
+            }))
+        """
+        kind = check_kind(kind)
+        if table.num_rows == 0:
+            return
+        writer = self._open_writer()
+        received_us, sequence = writer.stamp(table.num_rows)
+        batch = encode_table(kind, table, received_us, writer.writer_id, sequence)
+        writer.submit(encode_record([(kind, batch)]))
+
+    def health(self) -> str | None:
+        """Why appends fail now (the writer retries by itself, this call included), or None.
+
+        Example::
+
+            log.health()  # None, or "event log writer 'w1' could not write ...: No space left"
+        """
+        writer = self._writer
+        failure = None if writer is None else writer.probe()
+        return None if failure is None else str(failure)
+
     def flush(self) -> None:
         """Roll this process's segments into Parquet now, and those of writers that died.
 
@@ -283,14 +318,17 @@ class EventLog:
 
     # -- retention, erasure, compaction
 
-    def delete_before(self, cutoff: dt.date | dt.datetime) -> int:
-        """Drop every date partition strictly before ``cutoff``'s UTC day; return how many.
+    def delete_before(self, cutoff: dt.date | dt.datetime, system: str | None = None) -> int:
+        """Drop every date partition strictly before ``cutoff``'s UTC day, of ``system`` only
+        when given; return how many.
 
         Example::
 
-            log.delete_before(datetime.now(timezone.utc) - timedelta(days=180))
+            log.delete_before(datetime.now(timezone.utc) - timedelta(days=180), system="churn")
         """
-        return retention.delete_before(self.root, cutoff, self._commits)
+        if system is not None:
+            system = check_name(system, "system")
+        return retention.delete_before(self.root, cutoff, self._commits, system)
 
     def erase(self, system: str, entity_key: str) -> int:
         """Remove every event of one entity in a system (GDPR erasure); return rows rewritten away.

@@ -65,9 +65,13 @@ def _drop_partition(directory: Path) -> None:
 
 
 def delete_before(
-    root: Path, cutoff: dt.date | dt.datetime, commits: FileCommits | None = None
+    root: Path,
+    cutoff: dt.date | dt.datetime,
+    commits: FileCommits | None = None,
+    system: str | None = None,
 ) -> int:
-    """Drop every date partition strictly before ``cutoff``'s UTC day; return how many.
+    """Drop every date partition strictly before ``cutoff``'s UTC day (of ``system`` only, if
+    given); return how many.
 
     ``commits`` hears of every Parquet file the dropped partitions held, once they are gone.
     """
@@ -77,7 +81,7 @@ def delete_before(
     with maintenance_lock(root, exclusive=True):
         try:
             for kind in EVENT_KINDS:
-                for directory, day in list(partitions(root, kind)):
+                for directory, day in list(partitions(root, kind, system)):
                     if day < cutoff_day:
                         files = parquet_files(directory)
                         _drop_partition(directory)

@@ -29,6 +29,7 @@ __all__ = [
     "DEDUPE_KEYS",
     "EVENT_KINDS",
     "FIRST_WRITE_WINS",
+    "FUTURE_TOLERANCE",
     "KINDS_BY_CODE",
     "KIND_CODES",
     "LAST_WRITE_WINS",
@@ -45,10 +46,13 @@ __all__ = [
     "check_kind",
     "check_name",
     "encode_kind",
+    "future_message",
     "schema_for",
     "utc",
 ]
 
+#: How far after its receipt an event may be dated (clock skew): later is refused at the door.
+FUTURE_TOLERANCE: Final = dt.timedelta(days=1)
 #: The type of ``event_time`` and ``received_at``: microseconds, UTC.
 TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
 
@@ -228,7 +232,18 @@ def _event_time(value: Any, received: dt.datetime) -> dt.datetime:
         value = dt.datetime.fromisoformat(value)
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
         raise ValueError("event_time must be a timezone-aware datetime or ISO-8601 text")
+    if value > received + FUTURE_TOLERANCE:
+        raise ValueError(future_message(received))
     return value
+
+
+def future_message(received: dt.datetime) -> str:
+    """Why an event time too far after its receipt is refused, and what to send instead."""
+    return (
+        f"is more than {FUTURE_TOLERANCE.days} day after it was received "
+        f"({received:%Y-%m-%d %H:%M} UTC); an event cannot happen in the future, and one dated "
+        "there would escape retention: send the time it happened (in UTC or with its offset)"
+    )
 
 
 def _describe(kind: str, index: int, event: Mapping[str, Any]) -> str:
@@ -336,7 +351,9 @@ def _normalized(
         for name in _JSON_FIELDS.intersection(event):
             row[name] = _json_text(event[name])
     except (TypeError, ValueError) as error:
+        value = event.get(name)
+        shown = value.isoformat() if isinstance(value, dt.datetime) else repr(value)
         raise InvalidInputError(
-            f"{_describe(kind, index, event)}: field {name!r} got {event.get(name)!r}: {error}"
+            f"{_describe(kind, index, event)}: field {name!r} got {shown}: {error}"
         ) from error
     return row

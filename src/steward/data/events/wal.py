@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: Seconds between a failed write and the next attempt to write again (a new segment).
+RECOVER_AFTER: Final = 1.0
 
 SEGMENT_MAGIC: Final = b"STEWWAL1"
 _RECORD_HEADER: Final = struct.Struct("<II")
@@ -70,13 +73,17 @@ AdoptOrphans = Callable[[], int]
 
 def encode_record(batches: Sequence[tuple[str, pa.RecordBatch]]) -> bytes:
     """One write-ahead record holding the batches of one append call, framed and checksummed."""
-    pieces = [_PART_COUNT.pack(len(batches))]
+    # One copy of the serialized batches, into the record: the checksum runs piece by piece.
+    pieces: list[bytes | pa.Buffer] = [_PART_COUNT.pack(len(batches))]
     for kind, batch in batches:
         body = batch.serialize()
         pieces.append(_PART_HEADER.pack(KIND_CODES[kind], SCHEMA_VERSION, body.size))
-        pieces.append(body.to_pybytes())
-    payload = b"".join(pieces)
-    return _RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        pieces.append(body)
+    checksum, length = 0, 0
+    for piece in pieces:
+        checksum = zlib.crc32(piece, checksum)
+        length += len(piece) if isinstance(piece, bytes) else piece.size
+    return b"".join([_RECORD_HEADER.pack(length, checksum), *pieces])
 
 
 def _decode_payload(payload: memoryview) -> list[tuple[str, pa.RecordBatch]]:
@@ -197,6 +204,7 @@ class Writer:
         self._submitted = self._durable = 0
         self._writing = self._closing = self._stopping = False
         self._failure: StoreError | None = None
+        self._retry_at = 0.0
         self._stamp_lock, self._roll_mutex = threading.Lock(), threading.Lock()
         self._last_received_us, self._next_sequence = 0, 0
         self._roll_wakeup = threading.Event()
@@ -253,10 +261,44 @@ class Writer:
                     self._lead(self._commit_pending)
 
     def _raise_if_unusable(self) -> None:
-        if self._failure is not None:
+        if self._failure is not None and not self._recovered():
             raise StoreError(str(self._failure))
         if self._closing:
             raise StoreError(f"event log writer {self.writer_id!r} is closed; open a new EventLog")
+
+    def probe(self) -> StoreError | None:
+        """Why appends would fail now, after trying to recover if a failure is due for a retry;
+        None when the writer can write."""
+        with self._mutex:
+            if self._failure is not None:
+                self._recovered()
+            return self._failure
+
+    def _recovered(self) -> bool:
+        """After a failure, at most every ``RECOVER_AFTER`` seconds: start a new segment.
+
+        Called with the mutex held and no write in progress (a failure stops writes). The
+        failed segment may end in a torn or unsynced record, so it is never appended to again:
+        it is rolled like an orphan's (a torn tail is cut off). Records the failed write held
+        were never acknowledged; those a retry sends again collapse by id.
+        """
+        if self._closing or self._writing or time.monotonic() < self._retry_at:
+            return False
+        self._retry_at = time.monotonic() + RECOVER_AFTER
+        with contextlib.suppress(OSError):
+            os.close(self._segment_descriptor)
+        failed = (self._segment_number, self._segment_path, True)
+        try:
+            self._open_segment()
+        except OSError as error:
+            self._failure = self._failure_for(error)
+            return False
+        self._sealed.append(failed)
+        self._pending, self._durable = [], self._submitted
+        logger.warning("event log writer %s recovered: %s", self.writer_id, self._failure)
+        self._failure = None
+        self._roll_wakeup.set()
+        return True
 
     def _lead(self, action: Callable[[], None]) -> None:
         """Run ``action`` as the only writer; called and returns with the mutex held."""
@@ -266,6 +308,7 @@ class Writer:
             action()
         except OSError as error:
             self._failure = self._failure_for(error)
+            self._retry_at = time.monotonic() + RECOVER_AFTER
         except BaseException as error:
             # Other callers' records were taken too: fail them rather than leave them waiting.
             self._failure = self._failure_for(error)
@@ -303,8 +346,8 @@ class Writer:
         return StoreError(
             f"event log writer {self.writer_id!r} could not write {self._segment_path}: "
             f"{error}; the events of the pending appends were not stored. Free the disk or "
-            "fix the permissions, then open a new EventLog (it recovers every acknowledged "
-            "event)"
+            f"fix the permissions: the writer retries by itself every {RECOVER_AFTER:g} s, "
+            "and every acknowledged event is kept"
         )
 
     # -- the current segment (only the leader touches it)

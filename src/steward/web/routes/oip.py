@@ -119,10 +119,13 @@ def model_ready(name: str, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/v2/models/{name}/infer", dependencies=[requires(Role.CLIENT)])
-def infer(name: str, body: InferRequest, service: ServiceDep) -> dict[str, Any]:
-    """Score the request's rows (one tensor per input column) and log each prediction."""
+async def infer(name: str, body: InferRequest, service: ServiceDep) -> dict[str, Any]:
+    """Score the request's rows (one tensor per input column) and log each prediction.
+
+    Like ``predict``, concurrent requests share one model call (``delivery/batching.py``).
+    """
     records = _records(body)
-    results = service.predict(name, records)
+    results = await service.predict_async(name, records)
     outputs = [
         {
             "name": "score",
