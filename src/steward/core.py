@@ -38,6 +38,7 @@ class Steward(Workspace):
         """
         config_path = Path(path or self.settings.config_path)
         config = load_config(config_path)
+        self.check_retention(config)
         base = config_path.parent
         for system in config.systems:
             for prompt in system.prompts:

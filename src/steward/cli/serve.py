@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import sys
 
 import click
 
-from steward.cli.main import console, get_steward
+from steward.cli.main import console, error_console, get_steward
 from steward.errors import InvalidInputError
 
 __all__ = ["bind_socket", "is_loopback", "retention", "serve"]
@@ -108,17 +109,38 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return listening
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.pass_context
 def retention(ctx: click.Context) -> None:
-    """Delete logged events older than the retention_days setting (whole days, oldest first)."""
-    from steward._util.times import retention_cutoff
+    """Delete each system's logged events older than its retention_days (its own, else the
+    workspace's setting), by whole UTC days; `steward retention verify` proves what remains."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from steward.workspace.retention import run_retention
 
     steward = get_steward(ctx)
-    settings = steward.settings
-    cutoff = retention_cutoff(settings.retention_days)
-    removed = steward.events.delete_before(cutoff)
-    console.print(
-        f"removed {removed} day partition(s) dated before {cutoff:%Y-%m-%d} "
-        f"(retention_days = {settings.retention_days})"
-    )
+    for run in run_retention(steward, steward.events):
+        console.print(
+            f"{run.system}: removed {run.removed} day partition(s) dated before "
+            f"{run.cutoff:%Y-%m-%d} (kept {run.days} days)"
+        )
+
+
+@retention.command("verify")
+@click.pass_context
+def retention_verify(ctx: click.Context) -> None:
+    """Read every event (Parquet files and write-ahead segments) and prove none is older than
+    its system's cutoff day; exits 1 naming each one that is."""
+    from steward.workspace.retention import verify_retention
+
+    steward = get_steward(ctx)
+    check = verify_retention(steward, steward.events)
+    for system, views in check.oldest.items():
+        oldest = ", ".join(f"{view} {when[:10] if when else '–'}" for view, when in views.items())
+        console.print(f"{system}: oldest kept: {oldest}")
+    if check.ok:
+        console.print("retention verified: nothing older than any system's cutoff remains")
+        return
+    for violation in check.violations:
+        error_console.print(f"[red]past retention:[/] {violation}")
+    sys.exit(1)

@@ -17,7 +17,6 @@ from typing import Any
 from fastapi import FastAPI
 
 from steward import __version__
-from steward._util.times import retention_cutoff
 from steward.core import Steward
 from steward.data.events import EventLog
 from steward.delivery.serving import Service
@@ -33,6 +32,7 @@ from steward.web.roles import (
     publish_security_schemes,
 )
 from steward.web.routers import available_routers
+from steward.workspace.retention import run_retention
 
 __all__ = ["create_app", "lifespan"]
 
@@ -54,7 +54,7 @@ def create_app(
     """
     log = events if events is not None else steward.events
     service = Service(steward, log)
-    metrics = Metrics()
+    metrics = Metrics(steward)
     service.on_prediction = metrics.observe_prediction
     app = FastAPI(
         title="Steward",
@@ -85,8 +85,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Retention at start, the loop's scheduler while serving; at the end, drain and close."""
     steward: Steward = app.state.steward
     log: EventLog = app.state.events
-    # Retention runs at start; `steward retention` runs it on demand (e.g. from cron).
-    log.delete_before(retention_cutoff(steward.settings.retention_days))
+    # Retention runs at start, each system by its own period; `steward retention` runs it on
+    # demand (e.g. from cron). Then the segments of writers that died (a killed server) are
+    # rolled into Parquet now, even if this server never receives a write.
+    run_retention(steward, log)
+    log.flush()
     # The loop (monitors, SLOs, alerts, playbooks) every loop_interval seconds; 0 is off.
     scheduler = Scheduler(steward, log, steward.settings.loop_interval)
     scheduler.start()

@@ -58,7 +58,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         if isinstance(error, UnauthenticatedError):
             return _sign_in(request, error)
         errors = error.violations if isinstance(error, ContractViolationError) else None
-        return problem(error.status, error.title, str(error), request.url.path, errors)
+        answer = problem(error.status, error.title, str(error), request.url.path, errors)
+        if error.status == 503:  # a store or the event log is down for now: the client may retry
+            answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

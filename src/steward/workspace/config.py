@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -335,6 +335,22 @@ class JudgeConfig(BaseModel):
     repeats: int = Field(default=3, ge=1, le=15)
 
 
+#: A high-risk system's logs are kept at least six months (EU AI Act Art. 19(1) and 26(6)).
+RETENTION_FLOOR_DAYS: Final = 180
+
+
+def retention_problem(system: str, risk_tier: str, days: int, where: str) -> str | None:
+    """Why a retention period is under the floor of the system's risk tier, naming the article;
+    None when it is not."""
+    if risk_tier == "high" and days < RETENTION_FLOOR_DAYS:
+        return (
+            f"system {system!r} is high-risk: its logs must be kept at least "
+            f"{RETENTION_FLOOR_DAYS} days (EU AI Act Art. 19(1) and 26(6)), but {where} is "
+            f"{days}; set retention_days: {RETENTION_FLOOR_DAYS} or more"
+        )
+    return None
+
+
 class SystemConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -372,6 +388,19 @@ class SystemConfig(BaseModel):
     outputs: OutputMonitorConfig | None = None
     #: The fairness monitor's protected attributes and gap limits.
     fairness: FairnessConfig | None = None
+    #: Days this system's logged events are kept; unset, the workspace's ``retention_days``. A
+    #: high-risk system keeps at least ``RETENTION_FLOOR_DAYS`` (EU AI Act Art. 19(1), 26(6)).
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
+
+    @model_validator(mode="after")
+    def _retention_meets_the_floor(self) -> SystemConfig:
+        if self.retention_days is not None:
+            problem = retention_problem(
+                self.name, self.risk_tier, self.retention_days, "its retention_days"
+            )
+            if problem:
+                raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _prompts_belong_to_llm_systems(self) -> SystemConfig:

@@ -250,6 +250,7 @@ _CONFIG_KEYS = {
     "prices",
     "outputs",
     "fairness",
+    "retention_days",
 }
 
 

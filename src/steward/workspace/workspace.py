@@ -21,7 +21,7 @@ from typing import Any, Self
 import pandas as pd
 
 from steward.data.events import EventLog
-from steward.errors import NotFoundError
+from steward.errors import ConfigError, NotFoundError
 from steward.model import registry
 from steward.model.artifacts import ArtifactStore
 from steward.model.flavors import LoadedModel, inspect_artifact, load_model, save_sklearn
@@ -36,7 +36,7 @@ from steward.model.mlflow_format import is_mlflow_model, read_mlflow_model
 from steward.settings import Settings
 from steward.store import Store, audit, open_store
 from steward.workspace import systems
-from steward.workspace.config import TEMPLATE, load_config
+from steward.workspace.config import TEMPLATE, StewardConfig, load_config, retention_problem
 
 __all__ = ["Workspace"]
 
@@ -130,7 +130,26 @@ class Workspace:
     def apply(self, path: Path | None = None) -> list[systems.SystemChange]:
         """Load ``steward.yaml`` into the store; each change goes to the audit log."""
         config = load_config(path or self.settings.config_path)
+        self.check_retention(config)
         return systems.apply_config(self.store, config, actor=self.actor)
+
+    def check_retention(self, config: StewardConfig) -> None:
+        """Refuse a config whose systems would keep their logs less than their risk tier's floor
+        under the workspace's ``retention_days`` (a system's own is checked when it is read)."""
+        for declared in config.systems:
+            if declared.retention_days is None:
+                problem = retention_problem(
+                    declared.name, declared.risk_tier, self.settings.retention_days,
+                    "the workspace's retention_days setting",
+                )  # fmt: skip
+                if problem:
+                    raise ConfigError(problem + f" under system {declared.name!r}")
+
+    def retention_days(self, system: str) -> int:
+        """How many days ``system``'s events are kept: its own ``retention_days``, else the
+        workspace's setting."""
+        own = self.system(system).config.get("retention_days")
+        return int(own) if own is not None else self.settings.retention_days
 
     def system(self, name: str) -> systems.SystemInfo:
         return systems.get_system(self.store, name)

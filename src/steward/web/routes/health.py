@@ -6,10 +6,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from steward.web.deps import MetricsDep, StewardDep
+from steward.web.deps import EventsDep, MetricsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, requires
 
-__all__ = ["healthz", "prometheus", "readyz", "router"]
+__all__ = ["RETRY_AFTER_SECONDS", "healthz", "prometheus", "readyz", "router"]
+
+#: What a 503 asks a client to wait before trying again: the event-log writer's retry period.
+RETRY_AFTER_SECONDS = 1
 
 router = APIRouter(route_class=RoleRoute, tags=["health"])
 
@@ -21,12 +24,18 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", dependencies=[requires(Role.ANONYMOUS)])
-def readyz(steward: StewardDep) -> JSONResponse:
-    """The store answers and the event log is writable."""
+def readyz(steward: StewardDep, events: EventsDep) -> JSONResponse:
+    """The store answers and the event log can write (a failed writer is retried here)."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     try:
         steward.systems()
     except Exception as error:  # any store failure means not ready
-        return JSONResponse({"status": "unavailable", "detail": str(error)}, status_code=503)
+        detail = {"status": "unavailable", "cause": "store", "detail": str(error)}
+        return JSONResponse(detail, status_code=503, headers=headers)
+    failure = events.health()
+    if failure is not None:
+        detail = {"status": "unavailable", "cause": "event log", "detail": failure}
+        return JSONResponse(detail, status_code=503, headers=headers)
     return JSONResponse({"status": "ok"})
 
 
