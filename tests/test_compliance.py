@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +15,6 @@ from steward.errors import InvalidInputError
 from steward.governance.access import Role, add_identity
 from steward.governance.compliance import FRAMEWORKS, compliance_report
 from steward.store import audit
-from tests.conftest import demo_workspace, render_offline
 
 
 def _report(steward: Steward, tmp_path: Path, framework: str) -> tuple[str, dict]:
@@ -87,24 +85,3 @@ def test_an_unknown_framework_is_refused(workspace: Steward) -> None:
     check = workspace.verify_audit()
     with pytest.raises(InvalidInputError, match="unknown framework 'iso-42001'"):
         compliance_report(workspace, workspace.events, "churn", "iso-42001", check)
-
-
-@pytest.mark.slow
-def test_the_demos_report_renders_offline_and_its_citations_prove(tmp_path: Path) -> None:
-    root, database_url = demo_workspace(tmp_path)
-    steward = Steward.open(root, database_url=database_url)
-    try:
-        _, data = _report(steward, tmp_path, "eu-ai-act")
-        cited = sorted(int(i) for i in data["entries"])
-        assert len(cited) >= 10 and all(_proves(steward, entry_id) for entry_id in cited)
-    finally:
-        steward.close()
-    text, blocked = render_offline(
-        tmp_path / "eu-ai-act.html", Path("test-artifacts") / "compliance-demo.png"
-    )
-    assert blocked == []
-    assert "Art. 14, 26(2): Human oversight by competent people" in text
-    assert "dana.ortiz" in text  # the demo's approver, named as who decided
-    assert "gap: a written risk management system is kept outside Steward" in text
-    frame = pd.DataFrame(data["obligations"])
-    assert set(frame["status"]) <= {"evidenced", "partial", "gap"}

@@ -126,6 +126,7 @@ def test_the_built_ins_are_registered_through_the_hooks() -> None:
         "drift",
         "data_quality",
         "performance",
+        "fairness",
         "llm_outputs",
     ]
     assert list(playbooks.available_steps()) == list(playbooks.STEPS)

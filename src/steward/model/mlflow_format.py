@@ -121,7 +121,7 @@ def signature_contract(inputs: list[dict[str, Any]], name: str | None = None) ->
     to bool); ``required: false`` makes a column optional. A tensor signature has no columns.
 
     >>> signature_contract([{"name": "tenure", "type": "long", "required": True}]).to_dict()
-    {'columns': {'tenure': {'type': 'int'}}}
+    {'version': 1, 'on_violation': 'reject', 'columns': {'tenure': {'type': 'int'}}}
     """
     columns = {}
     for column in inputs:
