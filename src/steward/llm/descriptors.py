@@ -58,6 +58,7 @@ from steward._util.frames import to_arrow_table
 from steward.errors import ConfigError, InvalidInputError
 
 __all__ = [
+    "APOSTROPHES",
     "DEFAULT_REFUSALS",
     "FINISH_REASONS",
     "KEYWORD_PREFIX",
@@ -93,7 +94,8 @@ TEXT_DESCRIPTORS: Final = frozenset(
 )
 
 _HASHED: Final = re.compile(r"sha256:[0-9a-f]{64}")
-_APOSTROPHES: Final = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+#: Typographic apostrophes read as plain ones, in texts and patterns alike.
+APOSTROPHES: Final = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # Each provider's words for why an answer ended, in the OpenAI/OpenTelemetry vocabulary.
 _REASON_WORDS: Final = {
     "stop": ("stop", "end_turn", "stop_sequence", "eos", "completed"),
@@ -152,7 +154,7 @@ def describe_calls(
     counters = _keyword_counters(keywords)
     failed = _failed(table)
     texts = [
-        None if fail or not _kept(text) else str(text).translate(_APOSTROPHES)
+        None if fail or not _kept(text) else str(text).translate(APOSTROPHES)
         for text, fail in zip(table.column("output_text").to_pylist(), failed, strict=True)
     ]
     columns: dict[str, Any] = {}
@@ -236,7 +238,7 @@ def _compile_refusals(patterns: Sequence[str]) -> list[re.Pattern[str]]:
                 'expression such as r"I can(?:no|\')t assist"'
             )
         try:
-            compiled.append(re.compile(pattern.translate(_APOSTROPHES), re.IGNORECASE))
+            compiled.append(re.compile(pattern.translate(APOSTROPHES), re.IGNORECASE))
         except re.error as error:
             raise InvalidInputError(
                 f"refusal pattern #{index} {pattern!r} is not a valid regular expression "
@@ -265,7 +267,7 @@ def _keyword_counters(keywords: Sequence[str]) -> dict[str, re.Pattern[str]]:
                 "list each once (counts are case-insensitive)"
             )
         seen[folded] = keyword
-        words = [re.escape(word) for word in keyword.translate(_APOSTROPHES).split()]
+        words = [re.escape(word) for word in keyword.translate(APOSTROPHES).split()]
         # Whole words: "refund" is not counted inside "refunded"; a phrase's words may be split
         # by any whitespace.
         body = r"\s+".join(words)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from steward.monitoring.metrics import join_outcomes
 from steward.monitoring.metrics.fairness import FairnessResult, fairness_by_group
+from steward.monitoring.performance import decision_threshold
 from steward.monitoring.result import MonitorResult, not_enough_data
 from steward.monitoring.window import MonitorWindow
 from steward.workspace.config import FairnessConfig
@@ -52,7 +53,7 @@ class FairnessMonitor:
             return [not_enough_data(window.system, self.name, *span, text)]
         joined = join_outcomes(window.predictions, outcomes, by="each")
         labeled = joined[joined["labeled"]]
-        threshold = _threshold(window.info.config)
+        threshold = decision_threshold(window.info.config)
         status, summary, details = fairness_verdict(labeled, config, threshold)
         return [MonitorResult(window.system, self.name, *span, status, summary, details)]
 
@@ -146,8 +147,3 @@ def _inputs(value: Any) -> dict[str, Any]:
             return {}
         return parsed if isinstance(parsed, dict) else {}
     return {}
-
-
-def _threshold(config: dict[str, Any]) -> float:
-    thresholds = (config.get("policy") or {}).get("thresholds") or [{"at": 0.5}]
-    return float(thresholds[0]["at"])

@@ -56,6 +56,7 @@ __all__ = [
     "MAX_SEGMENT_VALUES",
     "WHY_TOP",
     "FittedCBPECache",
+    "decision_threshold",
     "performance_monitors",
     "uplift_between",
 ]
@@ -142,7 +143,7 @@ def performance_monitors(
         champion = None
     registered = None if champion is None else champion.metrics.get("roc_auc")
     registered = None if registered is None else float(registered)
-    threshold = _threshold(info.config)
+    threshold = decision_threshold(info.config)
     segments = list(info.declared.monitors.segments)
     figures = _registered_aucs(steward, info.name)
     results = [_performance(info.name, window, joined, threshold, figures, segments)]
@@ -170,7 +171,8 @@ def _first_action(config: dict[str, Any]) -> str | None:
     return str(thresholds[0]["action"]) if thresholds else None
 
 
-def _threshold(config: dict[str, Any]) -> float:
+def decision_threshold(config: dict[str, Any]) -> float:
+    """The policy's first threshold (0.5 without a policy): the score at which the model decides."""
     return float(((config.get("policy") or {}).get("thresholds") or [{"at": 0.5}])[0]["at"])
 
 

@@ -60,7 +60,7 @@ from sqlalchemy import select
 from steward._util.times import format_span, parse_window
 from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
-from steward.llm.descriptors import DEFAULT_REFUSALS
+from steward.llm.descriptors import APOSTROPHES, DEFAULT_REFUSALS
 from steward.model.registry import find_system
 from steward.monitoring.result import MonitorResult
 from steward.store import MonitorResultRow, SLOEvaluationRow, utcnow
@@ -114,8 +114,6 @@ _UNSUPPORTED = {
 }
 # What ``call_text: hash`` stores in place of an answer (``steward.llm.descriptors``).
 _HASHED_SQL = "'^sha256:[0-9a-f]{64}$'"
-# Typographic apostrophes read as plain ones, in texts and patterns alike.
-_APOSTROPHES = str.maketrans("\u2019\u2018\u02bc", "'" * 3)
 _TOLERANCE = 1e-9  # burn rates computed from exact ratios can land a hair under their threshold
 
 
@@ -472,7 +470,7 @@ def _refusal_rule(slo: SLOConfig, patterns: Sequence[str]) -> tuple[str, str]:
 
 
 def _plain(pattern: str) -> str:
-    return pattern.translate(_APOSTROPHES)
+    return pattern.translate(APOSTROPHES)
 
 
 def _spend(

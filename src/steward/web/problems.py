@@ -50,6 +50,10 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
+#: What a 503 asks a client to wait before trying again: the event-log writer's retry period.
+RETRY_AFTER_SECONDS = 1
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error ``app`` raises with problem+json: domain errors, 422, 400, 404, 405, 500."""
 
@@ -60,7 +64,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = error.violations if isinstance(error, ContractViolationError) else None
         answer = problem(error.status, error.title, str(error), request.url.path, errors)
         if error.status == 503:  # a store or the event log is down for now: the client may retry
-            answer.headers["Retry-After"] = "1"
+            answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return answer
 
     @app.exception_handler(RequestValidationError)

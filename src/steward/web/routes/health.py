@@ -7,12 +7,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from steward.web.deps import EventsDep, MetricsDep, StewardDep
+from steward.web.problems import RETRY_AFTER_SECONDS
 from steward.web.roles import Role, RoleRoute, requires
 
-__all__ = ["RETRY_AFTER_SECONDS", "healthz", "prometheus", "readyz", "router"]
-
-#: What a 503 asks a client to wait before trying again: the event-log writer's retry period.
-RETRY_AFTER_SECONDS = 1
+__all__ = ["healthz", "prometheus", "readyz", "router"]
 
 router = APIRouter(route_class=RoleRoute, tags=["health"])
 
