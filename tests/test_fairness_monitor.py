@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from steward import Steward
+from steward.demo import train_churn_model
 from steward.loop.tick import tick
 from steward.monitoring.fairness import fairness_verdict
 from steward.workspace.config import FairnessConfig
@@ -101,3 +102,45 @@ def test_a_falling_true_positive_rate_fires_a_fairness_alert_through_the_loop(
     rates = fairness[0].details["attributes"]["group"]["groups"]
     by_group = {g["group"]: g["tpr"] for g in rates}
     assert by_group["a"] - by_group["b"] > 0.2
+
+
+def test_the_champions_card_shows_the_groups_of_the_traffic_it_served(
+    watched: Steward, telco_model: object, telco: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    watched.register_model(telco_model, system="churn")
+    frame, target = telco
+    watched.register_model(train_churn_model(frame[:500], target[:500], C=0.1), system="churn")
+    watched.move_alias("churn", "champion", 1)
+    before = watched.card("churn", 1).to_markdown()
+    assert "no `fairness` result compares groups over a window that ended while v1" in before
+    now = datetime.now(UTC).replace(microsecond=0)
+    frame = simulate(3000, np.random.default_rng(11), tpr_drop=0.35)
+    times = [now - timedelta(hours=20) + timedelta(seconds=20 * i) for i in range(len(frame))]
+    watched.events.append(
+        [
+            {"kind": "prediction", "system": "churn", "id": f"p{i}", "event_time": when,
+             "score": float(row.score), "inputs": row.inputs}
+            for i, (when, row) in enumerate(zip(times, frame.itertuples(), strict=True))
+        ]
+        + [
+            {"kind": "outcome", "system": "churn", "id": f"o{i}", "prediction_id": f"p{i}",
+             "event_time": when + timedelta(minutes=1), "value": int(row.outcome_value)}
+            for i, (when, row) in enumerate(zip(times, frame.itertuples(), strict=True))
+        ]
+    )  # fmt: skip
+    watched.events.flush()
+    report = tick(watched, watched.events, now=now + timedelta(minutes=30), force_monitors=True)
+    (stored,) = [r for r in report.monitor_results if r.monitor == "fairness"]
+    card = watched.card("churn", 1)
+    assert card.groups is not None and card.groups.status == stored.status == "breach"
+    markdown, html = card.to_markdown(), card.to_html()
+    groups = stored.details["attributes"]["group"]["groups"]
+    assert {g["group"] for g in groups} == {"a", "b"}
+    for group in groups:  # each group's row, with the stored rates to three places
+        cells = " | ".join(f"{group[key]:.3f}" for key in ("selection_rate", "tpr", "fpr"))
+        assert f"| {group['group']} | {group['n']} | {cells} |" in markdown
+        assert f"<td>{group['tpr']:.3f}</td>" in html
+    gap = stored.details["attributes"]["group"]["gaps"]["equalized_odds_difference"]
+    assert f"| equalized odds difference | {gap['value']:.3f} | {gap['low']:.3f} to " in markdown
+    # version 2 never served: its card says so rather than borrowing version 1's traffic
+    assert watched.card("churn", 2).groups is None

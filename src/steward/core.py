@@ -57,9 +57,14 @@ class Steward(Workspace):
     def card(
         self, system: str, version: int | str = "champion", card_file: Path | None = None
     ) -> cards.ModelCard:
-        return cards.build_card(
-            self.system(system), self.version(system, version), self.history(system), card_file
+        info, found, history = (
+            self.system(system),
+            self.version(system, version),
+            self.history(system),
         )
+        with self.store.read() as session:
+            groups = cards.group_analysis(session, system, found.version, history)
+        return cards.build_card(info, found, history, card_file, groups)
 
     @property
     def store(self) -> Store:
