@@ -124,8 +124,16 @@ class Server:
     with ``insecure_local=False`` and send tokens.
     """
 
-    def __init__(self, workspace: Path, database_url: str, *, insecure_local: bool = True) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        database_url: str,
+        *,
+        insecure_local: bool = True,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.insecure_local = insecure_local
+        self.environment = environment or {}
         self.workspace = workspace
         self.database_url = database_url
         self.port = free_port()
@@ -137,7 +145,7 @@ class Server:
     def start(self) -> None:
         if self.log_handle is None:
             self.log_handle = self.log.open("ab")
-        environment = {**os.environ, "STEWARD_DATABASE_URL": self.database_url}
+        environment = {**os.environ, "STEWARD_DATABASE_URL": self.database_url, **self.environment}
         self.process = subprocess.Popen(
             [
                 sys.executable,

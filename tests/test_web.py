@@ -305,7 +305,7 @@ def test_metrics_count_predictions_per_model_version(served: Api, telco) -> None
 
 def test_health_and_readiness(served: Api) -> None:
     assert served.request("GET", "/healthz").json() == {"status": "ok"}
-    assert served.request("GET", "/readyz").json() == {"status": "ok"}
+    assert served.request("GET", "/readyz").json() == {"status": "ok", "loop": "off"}
     assert served.request("GET", "/v2/health/ready").json() == {"ready": True}
 
 

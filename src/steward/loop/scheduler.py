@@ -1,7 +1,9 @@
 """The loop's clock: a background thread that runs one tick every ``loop_interval`` seconds.
 
 ``steward serve`` starts a ``Scheduler`` with the server and stops it on shutdown; ``steward monitor
-run`` (for cron) runs a single tick without one. What a tick does is ``steward.loop.tick``.
+run`` (for cron) runs a single tick without one. What a tick does is ``steward.loop.tick``. Of the
+servers sharing one store, only the one holding the loop lock ticks (``steward.loop.leader``); the
+others stand by and ask again every interval.
 
 Example::
 
@@ -17,6 +19,7 @@ import logging
 import threading
 
 from steward.data.events import EventLog
+from steward.loop.leader import LoopLock
 from steward.loop.tick import tick
 from steward.store import audit
 from steward.workspace import Workspace
@@ -34,18 +37,41 @@ class Scheduler:
 
     def __init__(self, steward: Workspace, events: EventLog, interval: float) -> None:
         self.steward, self.events, self.interval = steward, events, interval
+        self.lock = LoopLock(steward.store, steward.settings.store_dir / "loop.lock")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0
 
+    @property
+    def role(self) -> str:
+        """``leader`` (this process runs the loop), ``standby`` (another does) or ``off``."""
+        if self._thread is None:
+            return "off"
+        return "leader" if self.lock.held else "standby"
+
     def start(self) -> None:
-        """Start the thread (the first tick runs one interval from now)."""
+        """Ask for the loop lock, then start the thread (the first tick runs one interval from now)."""
         if self._thread is None and self.interval > 0:
+            if not self._leading():
+                logger.info("another server holds the loop lock; this one stands by")
             self._thread = threading.Thread(target=self._run, name="steward-loop", daemon=True)
             self._thread.start()
 
+    def _leading(self) -> bool:
+        was = self.lock.held
+        try:
+            leading = self.lock.acquire()
+        except Exception:  # the store is unreachable: nobody can lead through it for now
+            logger.exception("could not ask for the loop lock; asking again in %ss", self.interval)
+            return False
+        if leading != was:
+            logger.warning("this server %s the loop", "now runs" if leading else "no longer runs")
+        return leading
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if not self._leading():
+                continue
             try:
                 report = tick(self.steward, self.events)
                 for error in report.errors:
@@ -64,3 +90,4 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.lock.release()

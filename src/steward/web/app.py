@@ -91,7 +91,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     run_retention(steward, log)
     log.flush()
     # The loop (monitors, SLOs, alerts, playbooks) every loop_interval seconds; 0 is off.
+    # Of the servers sharing the store, the one holding the loop lock ticks (steward.loop.leader).
     scheduler = Scheduler(steward, log, steward.settings.loop_interval)
+    app.state.scheduler = scheduler
     scheduler.start()
     yield
     scheduler.stop()

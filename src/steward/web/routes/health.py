@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -22,8 +22,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", dependencies=[requires(Role.ANONYMOUS)])
-def readyz(steward: StewardDep, events: EventsDep) -> JSONResponse:
-    """The store answers and the event log can write (a failed writer is retried here)."""
+def readyz(request: Request, steward: StewardDep, events: EventsDep) -> JSONResponse:
+    """The store answers and the event log can write (a failed writer is retried here); ``loop``
+    says whether this server runs the loop (``leader``), another does (``standby``), or it is off."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     try:
         steward.systems()
@@ -34,7 +35,8 @@ def readyz(steward: StewardDep, events: EventsDep) -> JSONResponse:
     if failure is not None:
         detail = {"status": "unavailable", "cause": "event log", "detail": failure}
         return JSONResponse(detail, status_code=503, headers=headers)
-    return JSONResponse({"status": "ok"})
+    scheduler = getattr(request.app.state, "scheduler", None)
+    return JSONResponse({"status": "ok", "loop": scheduler.role if scheduler else "off"})
 
 
 @router.get("/metrics", dependencies=[requires(Role.ANONYMOUS)])

@@ -1,0 +1,227 @@
+"""Several servers on one store: one runs the loop, a standby takes over when it dies, and what one
+replica takes the others see.
+
+Two real ``steward serve`` processes share one workspace (one event-log folder, each process with
+its own writer) and one store, SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from steward import Steward
+from steward.demo import train_churn_model
+from steward.loop.leader import LoopLock
+from tests.conftest import Server, free_port
+
+#: The loop ticks every second here, so a standby asks for the lock every second.
+FAST_LOOP = {"STEWARD_LOOP_INTERVAL": "1"}
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """Generous timeouts: the first request loads the model, and the machine may be busy."""
+    with httpx.Client(timeout=60) as client:
+        yield client
+
+
+def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+def role(http: httpx.Client, server: Server) -> str:
+    try:
+        return str(http.get(f"{server.url}/readyz").json()["loop"])
+    except httpx.TransportError:
+        return "down"
+
+
+@pytest.fixture
+def replicas(
+    workspace: Steward, telco: tuple[pd.DataFrame, pd.Series], telco_model: object
+) -> Iterator[tuple[Server, Server]]:
+    frame, target = telco
+    workspace.register_model(telco_model, system="churn")
+    workspace.register_model(train_churn_model(frame[:600], target[:600], C=0.05), system="churn")
+    workspace.move_alias("churn", "champion", 1)
+    root, url = workspace.settings.workspace, workspace.settings.database_url
+    first = Server(root, url, environment=FAST_LOOP)
+    second = Server(root, url, environment=FAST_LOOP)
+    first.log, second.log = root / "first.log", root / "second.log"
+    first.start()
+    second.start()
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_one_replica_runs_the_loop_and_a_standby_takes_over_when_it_dies(
+    replicas: tuple[Server, Server], http: httpx.Client
+) -> None:
+    first, second = replicas
+    assert sorted([role(http, first), role(http, second)]) == ["leader", "standby"]
+    leader, standby = (first, second) if role(http, first) == "leader" else (second, first)
+    time.sleep(2.5)  # two more intervals: the standby asked again and still stands by
+    assert (role(http, leader), role(http, standby)) == ("leader", "standby")
+    leader.kill()  # kill -9: no release; the kernel or PostgreSQL frees the lock with the process
+    # within about one interval (1 s here), allowing for a busy machine
+    wait_for(lambda: role(http, standby) == "leader", 10, "the standby taking the loop over")
+
+
+def test_what_one_replica_takes_the_other_sees(
+    replicas: tuple[Server, Server],
+    workspace: Steward,
+    telco: tuple[pd.DataFrame, pd.Series],
+    http: httpx.Client,
+) -> None:
+    first, second = replicas
+    frame, _ = telco
+    record = frame.drop(columns=["Churn"], errors="ignore").head(1).to_dict(orient="records")
+    answer = http.post(f"{first.url}/v1/systems/churn/predict", json={"records": record})
+    assert answer.status_code == 200, answer.text
+    (prediction,) = answer.json()["predictions"]
+    # an outcome for that prediction, taken by the other replica, reaches it
+    outcome = {"prediction_id": prediction["id"], "value": 1}
+    taken = http.post(f"{second.url}/v1/systems/churn/outcomes", json={"outcomes": [outcome]})
+    assert taken.status_code == 200, taken.text
+    # an alias move (made from outside, as `steward promote` would) is served by both within a second
+    workspace.move_alias("churn", "champion", 2, reason="replica test")
+    for server in (first, second):
+
+        def serves_two(server: Server = server) -> bool:
+            answer = http.post(f"{server.url}/v1/systems/churn/predict", json={"records": record})
+            return bool(answer.json()["predictions"][0]["model_version"] == 2)
+
+        # each re-reads the aliases once a second, then loads version 2 off the request path
+        wait_for(serves_two, 15, f"the server on port {server.port} serving version 2")
+    # a suspension made through one replica stops automation on the other
+    suspended = http.post(
+        f"{second.url}/v1/systems/churn:suspend",
+        json={"mode": "review", "reason": "replica test"},
+    )
+    assert suspended.status_code == 200, suspended.text
+
+    def first_suspended() -> bool:
+        answer = http.post(f"{first.url}/v1/systems/churn/predict", json={"records": record})
+        return bool(answer.json()["predictions"][0]["suspended"])
+
+    wait_for(first_suspended, 15, "the first replica honouring the suspension")
+
+
+def test_the_loop_lock_is_held_by_one_and_freed_with_its_holder(workspace: Steward) -> None:
+    path = workspace.settings.store_dir / "loop.lock"
+    one, other = LoopLock(workspace.store, path), LoopLock(workspace.store, path)
+    assert one.acquire() and one.acquire()  # held, and still held when asked again
+    assert not other.acquire() and not other.held
+    one.release()
+    assert other.acquire() and other.held
+    other.release()
+
+
+NGINX = Path("/usr/sbin/nginx")
+
+NGINX_CONF = """
+user root;
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream steward {{
+        server 127.0.0.1:{first};
+        server 127.0.0.1:{second};
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://steward;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def proxy(replicas: tuple[Server, Server], tmp_path: Path) -> Iterator[str]:
+    """nginx from Debian in front of both replicas, round robin, as docs/deployment.md shows."""
+    if not NGINX.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the reverse-proxy test: install Debian's nginx-light")
+        pytest.skip("the reverse-proxy test needs Debian's nginx (apt-get install nginx-light)")
+    first, second = replicas
+    root = tmp_path / "nginx"
+    root.mkdir()
+    port = free_port()
+    conf = root / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(root=root, first=first.port, second=second.port, port=port)
+    )
+    process = subprocess.Popen([str(NGINX), "-c", str(conf), "-p", str(root)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/healthz"), 30, "nginx answering")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def predictions_served(http: httpx.Client, server: Server) -> float:
+    text = http.get(f"{server.url}/metrics").text
+    lines = [line for line in text.splitlines() if line.startswith("steward_predictions_total{")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+def test_behind_nginx_both_replicas_serve_and_every_outcome_finds_its_prediction(
+    replicas: tuple[Server, Server],
+    proxy: str,
+    telco: tuple[pd.DataFrame, pd.Series],
+    http: httpx.Client,
+) -> None:
+    frame, _ = telco
+    records = frame.drop(columns=["Churn"], errors="ignore").head(20).to_dict(orient="records")
+    ids = []
+    for record in records:  # one request each, so round robin spreads them
+        answer = http.post(f"{proxy}/v1/systems/churn/predict", json={"records": [record]})
+        assert answer.status_code == 200, answer.text
+        ids.append(answer.json()["predictions"][0]["id"])
+    served = [predictions_served(http, server) for server in replicas]
+    assert sum(served) == 20 and min(served) >= 5, served  # both took a share
+    for prediction_id in ids:  # each outcome reaches its prediction, whichever replica took either
+        outcome = {"prediction_id": prediction_id, "value": 0}
+        taken = http.post(f"{proxy}/v1/systems/churn/outcomes", json={"outcomes": [outcome]})
+        assert taken.status_code == 200, taken.text
+    unknown = {"prediction_id": "never-made", "value": 0}
+    refused = http.post(f"{proxy}/v1/systems/churn/outcomes", json={"outcomes": [unknown]})
+    assert refused.status_code == 404 and "never-made" in refused.text
