@@ -33,7 +33,7 @@ from steward.web import create_app
 from steward.web.roles import OPENAPI_KEY, Role, RoleRoute, declared_roles, requires
 
 ANONYMOUS, VIEWER, CLIENT = Role.ANONYMOUS, Role.VIEWER, Role.CLIENT
-OPERATOR, APPROVER = Role.OPERATOR, Role.APPROVER
+OPERATOR, APPROVER, ADMIN = Role.OPERATOR, Role.APPROVER, Role.ADMIN
 
 # (method, path) -> the role the route declares. HEAD goes with GET and is not listed.
 EXPECTED: dict[tuple[str, str], Role] = {
@@ -112,6 +112,8 @@ EXPECTED: dict[tuple[str, str], Role] = {
 
 READ_ONLY = {"GET", "HEAD"}
 #: Routes that change only the caller's own session, which a viewer may do.
+    # Erasing a subject's data everywhere: admin (it destroys data).
+    ("POST", "/v1/erasures"): ADMIN,
 OWN_SESSION = {("POST", "/ui/logout")}
 #: A value for each path parameter: enough to reach the route's role check.
 PATH_VALUES = {

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from steward.plugins import hookimpl, plugin_manager
 from steward.web import dashboard
 from steward.web.routes import (
+    erasure,
     health,
     llm,
     logging,
@@ -43,6 +44,7 @@ ROUTERS = (
     prompts.router,
     llm.router,
     otlp.router,
+    erasure.router,
 )
 
 

@@ -346,6 +346,39 @@ class EventLog:
             raise InvalidInputError(f"entity_key {entity_key!r} must be a non-empty string")
         return retention.erase(self.root, system, entity_key, self._crash, self._commits)
 
+    def prediction_ids(self, system: str, entity_key: str) -> list[str]:
+        """The ids of one entity's predictions and shadow scores (and the ``prediction_id`` of
+        its outcomes) in a system, from every file and segment, erased ones included.
+
+        Example::
+
+            log.prediction_ids("churn", "customer-42")  # ['p1', 'p7']
+        """
+        system = check_name(system, "system")
+        if not isinstance(entity_key, str) or not entity_key:
+            raise InvalidInputError(f"entity_key {entity_key!r} must be a non-empty string")
+        if not self.root.is_dir():
+            return []
+        return retention.prediction_ids(self.root, system, entity_key)
+
+    def erase_predictions(self, system: str, ids: Iterable[str]) -> dict[str, int]:
+        """Remove the predictions and shadow scores with these ids, and every outcome naming them
+        by ``prediction_id`` (with an entity key or without); return the rows removed per kind.
+
+        Like ``erase``: an id tombstone first (rolls drop the rows from then on), then the
+        files rewritten, one atomic rename each; running it again (even with no ids) finishes
+        an interrupted run.
+
+        Example::
+
+            log.erase_predictions("churn", ["p1", "p7"])  # {'prediction': 2, 'shadow': 0, ...}
+        """
+        system = check_name(system, "system")
+        listed = sorted(set(ids))
+        if not all(isinstance(item, str) and item for item in listed):
+            raise InvalidInputError("prediction ids must be non-empty strings")
+        return retention.erase_ids(self.root, system, listed, self._crash, self._commits)
+
     def compact(self, kind: str, system: str, date: dt.date | str) -> int:
         """Merge the Parquet files of one partition into one; return how many files were merged.
 

@@ -3,11 +3,15 @@
 ``delete_before`` renames whole partitions out of sight before removing them, so readers see a
 partition whole or not at all. ``erase`` stores a tombstone first (readers hide the rows from
 then on) and then rewrites each file holding the entity, with its id index, one atomic rename
-each; running it again finishes an interrupted erasure.
+each; running it again finishes an interrupted erasure. ``erase_ids`` does the same for the
+events that name erased predictions by id (shadow scores, outcomes that carry no entity key):
+``prediction_ids`` finds the ids, an id tombstone (``tombstones``) keeps them for a rerun.
 
 Example::
 
     delete_before(root, date(2026, 6, 1))
+    ids = prediction_ids(root, "churn", "customer-42")
+    erase_ids(root, "churn", ids, CrashPoint(None))
     erase(root, "churn", "customer-42", CrashPoint(None))
 """
 
@@ -17,9 +21,11 @@ import datetime as dt
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -34,12 +40,23 @@ from steward.data.events.durable import (
 )
 from steward.data.events.index import received_range, write_index
 from steward.data.events.layout import parquet_files, partition_files, partitions
+from steward.data.events.read import read_tail
 from steward.data.events.rollup import remove_parquet
 from steward.data.events.schemas import EVENT_KINDS, utc
-from steward.data.events.tombstones import record_erasure
+from steward.data.events.tombstones import (
+    entity_hash,
+    erased_id_hashes,
+    load_erasures,
+    record_erasure,
+    record_id_erasure,
+)
 from steward.errors import InvalidInputError
 
-__all__ = ["as_day", "delete_before", "erase"]
+__all__ = ["as_day", "delete_before", "erase", "erase_ids", "prediction_ids"]
+
+#: The kinds that name a prediction: by their ``id`` (predictions, shadow scores) or by their
+#: ``prediction_id`` (outcomes).
+_ID_COLUMNS = {"prediction": "id", "shadow": "id", "outcome": "prediction_id"}
 
 
 def as_day(value: dt.date | str, what: str) -> dt.date:
@@ -94,11 +111,19 @@ def delete_before(
     return dropped
 
 
-def _rewrite_without(path: Path, entity_key: str) -> tuple[int, bool | None]:
-    """Rewrite one file (and its index) without an entity's rows; return how many rows went and
-    whether the file is still there (None when it was left as it was)."""
+def _rewrite_without(
+    path: Path, entity_key: str | Callable[[pa.Table], pa.ChunkedArray]
+) -> tuple[int, bool | None]:
+    """Rewrite one file (and its index) without an entity's rows (or those ``entity_key`` picks,
+    when it is a function of the table); return how many rows went and whether the file is still
+    there (None when it was left as it was)."""
     table = pq.read_table(path, partitioning=None)  # keeps the footer's segment sources
-    erased = pc.fill_null(pc.equal(table["entity_key"], entity_key), False)
+    picked = (
+        pc.equal(table["entity_key"], entity_key)
+        if isinstance(entity_key, str)
+        else entity_key(table)
+    )
+    erased = pc.fill_null(picked, False)
     kept = table.filter(pc.invert(erased))
     if kept.num_rows == 0:
         remove_parquet(path)
@@ -146,6 +171,103 @@ def erase(
                 for path in _files_holding(files, entity_key):
                     rows, kept = _rewrite_without(path, entity_key)
                     removed += rows
+                    if kept is not None:
+                        (rewritten if kept else gone).append(path)
+        finally:  # the files already rewritten are committed even if a later one failed
+            (commits or FileCommits(root))("erasure", added=rewritten, removed=gone)
+    return removed
+
+
+def prediction_ids(root: Path, system: str, entity_key: str) -> list[str]:
+    """The ids of the predictions and shadow scores of one entity in a system, and the
+    ``prediction_id`` of its outcomes: read from every Parquet file and write-ahead segment,
+    tombstones not applied (so a rerun of an interrupted erasure still finds them).
+
+    Example::
+
+        prediction_ids(root, "churn", "customer-42")  # ['p1', 'p7']
+    """
+    found: set[str] = set()
+    with maintenance_lock(root, exclusive=False):
+        tail = read_tail(root)
+        for kind, column in _ID_COLUMNS.items():
+            rows = tail[kind]
+            mine = pc.and_(
+                pc.equal(rows["system"], system), pc.equal(rows["entity_key"], entity_key)
+            )
+            found.update(
+                value
+                for value in rows.filter(pc.fill_null(mine, False))[column].to_pylist()
+                if value is not None
+            )
+            files = partition_files(root, kind, system, None, None)
+            if files:
+                with duckdb.connect() as connection:
+                    found.update(
+                        row[0]
+                        for row in connection.execute(
+                            f"SELECT DISTINCT {column} FROM read_parquet($files, "
+                            f"union_by_name = true) WHERE entity_key = $key AND {column} IS NOT NULL",
+                            {"files": [str(path) for path in files], "key": entity_key},
+                        ).fetchall()
+                    )
+    return sorted(found)
+
+
+def _picker(kind: str, hashes: set[str]) -> Callable[[pa.Table], pa.ChunkedArray]:
+    def pick(table: pa.Table) -> pa.ChunkedArray:
+        values = table[_ID_COLUMNS[kind]].to_pylist()
+        return pa.chunked_array(
+            [pa.array([value is not None and entity_hash(value) in hashes for value in values])]
+        )
+
+    return pick
+
+
+def _files_naming(files: list[Path], column: str, hashes: set[str]) -> list[Path]:
+    if not files or not hashes:
+        return []
+    with duckdb.connect() as connection:
+        connection.register("wanted", pa.table({"digest": pa.array(sorted(hashes))}))
+        rows = connection.execute(
+            f"SELECT DISTINCT filename FROM read_parquet($files, filename = true, "
+            f"union_by_name = true) WHERE sha256({column}) IN (SELECT digest FROM wanted)",
+            {"files": [str(path) for path in files]},
+        ).fetchall()
+    return [Path(row[0]) for row in rows]
+
+
+def erase_ids(
+    root: Path,
+    system: str,
+    ids: list[str],
+    crash: CrashPoint,
+    commits: FileCommits | None = None,
+) -> dict[str, int]:
+    """Remove the predictions and shadow scores with these ids and the outcomes naming them, in
+    a system; return the rows removed per kind.
+
+    An id tombstone is stored first (when ``ids`` is not empty); the files are then rewritten
+    for every id any id tombstone of the system names, so a rerun with no ids finishes an
+    interrupted one. ``commits`` hears of each file rewritten or removed.
+
+    Example::
+
+        erase_ids(root, "churn", ["p1", "p7"], CrashPoint(None))  # {'prediction': 2, ...}
+    """
+    removed = dict.fromkeys(_ID_COLUMNS, 0)
+    rewritten: list[Path] = []
+    gone: list[Path] = []
+    with maintenance_lock(root, exclusive=True):
+        record_id_erasure(root, system, ids, now_us())
+        crash.hit("erase.after-tombstone")
+        hashes = erased_id_hashes(load_erasures(root), system)
+        try:
+            for kind, column in _ID_COLUMNS.items():
+                files = partition_files(root, kind, system, None, None)
+                for path in _files_naming(files, column, hashes):
+                    rows, kept = _rewrite_without(path, _picker(kind, hashes))
+                    removed[kind] += rows
                     if kept is not None:
                         (rewritten if kept else gone).append(path)
         finally:  # the files already rewritten are committed even if a later one failed
