@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,6 +96,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem(error.status_code, title, str(error.detail), request.url.path)
 
+    @app.exception_handler(DBAPIError)
+    async def _store_down(request: Request, error: DBAPIError) -> Response:
+        if not _unreachable(error):
+            return await _bug(request, error)
+        logger.warning("the store is unreachable on %s: %s", request.url.path, error.orig)
+        answer = problem(
+            503,
+            "Store unavailable",
+            "the metadata store did not answer (restarting, or the network dropped); nothing of "
+            "this request was changed; retry after the Retry-After seconds",
+            request.url.path,
+        )
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
@@ -105,6 +121,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             "traceback. Nothing in your request caused it.",
             request.url.path,
         )
+
+
+def _unreachable(error: DBAPIError) -> bool:
+    """A store that is down or dropped the connection (operational or interface errors: a
+    PostgreSQL restart, SQLite's lock timeout), as opposed to a query the store refused."""
+    return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
 
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Steward
