@@ -167,7 +167,7 @@ http {{
 
 @pytest.fixture
 def proxy(replicas: tuple[Server, Server], tmp_path: Path) -> Iterator[str]:
-    """nginx from Debian in front of both replicas, round robin, as docs/deployment.md shows."""
+    """nginx from Debian in front of both replicas, round robin, as docs/scale.md shows."""
     if not NGINX.exists():
         if os.environ.get("CI"):
             pytest.fail("CI must run the reverse-proxy test: install Debian's nginx-light")
