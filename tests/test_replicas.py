@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 import pytest
 
 from steward import Steward
+from steward.data.events import EventLog
 from steward.demo import train_churn_model
 from steward.loop.leader import LoopLock
 from tests.conftest import Server, free_port
@@ -177,9 +179,7 @@ def proxy(replicas: tuple[Server, Server], tmp_path: Path) -> Iterator[str]:
     root.mkdir()
     port = free_port()
     conf = root / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(root=root, first=first.port, second=second.port, port=port)
-    )
+    conf.write_text(NGINX_CONF.format(root=root, first=first.port, second=second.port, port=port))
     process = subprocess.Popen([str(NGINX), "-c", str(conf), "-p", str(root)])
     url = f"http://127.0.0.1:{port}"
     try:
@@ -225,3 +225,79 @@ def test_behind_nginx_both_replicas_serve_and_every_outcome_finds_its_prediction
     unknown = {"prediction_id": "never-made", "value": 0}
     refused = http.post(f"{proxy}/v1/systems/churn/outcomes", json={"outcomes": [unknown]})
     assert refused.status_code == 404 and "never-made" in refused.text
+
+
+def scrape(http: httpx.Client, server: Server) -> tuple[float, float]:
+    """(steward_loop_leader, steward_loop_ticks_total) of one replica; (0, 0) once it is dead."""
+    try:
+        text = http.get(f"{server.url}/metrics").text
+    except httpx.TransportError:
+        assert server.process is not None
+        server.process.wait(timeout=10)  # a replica that does not answer must be the dead one
+        return 0.0, 0.0
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("steward_loop_leader", "steward_loop_ticks_total"):
+            found[name] = float(value)
+    return found["steward_loop_leader"], found["steward_loop_ticks_total"]
+
+
+def test_three_replicas_lose_one_mid_stream_and_keep_every_acknowledged_event_once(
+    workspace: Steward, telco_model: object, http: httpx.Client
+) -> None:
+    workspace.register_model(telco_model, system="churn")
+    workspace.move_alias("churn", "champion", 1)
+    root, url = workspace.settings.workspace, workspace.settings.database_url
+    servers = [Server(root, url, environment=FAST_LOOP) for _ in range(3)]
+    timers: list[threading.Timer] = []
+    for index, server in enumerate(servers):
+        server.log = root / f"replica-{index}.log"
+        server.start()
+    try:
+        leaders = [s for s in servers if scrape(http, s)[0] == 1]
+        assert len(leaders) == 1
+        victim = leaders[0]  # the hardest case: the one running the loop dies
+        killer = threading.Timer(0.005, victim.kill)
+        timers.append(killer)
+        acknowledged: list[str] = []
+        observed: list[list[tuple[float, float]]] = []
+        batch = 0
+        while batch < 60:
+            alive = [s for s in servers if s.process and s.process.poll() is None]
+            server = alive[batch % len(alive)]
+            ids = [f"r{batch}-{i}" for i in range(50)]
+            body = {"predictions": [{"id": i, "score": 0.5, "inputs": {"n": 1}} for i in ids]}
+            if batch == 20 and not killer.is_alive() and victim.process.poll() is None:
+                killer.start()  # SIGKILL a few milliseconds on, while requests are in flight
+            try:
+                answer = http.post(f"{server.url}/v1/systems/churn/predictions:log", json=body)
+            except httpx.TransportError:
+                continue  # not acknowledged: send the batch again, to a survivor
+            assert answer.status_code == 200, answer.text
+            acknowledged.extend(ids)
+            batch += 1
+            observed.append(
+                [scrape(http, s) for s in servers if s.process and s.process.poll() is None]
+            )
+        survivors = [s for s in servers if s is not victim]
+
+        def survivors_ticked() -> bool:
+            return any(leader == 1 and ticks >= 1 for leader, ticks in map(scrape_of, survivors))
+
+        def scrape_of(server: Server) -> tuple[float, float]:
+            return scrape(http, server)
+
+        wait_for(survivors_ticked, 15, "a survivor taking the loop over and ticking")
+    finally:
+        for timer in timers:
+            timer.join()
+        for server in servers:
+            server.stop()
+            server.close()
+    # never two leaders at once, at any of the 60 looks
+    assert all(sum(leader for leader, _ in look) <= 1 for look in observed)
+    with EventLog(workspace.settings.events_dir) as events:
+        stored = events.scan("prediction", "churn").column("id").to_pylist()
+    assert set(acknowledged) <= set(stored)
+    assert len(stored) == len(set(stored)), "an event appears twice"

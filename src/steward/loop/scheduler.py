@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from steward.data.events import EventLog
 from steward.loop.leader import LoopLock
@@ -41,6 +42,8 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0
+        #: Called after each tick this server ran (the server counts them in ``/metrics``).
+        self.on_tick: Callable[[], None] = lambda: None
 
     @property
     def role(self) -> str:
@@ -61,8 +64,10 @@ class Scheduler:
         was = self.lock.held
         try:
             leading = self.lock.acquire()
-        except Exception:  # the store is unreachable: nobody can lead through it for now
-            logger.exception("could not ask for the loop lock; asking again in %ss", self.interval)
+        except Exception as error:  # the store is unreachable: nobody leads through it for now
+            logger.warning(
+                "could not ask for the loop lock (%s); again in %ss", error, self.interval
+            )
             return False
         if leading != was:
             logger.warning("this server %s the loop", "now runs" if leading else "no longer runs")
@@ -83,6 +88,7 @@ class Scheduler:
             except Exception:
                 logger.exception("could not sign an audit checkpoint; the next tick tries again")
             self.ticks += 1
+            self.on_tick()
 
     def stop(self, timeout: float = 60.0) -> None:
         """Ask the thread to stop and wait for a running tick to finish."""

@@ -94,6 +94,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Of the servers sharing the store, the one holding the loop lock ticks (steward.loop.leader).
     scheduler = Scheduler(steward, log, steward.settings.loop_interval)
     app.state.scheduler = scheduler
+    metrics: Metrics = app.state.metrics
+    scheduler.on_tick = metrics.loop_ticks.inc
+    metrics.loop_leader.set_function(lambda: float(scheduler.role == "leader"))
     scheduler.start()
     yield
     scheduler.stop()

@@ -12,7 +12,13 @@ import threading
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steward.web.health_metrics import HEALTH_TTL, HealthCollector
@@ -81,6 +87,14 @@ class Metrics:
             "steward_logged_predictions",
             "Predictions logged from elsewhere.",
             ["system"],
+            registry=self.registry,
+        )
+        self.loop_ticks = Counter(
+            "steward_loop_ticks", "Loop ticks this server ran.", registry=self.registry
+        )
+        self.loop_leader = Gauge(
+            "steward_loop_leader",
+            "1 while this server holds the loop lock and runs the loop, else 0.",
             registry=self.registry,
         )
         if workspace is not None:
