@@ -314,6 +314,8 @@ def test_every_page_renders_without_console_errors(
     assert "1 approval" in row.inner_text()
 
     page = watched.visit("/ui/systems/churn", "system")
+    page.wait_for_function("() => document.querySelectorAll('figure.chart.drawn').length > 0")
+    assert page.locator("#volume-chart canvas").count() > 0  # drawn in the browser (uPlot)
     assert page.locator("#heatmap svg rect.cell").count() > 0
     assert page.locator("#heatmap svg rect.cell.alarm").count() > 0
     assert "drift in tenure" in page.locator("text=drift in tenure").first.inner_text()

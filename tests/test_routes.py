@@ -89,6 +89,7 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/ui/systems/{name}/versions"): VIEWER,
     ("GET", "/ui/systems/{name}/versions/{version}"): VIEWER,
     ("GET", "/ui/systems/{name}/versions/{version}/card"): VIEWER,
+    ("GET", "/ui/systems/{name}/features/{column}"): VIEWER,
     ("GET", "/ui/systems/{name}/reviews"): VIEWER,
     ("GET", "/ui/systems/{name}/prompts"): VIEWER,
     ("GET", "/ui/systems/{name}/llm"): VIEWER,
@@ -130,6 +131,7 @@ PATH_VALUES = {
 }
 
 
+    "column": "tenure",
 @pytest.fixture
 def steward(tmp_path: Path) -> Iterator[Steward]:
     opened = Steward.open(tmp_path / "workspace")

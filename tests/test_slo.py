@@ -347,7 +347,7 @@ def test_stored_evaluations_have_their_own_table_and_feed_the_system_page(
     with workspace.store.read() as session:
         stored = session.scalars(select(SLOEvaluationRow).order_by(SLOEvaluationRow.id)).all()
         results = session.scalars(select(MonitorResultRow)).all()
-        context = system_context(workspace, None, session, "churn", "1d")
+        context = system_context(workspace, None, session, "churn", "2026-03-01..2026-03-02")
     assert results == []  # an evaluation is not a monitor result
     assert monitors_due(workspace, "churn", timedelta(hours=1), T0)
     assert [(row.name, row.indicator, row.window_end) for row in stored] == [
@@ -362,7 +362,7 @@ def test_stored_evaluations_have_their_own_table_and_feed_the_system_page(
     # The system page: the newest evaluation per SLO, and the range ends at it.
     assert list(context["slos"]) == ["slo:fast"] and context["slos"]["slo:fast"].id == row.id
     assert context["end"] == T0
-    assert "fast: share within threshold" in context["latency"]
+    assert "fast: share within threshold" in context["latency"].json()
     history = evaluation_history(workspace, "churn")
     assert [(r.monitor, r.window_end, r.status) for r in history] == [
         ("slo:fast", last.at, row.status),

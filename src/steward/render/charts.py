@@ -260,9 +260,11 @@ def heatmap_svg(
     cell_height: int = 16,
     width: int = 900,
     label_width: int = 150,
+    row_links: Sequence[str] | None = None,
 ) -> str:
     """Rows (features) by columns (time buckets); a cell's ``data`` become ``data-*`` attributes
-    (the page's script reads them on click), alarmed cells get a dark border.
+    (the page's script reads them on click), alarmed cells get a dark border. ``row_links``, one
+    URL per row, makes each row label a link (the dashboard's feature pages).
 
     >>> svg = heatmap_svg([HeatCell(0, 0, 0.9, alarm=True, data={"column": "tenure"})],
     ...                   ["tenure"], ["Mon"], title="drift")
@@ -277,12 +279,7 @@ def heatmap_svg(
     cell_width = max(1.0, (width - label_width - 8) / n_columns)
     height = _TOP + cell_height * len(row_labels) + 24
     parts = [_open(width, height, title, 'class="heatmap"')]
-    for index, label in enumerate(row_labels):
-        y = _TOP + index * cell_height + cell_height * 0.7
-        parts.append(
-            f'<text x="{label_width - 6}" y="{y:.1f}" text-anchor="end" font-size="11">'
-            f"{escape(label)}</text>"
-        )
+    parts += _row_labels(row_labels, row_links, cell_height, label_width)
     # A year's heatmap has 12,000 cells sharing a few hundred data values: escape each once.
     escaped: dict[str, str] = {}
 
@@ -308,6 +305,23 @@ def heatmap_svg(
     parts.extend(_end_labels(column_labels, base, label_width, width))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _row_labels(
+    labels: Sequence[str], links: Sequence[str] | None, cell_height: int, label_width: int
+) -> list[str]:
+    """A heatmap's row labels, right-aligned before the cells; each a link when ``links`` given."""
+    parts = []
+    for index, label in enumerate(labels):
+        y = _TOP + index * cell_height + cell_height * 0.7
+        text = (
+            f'<text x="{label_width - 6}" y="{y:.1f}" text-anchor="end" font-size="11">'
+            f"{escape(label)}</text>"
+        )
+        if links is not None:
+            text = f'<a class="row-link" href="{escape(links[index])}">{text}</a>'
+        parts.append(text)
+    return parts
 
 
 def _end_labels(labels: Sequence[str], y: int, left: int, width: int) -> list[str]:

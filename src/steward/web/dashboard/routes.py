@@ -1,8 +1,11 @@
 """The dashboard's routes: server-rendered pages at ``/`` and ``/ui/...``, static files, fragments.
 
-Pages read stored results, profiles and the typed tables (see ``queries``); JavaScript only handles
-clicks (a heatmap cell's overlay, the review and approval buttons, which call the JSON API).
-Every page is the ``viewer`` role's; the static files are public (``web/roles.py``).
+Pages read stored results, profiles and the typed tables (see ``queries``). Time series are
+embedded in the page as JSON and drawn by ``static/charts.js`` with the vendored uPlot (hover,
+zoom); other JavaScript handles clicks (a heatmap cell's overlay, the review and approval buttons,
+which call the JSON API). Every page is the ``viewer`` role's; the static files are public
+(``web/roles.py``). Every HTML answer carries ``CONTENT_SECURITY_POLICY``: scripts only from this
+site's files, never inline.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from steward.errors import StewardError
 from steward.model.registry import diff_versions
 from steward.render import queries
 from steward.render.templates import environment
+from steward.web.dashboard.feature_page import feature_context
 from steward.web.dashboard.llm_page import llm_context
 from steward.web.dashboard.overlay import drift_overlay
 from steward.web.dashboard.overview import overview_rows
@@ -36,10 +40,12 @@ from steward.web.deps import EventsDep, StewardDep
 from steward.web.roles import Role, RoleRoute, declare, requires
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
     "STATIC",
     "card",
     "drift_cell",
     "eval_run",
+    "feature",
     "history",
     "overview",
     "prompt_version",
@@ -54,10 +60,27 @@ __all__ = [
 
 STATIC = Path(__file__).parent / "static"
 
+#: Scripts and everything fetched come from this site only; no inline script runs (chart data is
+#: JSON in ``<script type="application/json">``, which is data, not code). Inline styles stay
+#: allowed: the server-drawn SVG and the charts' canvas sizing use them.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
+
+
+def _html(content: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        content,
+        status_code=status_code,
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
+
 
 def _render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     page = environment.get_template(template).render(steward_version=__version__, **context)
-    return HTMLResponse(page, status_code=status_code)
+    return _html(page, status_code=status_code)
 
 
 def _page(build: Callable[[], HTMLResponse]) -> HTMLResponse:
@@ -95,16 +118,49 @@ def overview(steward: StewardDep, events: EventsDep) -> HTMLResponse:
     return _page(build)
 
 
+#: ``?from=&to=``: the time picker's custom range (``from`` is a Python keyword).
+FROM = Query(None, alias="from", description="custom range start, ISO date or time (UTC)")
+TO = Query(None, alias="to", description="custom range end, ISO date or time (UTC)")
+
+
 @router.get("/ui/systems/{name}", response_class=HTMLResponse, dependencies=VIEWER)
 def system(
-    name: str, steward: StewardDep, events: EventsDep, range: str | None = None
+    name: str,
+    steward: StewardDep,
+    events: EventsDep,
+    range: str | None = None,
+    low: str | None = FROM,
+    high: str | None = TO,
 ) -> HTMLResponse:
-    """One system's page: charts of its monitors, SLOs, drift heatmap and performance."""
+    """One system's page over ``?range=7d`` (a preset ending now), ``?range=FROM..TO`` or
+    ``?from=&to=``: charts of its monitors, SLOs, drift heatmap and performance."""
 
     def build() -> HTMLResponse:
         with steward.store.read() as session:
-            context = system_context(steward, events, session, name, range)
+            context = system_context(steward, events, session, name, range, low, high)
         return _render("system.html.j2", **context)
+
+    return _page(build)
+
+
+@router.get(
+    "/ui/systems/{name}/features/{column}", response_class=HTMLResponse, dependencies=VIEWER
+)
+def feature(
+    name: str,
+    column: str,
+    steward: StewardDep,
+    range: str | None = None,
+    low: str | None = FROM,
+    high: str | None = TO,
+) -> HTMLResponse:
+    """One input feature: its drift statistics over the range and its reference vs current
+    distributions (same range parameters as the system page)."""
+
+    def build() -> HTMLResponse:
+        with steward.store.read() as session:
+            context = feature_context(steward, session, name, column, range, low, high)
+        return _render("feature.html.j2", **context)
 
     return _page(build)
 
@@ -115,7 +171,7 @@ def drift_cell(name: str, column: str, start: str, end: str, steward: StewardDep
 
     def build() -> HTMLResponse:
         low, high = window_bounds(start, end)
-        return HTMLResponse(drift_overlay(steward, name, column, low, high))
+        return _html(drift_overlay(steward, name, column, low, high))
 
     return _page(build)
 
@@ -164,7 +220,7 @@ def version(name: str, version: str, steward: StewardDep) -> HTMLResponse:
 )
 def card(name: str, version: str, steward: StewardDep) -> HTMLResponse:
     """One model version's card, as HTML."""
-    return _page(lambda: HTMLResponse(steward.card(name, version).to_html()))
+    return _page(lambda: _html(steward.card(name, version).to_html()))
 
 
 @router.get("/ui/systems/{name}/reviews", response_class=HTMLResponse, dependencies=VIEWER)

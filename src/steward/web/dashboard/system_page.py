@@ -5,18 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from steward.core import Steward
 from steward.monitoring.performance import uplift_between
 from steward.render import queries
-from steward.render.charts import HeatCell, Series, heatmap_svg, line_chart_svg
+from steward.render.charts import HeatCell, Series, heatmap_svg
 from steward.store import MonitorResultRow, SLOEvaluationRow
+from steward.web.dashboard.chartdata import Chart
+from steward.web.dashboard.fairness_panel import fairness_panel
+from steward.web.dashboard.timerange import PRESETS, PageRange, choose_range
 
 __all__ = [
     "HEATMAP_COLUMNS",
     "drift_heatmap",
+    "page_range",
     "performance_panel",
     "system_context",
     "volume_panel",
@@ -36,43 +41,67 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def page_range(
+    latest: dict[str, MonitorResultRow],
+    slos: dict[str, SLOEvaluationRow],
+    range_text: str | None,
+    low: str | None = None,
+    high: str | None = None,
+) -> tuple[PageRange, datetime | None]:
+    """The range the URL asks for (``timerange.choose_range``) and the latest stored activity.
+
+    Presets end now, or at the newest window when a monitor ran ahead of the clock."""
+    newest = [row.window_end for row in latest.values()]
+    newest += [row.window_end for row in slos.values()]
+    activity = max(newest, default=None)
+    now = max(_now(), activity) if activity else _now()
+    return choose_range(range_text, low, high, now=now, latest=activity), activity
+
+
 def system_context(
-    steward: Steward, events: Any, session: Session, name: str, range_key: str | None
+    steward: Steward,
+    events: Any,
+    session: Session,
+    name: str,
+    range_text: str | None,
+    low: str | None = None,
+    high: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the system page shows, for the range ending at the newest stored window."""
+    """Everything the system page shows over the range the URL asks for (see ``timerange``)."""
     info = steward.system(name)
     system_id = queries.system_id_of(session, name)
-    key, span = queries.parse_range(range_key)
     latest = queries.latest_results(session, system_id)
     evaluations = queries.latest_slo_evaluations(session, system_id)
     slos = {f"slo:{slo}": row for slo, row in evaluations.items()}  # named as their alert rules
-    newest = [row.window_end for row in latest.values()]
-    newest += [row.window_end for row in slos.values()]
-    end = max(newest, default=None) or _now()
-    start = end - span
+    chosen, activity = page_range(latest, slos, range_text, low, high)
+    start, end = chosen.start, chosen.end
     monitors = ("drift", "performance", "estimated_performance", "uplift", "data_quality")
     sampled = queries.sampled_results_of(
         session, system_id, monitors, start, end, limits={"drift": HEATMAP_COLUMNS}
     )
+    bounds = (_ts(start), _ts(end))
+    moves = queries.alias_moves(session, system_id, limit=400)
     return {
         "system": info,
-        "range_key": key,
-        "ranges": list(queries.RANGES),
+        "range": chosen,
+        "ranges": list(PRESETS),
+        "activity": activity,
         "start": start,
         "end": end,
         "aliases": queries.aliases(session, system_id),
-        "moves": queries.alias_moves(session, system_id, limit=30),
-        "alias_chart": _alias_chart(queries.alias_moves(session, system_id, limit=400)),
+        "moves": moves[:30],
+        "alias_chart": _alias_chart(moves, bounds),
         "volume_chart": volume_panel(steward, name, start, end, sampled["data_quality"]),
         "latency": _latency_panel(session, system_id, slos, info.declared, start, end),
         "heatmap": drift_heatmap(name, sampled["drift"]),
-        "performance_chart": performance_panel(
-            sampled["performance"], sampled["estimated_performance"]
+        "performance_charts": performance_panel(
+            sampled["performance"], sampled["estimated_performance"], bounds
         ),
         "latest": latest,
-        "uplift_chart": _uplift_chart(sampled["uplift"]),
+        "uplift_chart": _uplift_chart(sampled["uplift"], bounds),
         "uplift_text": _range_uplift(steward, events, name, start, end),
-        "quality_chart": _quality_chart(sampled["data_quality"]),
+        "quality_chart": _quality_chart(sampled["data_quality"], bounds),
+        "fairness": fairness_panel(latest.get("fairness"), info.declared.fairness),
         "slos": slos,
         "alerts": queries.recent_alerts(session, system_id),
         "actions": queries.recent_actions(session, system_id),
@@ -94,27 +123,51 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _alias_chart(moves: Sequence[Any]) -> str:
+def _alias_chart(moves: Sequence[Any], bounds: tuple[float, float]) -> Chart:
+    """The version each alias held over the page's range, as steps (moves come newest first)."""
     by_alias: dict[str, list[tuple[float, float | None]]] = {}
     for move in reversed(moves):  # oldest first
         points = by_alias.setdefault(move.alias, [])
         if points:
             points.append((_ts(move.moved_at), points[-1][1]))  # a step, not a slope
         points.append((_ts(move.moved_at), move.to_version))
-    series = [Series(alias, points) for alias, points in sorted(by_alias.items())]
-    return line_chart_svg(series, title="version held by each alias", height=150, y_format=".0f")
+    series = [Series(alias, _clip(points, bounds)) for alias, points in sorted(by_alias.items())]
+    return Chart(
+        "alias-chart",
+        "version held by each alias",
+        series,
+        kind="version",
+        height=150,
+        step=True,
+        span=bounds,
+    )
+
+
+def _clip(
+    points: list[tuple[float, float | None]], bounds: tuple[float, float]
+) -> list[tuple[float, float | None]]:
+    """The steps inside the range, starting with the value held at its start and held to its end."""
+    start, end = bounds
+    before = [value for moment, value in points if moment <= start]
+    inside = [(moment, value) for moment, value in points if start < moment <= end]
+    held = [(start, before[-1])] if before else []
+    last = inside[-1][1] if inside else (before[-1] if before else None)
+    return [*held, *inside, *([(end, last)] if last is not None and (held or inside) else [])]
 
 
 def volume_panel(
     steward: Steward, name: str, start: datetime, end: datetime, quality: Sequence[MonitorResultRow]
-) -> str:
+) -> Chart:
     """Predictions per bucket from the profiles; per monitored window when none are stored."""
+    bounds = (_ts(start), _ts(end))
     volume = queries.volume_series(queries.profile_roots(steward), name, start, end)
     if volume:
         counts = [(_ts(moment), float(count)) for moment, count in volume]
-        return line_chart_svg([Series("predictions per bucket", counts)], title="volume")
-    points = [(_ts(row.window_end), _number(row.details.get("volume"))) for row in quality]
-    return line_chart_svg([Series("predictions per window", points)], title="volume")
+        series = Series("predictions per bucket", counts)
+    else:
+        points = [(_ts(row.window_end), _number(row.details.get("volume"))) for row in quality]
+        series = Series("predictions per window", points)
+    return Chart("volume-chart", "volume", [series], kind="count", span=bounds)
 
 
 def _latency_panel(
@@ -124,7 +177,7 @@ def _latency_panel(
     declared: Any,
     start: datetime,
     end: datetime,
-) -> str | None:
+) -> Chart | None:
     """The latency SLO's indicator (share of fast requests) over time, if one is declared."""
     names = [slo.name for slo in declared.slos if slo.indicator == "latency"]
     if not names:
@@ -134,7 +187,8 @@ def _latency_panel(
         rows = queries.sampled_slo_evaluations(session, system_id, slo_name, start, end)
         points = [(_ts(row.window_end), _number(row.sli)) for row in rows]
         series.append(Series(f"{slo_name}: share within threshold", points))
-    return line_chart_svg(series, title="latency SLO indicator", y_format=".1%")
+    bounds = (_ts(start), _ts(end))
+    return Chart("latency-chart", "latency SLO indicator", series, kind="share", span=bounds)
 
 
 def drift_heatmap(name: str, results: Sequence[MonitorResultRow]) -> str | None:
@@ -164,7 +218,8 @@ def drift_heatmap(name: str, results: Sequence[MonitorResultRow]) -> str | None:
         )
         for index, column, ratio, alarm, text in cells
     ]
-    return heatmap_svg(heat, order, labels, title=f"drift of {name}'s inputs")
+    links = [f"/ui/systems/{quote(name)}/features/{quote(column, safe='')}" for column in order]
+    return heatmap_svg(heat, order, labels, title=f"drift of {name}'s inputs", row_links=links)
 
 
 def _strongest(results: Sequence[dict[str, Any]]) -> dict[str, tuple[float | None, bool, str]]:
@@ -186,11 +241,13 @@ def _strongest(results: Sequence[dict[str, Any]]) -> dict[str, tuple[float | Non
 
 
 def performance_panel(
-    realized: Sequence[MonitorResultRow], estimated: Sequence[MonitorResultRow]
-) -> str | None:
+    realized: Sequence[MonitorResultRow],
+    estimated: Sequence[MonitorResultRow],
+    bounds: tuple[float, float],
+) -> list[Chart]:
     """Realized ROC AUC per model version with its interval, the estimate, and the unlabeled share."""
     if not realized and not estimated:
-        return None
+        return []
     by_version: dict[Any, list[tuple[float, float | None, float | None, float | None]]] = {}
     unlabeled = []
     for row in realized:
@@ -199,42 +256,40 @@ def performance_panel(
         for record in row.details.get("metrics") or []:
             if record.get("metric") == "roc_auc":
                 by_version.setdefault(record.get("model_version"), []).append(
-                    (
-                        moment,
-                        _number(record.get("value")),
-                        _number(record.get("lower")),
-                        _number(record.get("upper")),
-                    )
+                    (moment, *_interval(record))
                 )
     series = [
         Series(f"realized v{version}", points)
         for version, points in sorted(by_version.items(), key=lambda item: str(item[0]))
     ]
-    points = []
-    for row in estimated:
-        figure = row.details.get("estimated_roc_auc") or {}
-        points.append(
-            (
-                _ts(row.window_end),
-                _number(figure.get("value")),
-                _number(figure.get("lower")),
-                _number(figure.get("upper")),
-            )
-        )
+    points = [
+        (_ts(row.window_end), *_interval(row.details.get("estimated_roc_auc") or {}))
+        for row in estimated
+    ]
     if points:
         series.append(Series("estimated", points, dashed=True))
-    chart = line_chart_svg(series, title="ROC AUC with 95% intervals")
-    share = line_chart_svg(
+    chart = Chart("performance-chart", "ROC AUC with 95% intervals", series, span=bounds)
+    share = Chart(
+        "unlabeled-chart",
+        "unlabeled share",
         [Series("unlabeled share", unlabeled)],
-        title="unlabeled share",
-        height=120,
-        y_format=".0%",
+        kind="share",
+        height=140,
         y_range=(0.0, 1.0),
+        span=bounds,
     )
-    return chart + share
+    return [chart, share]
 
 
-def _uplift_chart(rows: Sequence[MonitorResultRow]) -> str | None:
+def _interval(record: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    return (
+        _number(record.get("value")),
+        _number(record.get("lower")),
+        _number(record.get("upper")),
+    )
+
+
+def _uplift_chart(rows: Sequence[MonitorResultRow], bounds: tuple[float, float]) -> Chart | None:
     """Uplift in percentage points (a difference of two rates, not a share: it can be negative)."""
     points = [
         (
@@ -245,10 +300,12 @@ def _uplift_chart(rows: Sequence[MonitorResultRow]) -> str | None:
     ]
     if not any(point[1] is not None for point in points):
         return None
-    return line_chart_svg(
+    return Chart(
+        "uplift-chart",
+        "uplift in points with 95% interval",
         [Series("uplift vs holdout (points)", points)],
-        title="uplift in points with 95% interval",
-        y_format="+.1f",
+        kind="points",
+        span=bounds,
     )
 
 
@@ -257,15 +314,17 @@ def _points(value: Any) -> float | None:
     return None if number is None else number * 100
 
 
-def _quality_chart(rows: Sequence[MonitorResultRow]) -> str | None:
+def _quality_chart(rows: Sequence[MonitorResultRow], bounds: tuple[float, float]) -> Chart | None:
     points = [(_ts(row.window_end), _number(row.details.get("violation_rate"))) for row in rows]
     if not points:
         return None
-    return line_chart_svg(
+    return Chart(
+        "quality-chart",
+        "contract violations",
         [Series("share of records breaking the contract", points)],
-        title="contract violations",
+        kind="share",
         height=140,
-        y_format=".1%",
+        span=bounds,
     )
 
 

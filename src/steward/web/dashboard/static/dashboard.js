@@ -1,5 +1,6 @@
 // Steward dashboard: clicks only. Pages are rendered by the server; this file fetches a heatmap
-// cell's overlay and sends review and approval decisions to the JSON API. No dependencies.
+// cell's overlay and sends review and approval decisions to the JSON API (charts.js draws the
+// charts). No dependencies, no inline handlers: the pages' Content-Security-Policy forbids them.
 "use strict";
 
 function say(text, isError) {
@@ -52,6 +53,23 @@ function showOverlay(cell) {
     .catch(() => { box.innerHTML = '<p class="error">Could not load the overlay.</p>'; });
 }
 
+// A feature page's window: its distribution against the reference, in place of the newest one's.
+function showWindow(button) {
+  const table = document.getElementById("windows");
+  const box = document.getElementById("window-distribution");
+  if (!table || !box) return;
+  const query = new URLSearchParams({
+    column: table.dataset.column, start: button.dataset.start, end: button.dataset.end,
+  });
+  box.innerHTML = '<p class="muted small">Loading…</p>';
+  fetch("/ui/systems/" + encodeURIComponent(table.dataset.system) + "/drift/cell?" + query)
+    .then((response) => response.text().then((text) => ({ ok: response.ok, text: text })))
+    .then((result) => {
+      box.innerHTML = result.ok ? result.text : '<p class="error">Could not load the window.</p>';
+    })
+    .catch(() => { box.innerHTML = '<p class="error">Could not load the window.</p>'; });
+}
+
 function decide(button, body, verb) {
   const row = button.closest("tr");
   button.disabled = true;
@@ -91,6 +109,10 @@ async function approveSelected(button) {
 
 document.addEventListener("change", (event) => {
   const target = event.target;
+  if (target instanceof HTMLSelectElement && target.classList.contains("autosubmit") && target.form) {
+    target.form.submit();
+    return;
+  }
   if (target instanceof HTMLInputElement && target.id === "select-all-reviews") {
     document.querySelectorAll("input.select-review").forEach((box) => { box.checked = target.checked; });
   }
@@ -100,6 +122,7 @@ document.addEventListener("click", (event) => {
   const target = event.target;
   if (!(target instanceof Element)) return;
   if (target.matches("button#approve-selected")) { approveSelected(target); return; }
+  if (target.matches("#windows button.show-window")) { showWindow(target); return; }
   const cell = target.closest("#heatmap rect.cell");
   if (cell) { showOverlay(cell); return; }
   if (target.matches("button.approve-review")) {
