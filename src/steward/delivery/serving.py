@@ -45,7 +45,9 @@ from sqlalchemy import select
 
 from steward._util.text import check_text
 from steward.data.contracts import Contract, Violation, check_record
+from steward.data.contracts.personal import protect_record, protect_violations, workspace_secret
 from steward.data.events import EventLog
+from steward.data.events.schemas import ATTRIBUTES_KEY, check_attributes
 from steward.delivery.batching import Batcher
 from steward.delivery.suspension import Suspension, open_suspension, suspension_marker
 from steward.errors import (
@@ -70,6 +72,10 @@ RESERVED = ("id", "entity_key", "event_time")
 MAX_KEY = 200
 #: Batches of a model version scored both together and request by request, to check they agree.
 BATCH_CHECKS = 3
+
+Records = Sequence[Mapping[str, Any]]
+Attributes = Sequence[Mapping[str, Any] | None] | None
+_Submission = tuple[Records, Attributes]
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,7 @@ class Runtime:
     policy: Policy | None
     canary_share: float
     aliases: dict[str, int] = field(default_factory=dict)
+    attributes: tuple[str, ...] = ()  # fairness.attributes: may come beside the records
     suspension: Suspension | None = None
     checked_at: float = 0.0
 
@@ -156,7 +163,8 @@ class Service:
             settings.batch_max_records if max_batch_records is None else max_batch_records
         )
         self.max_wait_ms = settings.batch_max_wait_ms if max_wait_ms is None else max_wait_ms
-        self._batchers: dict[str, Batcher[Sequence[Mapping[str, Any]], Any]] = {}
+        self._batchers: dict[str, Batcher[_Submission, Any]] = {}
+        self._secret: bytes | None = None
         # Per (system, version): batches checked to score as alone, or -1 once one did not.
         self._batch_checks: dict[tuple[str, int], int] = {}
         self._clock = clock
@@ -247,6 +255,7 @@ class Service:
             canary_share=float(traffic.get("canary_share", 0.0)),
             aliases=aliases,
             suspension=suspension,
+            attributes=tuple(info.declared.fairness.attributes if info.declared.fairness else ()),
         )
 
     def model(self, system: str, version: int) -> LoadedModel:
@@ -263,18 +272,23 @@ class Service:
 
     # The hot path
 
-    def predict(self, system: str, records: Sequence[Mapping[str, Any]]) -> list[PredictionResult]:
+    def predict(
+        self, system: str, records: Records, *, attributes: Attributes = None
+    ) -> list[PredictionResult]:
         """Check, score, decide and durably log ``records``; return one result per record.
 
         The records join the system's next batch (``steward.delivery.batching``): requests that
         arrive together share one model call and one durable append, and each gets exactly the
-        results it would get alone.
+        results it would get alone. ``attributes``, one mapping per record, are the protected
+        attributes of ``fairness.attributes``: logged with the prediction, never given to the model.
         """
-        results: list[PredictionResult] = self._batcher(system).call(records, max(len(records), 1))
+        results: list[PredictionResult] = self._batcher(system).call(
+            (records, attributes), max(len(records), 1)
+        )
         return results
 
     async def predict_async(
-        self, system: str, records: Sequence[Mapping[str, Any]]
+        self, system: str, records: Records, *, attributes: Attributes = None
     ) -> list[PredictionResult]:
         """``predict`` for an event loop: waits for the batch without holding a thread.
 
@@ -283,20 +297,24 @@ class Service:
             results = await service.predict_async("churn", [{"tenure": 3, ...}])
         """
         if system in self._batchers:
-            future = self.submit(system, records)
+            future = self.submit(system, records, attributes=attributes)
         else:  # the first request reads the system from the store: not on the event loop
-            future = await asyncio.to_thread(self.submit, system, records)
+            future = await asyncio.to_thread(
+                partial(self.submit, system, records, attributes=attributes)
+            )
         results: list[PredictionResult] = await asyncio.wrap_future(future)
         return results
 
-    def submit(self, system: str, records: Sequence[Mapping[str, Any]]) -> Future[Any]:
+    def submit(
+        self, system: str, records: Records, *, attributes: Attributes = None
+    ) -> Future[Any]:
         """Queue ``records`` for the system's batch worker; the future gets their results.
 
         ``predict`` waits on it; an ``async`` caller awaits ``asyncio.wrap_future`` of it.
         """
-        return self._batcher(system).submit(records, max(len(records), 1))
+        return self._batcher(system).submit((records, attributes), max(len(records), 1))
 
-    def _batcher(self, system: str) -> Batcher[Sequence[Mapping[str, Any]], Any]:
+    def _batcher(self, system: str) -> Batcher[_Submission, Any]:
         batcher = self._batchers.get(system)
         if batcher is None:
             if self._closed:
@@ -315,11 +333,11 @@ class Service:
         return batcher
 
     def _serve_batch(
-        self, system: str, batch: list[Sequence[Mapping[str, Any]]]
+        self, system: str, batch: list[_Submission]
     ) -> list[list[PredictionResult] | BaseException]:
         """Serve the requests of one batch: one model call per version, one durable append."""
         runtime = self.runtime(system)
-        requests = [self._prepare(runtime, records) for records in batch]
+        requests = [self._prepare(runtime, *submission) for submission in batch]
         live = [request for request in requests if request.error is None]
         self._score_batch(runtime, live)
         ready = [request for request in live if request.error is None]
@@ -339,7 +357,7 @@ class Service:
         self._shadow(runtime, served)
         return [request.error or request.results for request in requests]
 
-    def _prepare(self, runtime: Runtime, records: Sequence[Mapping[str, Any]]) -> _Request:
+    def _prepare(self, runtime: Runtime, records: Records, attributes: Attributes) -> _Request:
         """Split and check one request's records, and route each to a version."""
         try:
             if runtime.champion is None:
@@ -347,12 +365,13 @@ class Service:
                     f"system {runtime.name!r} has no champion to serve; register a version and "
                     f"run `steward models alias {runtime.name} champion VERSION`"
                 )
+            beside = check_attributes(runtime.name, runtime.attributes, attributes, records)
             envelopes, inputs = _split(records, runtime.entity_key_column)
             violations = self._check(runtime, inputs)
         except Exception as error:
             return _Request([], [], [], [], datetime.now(UTC), error=error)
         routes = [runtime.route(envelope["entity_key"]) for envelope in envelopes]
-        return _Request(envelopes, inputs, violations, routes, datetime.now(UTC))
+        return _Request(envelopes, inputs, violations, routes, datetime.now(UTC), attributes=beside)
 
     def _score_batch(self, runtime: Runtime, requests: list[_Request]) -> None:
         """Score every request's rows, one model call per version and input shape."""
@@ -434,7 +453,10 @@ class Service:
 
     def _finish(self, runtime: Runtime, request: _Request) -> None:
         """Decide for each record of a scored request; build its results and events."""
+        personal = runtime.contract.personal if runtime.contract else {}
         try:
+            if personal and self._secret is None:  # made on first use, mode 0600
+                self._secret = workspace_secret(self.steward.settings.store_dir)
             for index, envelope in enumerate(request.envelopes):
                 score = request.scores[index]
                 decision = _decide(runtime.policy, score, envelope["entity_key"])
@@ -446,16 +468,19 @@ class Service:
                     decision=verdict.action,
                     holdout=verdict.holdout,
                     review=verdict.review,
-                    violations=[violation.to_dict() for violation in request.violations[index]],
+                    violations=_shown(request.violations[index], personal),
                     suspended=verdict.suspension is not None,
                     reason=verdict.reason,
                 )
                 request.results.append(result)
+                logged = protect_record(request.inputs[index], personal, self._secret or b"")
+                if request.attributes is not None and request.attributes[index]:
+                    logged[ATTRIBUTES_KEY] = request.attributes[index]
                 request.events.append(
                     _prediction_event(
                         runtime.name,
                         envelope,
-                        request.inputs[index],
+                        logged,
                         result,
                         verdict,
                         request.latencies[index],
@@ -601,6 +626,7 @@ class _Request:
     latencies: list[float] = field(default_factory=list)
     results: list[PredictionResult] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    attributes: list[dict[str, Any]] | None = None
     error: Exception | None = None
 
 
@@ -691,6 +717,11 @@ def _event_time(value: Any, index: int) -> datetime | None:
             "send e.g. 2026-03-03T12:00:00Z"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _shown(violations: list[Violation], personal: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Violations as answered and logged: a personal column's value is not shown."""
+    return [violation.to_dict() for violation in protect_violations(violations, personal)]
 
 
 def _plain_score(value: Any) -> float | list[float] | None:

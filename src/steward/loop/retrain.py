@@ -38,6 +38,7 @@ from sklearn.metrics import roc_auc_score
 
 from steward._util.times import parse_window
 from steward.data.events import EventLog
+from steward.data.events.schemas import ATTRIBUTES_KEY
 from steward.errors import ConfigError, InvalidInputError, StewardError
 from steward.loop.promotion import read_golden_set
 from steward.model.flavors import inspect_artifact, load_model
@@ -113,7 +114,9 @@ def export_training_data(
     target: pd.Series = values.where(values.notna(), labeled["outcome_value_text"])
     if values.notna().all() and np.all(np.mod(values.to_numpy(), 1.0) == 0.0):
         target = values.astype("int64")
-    return inputs.drop(columns=[info.target], errors="ignore").assign(**{info.target: target})
+    # protected attributes travel beside the record; they are not model inputs to train on
+    inputs = inputs.drop(columns=[info.target, ATTRIBUTES_KEY], errors="ignore")
+    return inputs.assign(**{info.target: target})
 
 
 def run_retrain(

@@ -1,8 +1,9 @@
 """The ``fairness`` monitor: gaps between groups of a protected attribute, over labeled predictions.
 
 For a binary system with ``fairness:`` in steward.yaml, each window's labeled predictions are split
-by each attribute (read from the prediction's logged inputs), the model's decision is its score at
-or over the policy's first threshold (as ``performance`` reads it), and
+by each attribute (read from the protected attributes sent beside the record, which the model never
+sees, and for an attribute not among them from the prediction's logged inputs), the model's
+decision is its score at or over the policy's first threshold (as ``performance`` reads it), and
 ``steward.monitoring.metrics.fairness.fairness_by_group`` gives the gaps with bootstrap intervals.
 
 The rule is the performance monitor's: a gap breaches only when its whole interval lies beyond the
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from steward.data.events.schemas import ATTRIBUTES_KEY
 from steward.monitoring.metrics import join_outcomes
 from steward.monitoring.metrics.fairness import FairnessResult, fairness_by_group
 from steward.monitoring.performance import decision_threshold
@@ -104,7 +106,7 @@ def fairness_verdict(
         return "breach", text, details
     if not compared:
         why = "; ".join(r.reason for r in results.values()) or (
-            f"none of {', '.join(missing)} is among the logged inputs"
+            f"none of {', '.join(missing)} is among the logged inputs or the attributes beside them"
         )
         return "not_enough_data", why, details
     return "ok", f"no gap beyond {config.max_gap:g} across {', '.join(compared)}", details
@@ -138,12 +140,13 @@ def _alarm(attribute: str, measure: str, gap: Any, limit: float) -> dict[str, An
 
 
 def _inputs(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
+    """The logged inputs, with the attributes sent beside the record taking precedence."""
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            value = json.loads(value)
         except json.JSONDecodeError:
             return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
+    if not isinstance(value, dict):
+        return {}
+    beside = value.get(ATTRIBUTES_KEY)
+    return {**value, **beside} if isinstance(beside, dict) else value

@@ -16,6 +16,7 @@ import pandas as pd
 
 from steward.data.drift import DriftReport
 from steward.data.events import EventLog
+from steward.data.events.schemas import ATTRIBUTES_KEY
 from steward.monitoring.profiles import ProfileContext, profile_context
 from steward.workspace import Workspace
 from steward.workspace.systems import SystemInfo
@@ -63,7 +64,8 @@ class MonitorWindow:
         decoded = [
             json.loads(text) if isinstance(text, str) else {} for text in self.predictions["inputs"]
         ]
-        return pd.DataFrame.from_records(decoded, index=self.predictions.index)
+        frame = pd.DataFrame.from_records(decoded, index=self.predictions.index)
+        return frame.drop(columns=[ATTRIBUTES_KEY], errors="ignore")  # beside the record, not in it
 
     @cached_property
     def profiles(self) -> ProfileContext:

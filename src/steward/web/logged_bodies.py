@@ -8,6 +8,8 @@ an ``InvalidInputError`` naming the record, the field and the value. The route i
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -33,9 +35,9 @@ from pydantic import (
 )
 
 from steward._util.text import check_text, is_valid_text
-from steward.data.contracts import Contract
+from steward.data.contracts import Contract, Personal, protect_record, protect_table
 from steward.data.events.bulk import json_objects, json_texts
-from steward.data.events.schemas import TIMESTAMP
+from steward.data.events.schemas import ATTRIBUTES_KEY, TIMESTAMP
 from steward.errors import InvalidInputError, StewardError
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "LoggedPrediction",
     "MalformedBodyError",
     "UnsupportedMediaTypeError",
+    "protect_inputs",
     "read_arrow",
     "read_json",
     "shown",
@@ -91,6 +94,8 @@ class LoggedPrediction(BaseModel):
     holdout: bool = False
     model_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     latency_ms: FiniteFloat | None = Field(default=None, ge=0)
+    #: Protected attributes (``fairness.attributes``) beside the inputs; the model never saw them.
+    attributes: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _valid_text(self) -> LoggedPrediction:
@@ -127,7 +132,9 @@ class LoggedColumns:
 
     ``ids`` holds None where the caller sent no id (one is derived from ``identities(rows)``:
     ``[entity_key, event_time as ISO text or None, inputs]`` per row); ``frame(contract)`` gives
-    the inputs the contract checks, ``inputs_text`` the JSON text the log stores.
+    the inputs the contract checks, ``inputs_text`` the JSON text the log stores, ``inputs`` the
+    inputs themselves (records or a table) and ``attributes`` the protected attributes sent
+    beside them (None when no record has any).
     """
 
     n_rows: int
@@ -135,7 +142,41 @@ class LoggedColumns:
     envelope: dict[str, pa.Array]
     inputs_text: pa.Array
     frame: Callable[[Contract], pa.Table | pd.DataFrame]
-    identities: Callable[[list[int]], list[list[Any]]]
+    identities: Callable[..., list[list[Any]]]
+    inputs: list[dict[str, Any]] | pa.Table
+    attributes: list[Any] | None = None
+
+
+def protect_inputs(
+    logged: LoggedColumns, personal: dict[str, Personal], secret: bytes
+) -> LoggedColumns:
+    """``logged`` with its personal-data columns hashed or dropped in what is stored, and in the
+    inputs that derive an id (so a derived id does not carry a raw value either)."""
+    if not personal:
+        return logged
+    if isinstance(logged.inputs, pa.Table):
+        table = protect_table(logged.inputs, personal, secret)
+        texts, inputs = json_objects(table), table
+    else:
+        records = [protect_record(item, personal, secret) for item in logged.inputs]
+        texts, inputs = pa.array([_json_text(item) for item in records], pa.string()), records
+    return dataclasses.replace(
+        logged,
+        inputs_text=texts,
+        inputs=inputs,
+        identities=functools.partial(logged.identities, source=inputs),
+    )
+
+
+def with_attributes(texts: pa.Array, attributes: list[dict[str, Any]]) -> pa.Array:
+    """Each row's inputs JSON text with its protected attributes under ``ATTRIBUTES_KEY``."""
+    joined = []
+    for text, item in zip(texts.to_pylist(), attributes, strict=True):
+        if item:
+            extra = f"{json.dumps(ATTRIBUTES_KEY)}:{_json_text(item)}"
+            text = "{" + extra + "}" if text.strip() == "{}" else text[:-1] + "," + extra + "}"
+        joined.append(text)
+    return pa.array(joined, pa.string())
 
 
 def _invalid(row: int, column: str, problem: str, value: Any) -> InvalidInputError:
@@ -164,6 +205,7 @@ _ADAPTERS: Final[dict[str, TypeAdapter[Any]]] = {
     "holdout": TypeAdapter(list[bool]),
     "model_version": TypeAdapter(list[Annotated[int, Field(ge=1, le=2**31 - 1)] | None]),
     "latency_ms": TypeAdapter(list[Annotated[float, Field(allow_inf_nan=False, ge=0)] | None]),
+    "attributes": TypeAdapter(list[dict[str, Any] | None]),
 }
 _FIELDS: Final = frozenset(LoggedPrediction.model_fields)
 _ARROW_TYPES: Final = {
@@ -216,14 +258,18 @@ def read_json(body: bytes) -> LoggedColumns:
     if any(moment is not None for moment in times):
         envelope["event_time"] = pa.array(times, TIMESTAMP)
     inputs = values["inputs"]
+    for row, item in enumerate(inputs):
+        if ATTRIBUTES_KEY in item:
+            raise _invalid(row, "inputs", f"the key {ATTRIBUTES_KEY!r} is reserved", item)
 
-    def identities(rows: list[int]) -> list[list[Any]]:
+    def identities(rows: list[int], source: list[dict[str, Any]] = inputs) -> list[list[Any]]:
         return [
-            [values["entity_key"][row], times[row] and times[row].isoformat(), inputs[row]]
+            [values["entity_key"][row], times[row] and times[row].isoformat(), source[row]]
             for row in rows
         ]
 
     texts = [dumps(item) for item in inputs]
+    attributes = values["attributes"]
     return LoggedColumns(
         n_rows=len(records),
         ids=values["id"],
@@ -231,6 +277,8 @@ def read_json(body: bytes) -> LoggedColumns:
         inputs_text=pa.array(texts, pa.string()),
         frame=lambda contract: _inputs_frame(texts, inputs, contract),
         identities=identities,
+        inputs=inputs,
+        attributes=attributes if any(item is not None for item in attributes) else None,
     )
 
 
@@ -265,7 +313,7 @@ def _json_columns(body: bytes) -> LoggedColumns | None:
     fields = {
         field.name: column for field, column in zip(records.type, records.flatten(), strict=True)
     }
-    if not _FIELDS.issuperset(fields) or not _exact_json_fields(fields):
+    if not _FIELDS.issuperset(fields) or "attributes" in fields or not _exact_json_fields(fields):
         return None
     try:
         return _table_columns(pa.table(fields))
@@ -443,6 +491,7 @@ _ENVELOPE: Final = (
     "holdout",
     "model_version",
     "latency_ms",
+    "attributes",
 )
 
 
@@ -475,10 +524,15 @@ def _table_columns(table: pa.Table) -> LoggedColumns:
     """The predictions of a table with envelope columns and inputs (beside them or a struct)."""
     names = table.column_names
     inputs = _arrow_inputs(table)
+    if ATTRIBUTES_KEY in inputs.column_names:
+        raise InvalidInputError(
+            f"input column {ATTRIBUTES_KEY!r} is reserved; send protected attributes as the "
+            "struct column 'attributes'"
+        )
     envelope = {
         name: _arrow_envelope(name, _combined(table.column(name)))
         for name in _ENVELOPE
-        if name in names and name not in ("id", "output")
+        if name in names and name not in ("id", "output", "attributes")
     }
     ids: list[str | None] = (
         _arrow_strings("id", _combined(table.column("id"))).to_pylist()
@@ -494,10 +548,10 @@ def _table_columns(table: pa.Table) -> LoggedColumns:
     if "holdout" not in envelope:  # as in JSON, a prediction is not held out unless it says so
         envelope["holdout"] = pa.array(np.zeros(table.num_rows, dtype=bool))
 
-    def identities(rows: list[int]) -> list[list[Any]]:
+    def identities(rows: list[int], source: pa.Table = inputs) -> list[list[Any]]:
         keys = envelope.get("entity_key", pa.nulls(table.num_rows, pa.string())).take(rows)
         times = envelope.get("event_time", pa.nulls(table.num_rows, TIMESTAMP)).take(rows)
-        values = inputs.take(rows).to_pylist()
+        values = source.take(rows).to_pylist()
         return [
             [key, moment and moment.isoformat(), value]
             for key, moment, value in zip(keys.to_pylist(), times.to_pylist(), values, strict=True)
@@ -510,7 +564,19 @@ def _table_columns(table: pa.Table) -> LoggedColumns:
         inputs_text=json_objects(inputs),
         frame=lambda _: inputs,
         identities=identities,
+        inputs=inputs,
+        attributes=_arrow_attributes(table) if "attributes" in names else None,
     )
+
+
+def _arrow_attributes(table: pa.Table) -> list[Any] | None:
+    """The struct column ``attributes`` as one mapping (or None) per row."""
+    column = _combined(table.column("attributes"))
+    if pa.types.is_null(column.type):
+        return None
+    if not pa.types.is_struct(column.type):
+        raise _wrong_type("attributes", column, "a struct of the protected attributes")
+    return column.to_pylist()
 
 
 def _arrow_inputs(table: pa.Table) -> pa.Table:

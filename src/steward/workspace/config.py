@@ -222,7 +222,8 @@ GapMeasure = Literal["demographic_parity_difference", "equalized_odds_difference
 class FairnessConfig(BaseModel):
     """The ``fairness`` monitor: groups to watch and the gaps that are too large (docs/fairness.md).
 
-    ``attributes`` are read from each logged prediction's inputs. A gap breaches when its whole
+    ``attributes`` are read from the protected attributes logged beside each prediction (sent
+    with it, not model inputs), else from its inputs. A gap breaches when its whole
     interval lies above ``max_gap`` (a ratio: below ``min_ratio``), with a Bonferroni-adjusted
     confidence across attributes and measures.
     """
@@ -548,12 +549,26 @@ def _check_contracts_and_policies(
             if data is None:
                 continue
             try:
-                build(data, system.name)
+                built = build(data, system.name)
+                if key == "contract":
+                    _check_personal_key(built, system.entity_key)
             except StewardError as error:
                 location = ("systems", index, key)
                 raise ConfigError(
                     f"{_where(source, node, location)}: {_dotted(location)}: {error}"
                 ) from None
+
+
+def _check_personal_key(contract: Any, entity_key: str) -> None:
+    """Refuse a personal-data marking on the entity key: erasure and outcome joins find a
+    person's rows by the key as logged, so it must be stored as sent."""
+    if entity_key and entity_key in contract.personal:
+        raise ConfigError(
+            f"column {entity_key!r} is the system's entity_key and cannot be marked "
+            f"'personal: {contract.personal[entity_key]}': erasure and outcomes find a person's "
+            "predictions by the key as logged; remove the marking, or key the system by an id "
+            "that is not personal data"
+        )
 
 
 def _check_unique_names(config: StewardConfig, source: str, node: yaml.Node | None) -> None:

@@ -15,7 +15,8 @@ Three ways to use one:
 The code is in one module per part: ``model`` (the contract and its YAML form), ``record``
 (the compiled per-record check), ``batch`` (checking a frame), ``parse`` (reading a column as a
 type), ``infer`` (drafting a contract, ``read_table``), ``diff`` (comparing versions),
-``violations`` (violations and reports) and ``syntax`` (the value syntax both paths share).
+``violations`` (violations and reports), ``personal`` (personal-data columns hashed or dropped
+before they are stored) and ``syntax`` (the value syntax both paths share).
 
 Both check paths share one definition of each value rule, so a record and the same row in a batch
 get the same verdict. Value rules, in the order they apply to a present value:
@@ -37,11 +38,20 @@ from steward.data.contracts.batch import check_batch
 from steward.data.contracts.diff import ContractChange, ContractDiff, diff_contracts
 from steward.data.contracts.infer import infer_contract, read_table
 from steward.data.contracts.model import ColumnRule, Contract, read_contract
+from steward.data.contracts.personal import (
+    REDACTED,
+    hash_value,
+    protect_record,
+    protect_table,
+    protect_violations,
+    workspace_secret,
+)
 from steward.data.contracts.record import CompiledContract, check_record
-from steward.data.contracts.syntax import Action, ColumnType, ExtraColumns
+from steward.data.contracts.syntax import Action, ColumnType, ExtraColumns, Personal
 from steward.data.contracts.violations import ContractReport, Violation, raise_for_rejected
 
 __all__ = [
+    "REDACTED",
     "Action",
     "ColumnRule",
     "ColumnType",
@@ -51,12 +61,18 @@ __all__ = [
     "ContractDiff",
     "ContractReport",
     "ExtraColumns",
+    "Personal",
     "Violation",
     "check_batch",
     "check_record",
     "diff_contracts",
+    "hash_value",
     "infer_contract",
+    "protect_record",
+    "protect_table",
+    "protect_violations",
     "raise_for_rejected",
     "read_contract",
     "read_table",
+    "workspace_secret",
 ]

@@ -166,6 +166,10 @@ def _diff_column(
             "violations now flagged instead of rejected",
         ),
     ]
+    if old.personal != new.personal:
+        # What is stored changes, not what is accepted: never breaking.
+        text = f"personal changed from {old.personal or 'none'} to {new.personal or 'none'}"
+        changes.append(ContractChange(column, "personal", False, text))
     if old.type != new.type:
         # Ranges, categories and patterns of different types do not compare; the type change says.
         text = f"type changed from {old.type} to {new.type}"

@@ -30,6 +30,7 @@ from steward.data.contracts.syntax import (
     Action,
     ColumnType,
     ExtraColumns,
+    Personal,
 )
 from steward.errors import ConfigError, InvalidInputError
 
@@ -56,6 +57,8 @@ class ColumnRule(BaseModel):
     categories: list[str] | None = None
     pattern: str | None = None
     on_violation: Action | None = None
+    #: Personal data: ``hash`` stores a keyed hash of the value, ``drop`` does not store it.
+    personal: Personal | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -134,6 +137,18 @@ class Contract(BaseModel):
         """The action a violation in ``column`` takes: its own override, else the contract's."""
         own = self.columns[column].on_violation
         return own if own is not None else self.on_violation
+
+    @property
+    def personal(self) -> dict[str, Personal]:
+        """The personal-data columns and what becomes of each at the door (``hash`` or ``drop``).
+
+        Example::
+
+            >>> Contract.from_dict({"columns": {"email": {"type": "string", "personal": "hash"}}}
+            ...     ).personal
+            {'email': 'hash'}
+        """
+        return {name: rule.personal for name, rule in self.columns.items() if rule.personal}
 
     def compiled(self) -> CompiledContract:
         """The per-column checks for :func:`check_record`, built once and cached on the contract."""

@@ -34,6 +34,7 @@ __all__ = [
     "Action",
     "ColumnType",
     "ExtraColumns",
+    "Personal",
 ]
 
 #: The type a column holds.
@@ -42,6 +43,8 @@ ColumnType = Literal["int", "float", "bool", "string", "category", "datetime"]
 Action = Literal["reject", "flag"]
 #: What a column that the contract does not name does.
 ExtraColumns = Literal["allow", "flag", "reject"]
+#: What becomes of a personal-data column at the door: stored as a keyed hash, or not stored.
+Personal = Literal["hash", "drop"]
 
 #: An integer: 18 digits always fit in int64, so both paths parse it the same.
 INT_SYNTAX = r"[+-]?[0-9]{1,18}"

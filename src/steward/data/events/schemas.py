@@ -25,6 +25,7 @@ import pyarrow as pa
 from steward.errors import InvalidInputError
 
 __all__ = [
+    "ATTRIBUTES_KEY",
     "CALLER_FIELDS",
     "DEDUPE_KEYS",
     "EVENT_KINDS",
@@ -43,6 +44,7 @@ __all__ = [
     "STAMPED",
     "TIMESTAMP",
     "VIEW_NAMES",
+    "check_attributes",
     "check_kind",
     "check_name",
     "encode_kind",
@@ -51,6 +53,9 @@ __all__ = [
     "utc",
 ]
 
+#: The key of a prediction's logged ``inputs`` that holds the protected attributes passed beside
+#: the record (``fairness.attributes``); the model never sees them. Records may not use it.
+ATTRIBUTES_KEY: Final = "__attributes__"
 #: How far after its receipt an event may be dated (clock skew): later is refused at the door.
 FUTURE_TOLERANCE: Final = dt.timedelta(days=1)
 #: The type of ``event_time`` and ``received_at``: microseconds, UTC.
@@ -357,3 +362,69 @@ def _normalized(
             f"{_describe(kind, index, event)}: field {name!r} got {shown}: {error}"
         ) from error
     return row
+
+
+# ---------------------------------------------------------------------------------------------
+# Protected attributes beside the record
+
+
+def check_attributes(
+    system: str,
+    allowed: Sequence[str],
+    attributes: Sequence[Any] | None,
+    records: Sequence[Any] | int,
+    where: str = "attributes[{index}]",
+) -> list[dict[str, Any]] | None:
+    """The protected attributes sent beside ``records`` (or that many), checked; None if none.
+
+    Each item is an object (or null) whose names are among ``allowed`` (the system's
+    ``fairness.attributes``) and whose values are text, numbers, booleans or null. A record may
+    not hold the reserved key ``ATTRIBUTES_KEY`` itself. Raises InvalidInputError naming the item
+    (``where``, formatted with its index), the unknown names or the value.
+
+    Example::
+
+        check_attributes("churn", ["sex"], [{"sex": "F"}], [{"age": 3}])  # [{'sex': 'F'}]
+    """
+    for index, record in enumerate([] if isinstance(records, int) else records):
+        if isinstance(record, Mapping) and ATTRIBUTES_KEY in record:
+            raise InvalidInputError(
+                f"records[{index}] holds the reserved key {ATTRIBUTES_KEY!r}; send protected "
+                "attributes beside the records, in 'attributes'"
+            )
+    if attributes is None:
+        return None
+    n_records = records if isinstance(records, int) else len(records)
+    if len(attributes) != n_records:
+        raise InvalidInputError(
+            f"'attributes' has {len(attributes)} items for {n_records} records; send one object "
+            "per record (null or {} where there are none)"
+        )
+    return [_checked_attributes(system, allowed, item, where.format(index=index))
+            for index, item in enumerate(attributes)]  # fmt: skip
+
+
+def _checked_attributes(
+    system: str, allowed: Sequence[str], item: Any, where: str
+) -> dict[str, Any]:
+    if item is None:
+        return {}
+    if not isinstance(item, Mapping):
+        raise InvalidInputError(
+            f"{where} must be an object of attribute names and values, got {type(item).__name__}"
+        )
+    unknown = sorted(str(name) for name in item if name not in allowed)
+    if unknown:
+        declared = f"declared: {sorted(allowed)}" if allowed else "none are declared"
+        raise InvalidInputError(
+            f"{where} names attributes {unknown} that system {system!r} does not list under "
+            f"fairness.attributes ({declared}); add them to steward.yaml or leave them out"
+        )
+    for name, value in item.items():
+        plain = value is None or isinstance(value, str | bool | int)
+        if not plain and not (isinstance(value, float) and value == value):
+            raise InvalidInputError(
+                f"{where}.{name} must be text, a number, a boolean or null, got "
+                f"{type(value).__name__} {value!r:.60}"
+            )
+    return dict(item)

@@ -26,17 +26,27 @@ import pandas as pd
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Request
 
-from steward.data.contracts import Contract, Violation, check_batch
+from steward.data.contracts import (
+    Contract,
+    Violation,
+    check_batch,
+    protect_violations,
+    workspace_secret,
+)
+from steward.data.contracts.personal import REDACTED
 from steward.data.events import PREDICTION_SCHEMA
-from steward.web.deps import EventsDep, MetricsDep, ServiceDep
+from steward.data.events.schemas import check_attributes
+from steward.web.deps import EventsDep, MetricsDep, ServiceDep, StewardDep
 from steward.web.logged_bodies import (
     ARROW_STREAM,
     LoggedColumns,
     LogRequest,
     UnsupportedMediaTypeError,
+    protect_inputs,
     read_arrow,
     read_json,
     shown,
+    with_attributes,
 )
 from steward.web.roles import Role, RoleRoute, requires
 
@@ -100,11 +110,17 @@ def log_predictions(
     request: Request,
     body: Annotated[bytes, Depends(read_body)],
     service: ServiceDep,
+    steward: StewardDep,
     events: EventsDep,
     metrics: MetricsDep,
 ) -> dict[str, Any]:
-    """Log predictions served elsewhere (JSON or an Arrow IPC stream), so Steward can monitor them."""
-    contract = service.runtime(system).contract  # a 404 for a system that does not exist
+    """Log predictions served elsewhere (JSON or an Arrow IPC stream), so Steward can monitor them.
+
+    Personal-data columns of the contract are hashed or dropped before anything is stored;
+    protected attributes sent beside the inputs are checked against ``fairness.attributes``.
+    """
+    runtime = service.runtime(system)  # a 404 for a system that does not exist
+    contract = runtime.contract
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == ARROW_STREAM:
         logged = read_arrow(body)
@@ -115,7 +131,16 @@ def log_predictions(
             f"content type {media!r} is not one predictions:log reads; send application/json "
             f"({{'predictions': [...]}}) or {ARROW_STREAM} (an Arrow IPC stream)"
         )
+    where = "predictions[{index}].attributes"
+    attributes = check_attributes(
+        system, runtime.attributes, logged.attributes, logged.n_rows, where
+    )
     by_row, violations = _check_contract(contract, logged)
+    personal = contract.personal if contract else {}
+    if personal:
+        logged = protect_inputs(logged, personal, workspace_secret(steward.settings.store_dir))
+    if attributes is not None:
+        logged.inputs_text = with_attributes(logged.inputs_text, attributes)
     events.append_table("prediction", _events_table(system, logged, by_row))
     metrics.logged.labels(system).inc(logged.n_rows)
     return {"system": system, "accepted": logged.n_rows, "violations": violations}
@@ -135,18 +160,22 @@ def _check_contract(
     report = check_batch(contract, inputs)
     if report.ok:
         return None, []
+    personal = contract.personal
     texts: list[str | None] = [None] * logged.n_rows
     cache: dict[tuple[Any, ...], str] = {}
-    for row, found in _by_row(report.violations, inputs).items():
+    for row, found in _by_row(report.violations, inputs, personal).items():
         key = tuple((item.column, item.rule, shown(item.example)) for item in found)
         text = cache.get(key)
         if text is None:
             text = cache[key] = json.dumps([item.to_dict() for item in found], default=str)
         texts[row] = text
-    return pa.array(texts, pa.string()), [item.to_dict() for item in report.violations]
+    answer = [item.to_dict() for item in protect_violations(report.violations, personal)]
+    return pa.array(texts, pa.string()), answer
 
 
-def _by_row(violations: tuple[Violation, ...], inputs: Any) -> dict[int, list[Violation]]:
+def _by_row(
+    violations: tuple[Violation, ...], inputs: Any, personal: dict[str, Any]
+) -> dict[int, list[Violation]]:
     """Each row's violations, as a record check reports them (its own value, no count)."""
     frame = inputs if isinstance(inputs, pd.DataFrame) else inputs.to_pandas()
     found: dict[int, list[Violation]] = {}
@@ -157,6 +186,8 @@ def _by_row(violations: tuple[Violation, ...], inputs: Any) -> dict[int, list[Vi
         values = None if whole else frame[violation.column].to_numpy(dtype=object)
         for row in np.flatnonzero(violation.mask).tolist():
             example = None if values is None else _plain(values[row])
+            if violation.column in personal and example is not None:
+                example = REDACTED
             found.setdefault(row, []).append(
                 Violation(
                     violation.column,

@@ -43,6 +43,9 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RECORDS)
+    #: Protected attributes beside the records (``fairness.attributes``), one object per record:
+    #: logged with each prediction for the fairness monitor, never given to the model.
+    attributes: list[dict[str, Any] | None] | None = Field(default=None, max_length=MAX_RECORDS)
 
 
 class Outcome(BaseModel):
@@ -74,10 +77,12 @@ router = APIRouter(route_class=RoleRoute, tags=["predictions"])
 async def predict(system: str, body: PredictRequest, service: ServiceDep) -> dict[str, Any]:
     """Score one or many records with the champion (or canary), decide, and log each.
 
+    ``attributes``, beside ``records`` and one object per record, are protected attributes the
+    fairness monitor reads: logged with the prediction, never given to the model.
     Concurrent requests share one model call and one durable append (``delivery/batching.py``);
     the route waits on the event loop, holding no thread, and answers with plain JSON.
     """
-    results = await service.predict_async(system, body.records)
+    results = await service.predict_async(system, body.records, attributes=body.attributes)
     content = {"system": system, "predictions": [result.to_dict() for result in results]}
     return JSONResponse(content)  # type: ignore[return-value]  # documented as the dict it is
 
