@@ -96,31 +96,39 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem(error.status_code, title, str(error.detail), request.url.path)
 
-    @app.exception_handler(DBAPIError)
-    async def _store_down(request: Request, error: DBAPIError) -> Response:
-        if not _unreachable(error):
-            return await _bug(request, error)
-        logger.warning("the store is unreachable on %s: %s", request.url.path, error.orig)
-        answer = problem(
-            503,
-            "Store unavailable",
-            "the metadata store did not answer (restarting, or the network dropped); nothing of "
-            "this request was changed; retry after the Retry-After seconds",
-            request.url.path,
-        )
-        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return answer
+    app.add_exception_handler(DBAPIError, _store_down)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
-        return problem(
-            500,
-            "Internal error",
-            "Steward hit a bug; the server log has the "
-            "traceback. Nothing in your request caused it.",
-            request.url.path,
-        )
+        return _bug_response(request)
+
+
+async def _store_down(request: Request, error: DBAPIError) -> Response:
+    """503 with Retry-After for a store that does not answer; anything else the store refused is
+    a bug (500, logged)."""
+    if not _unreachable(error):
+        logger.exception("unhandled store error on %s", request.url.path, exc_info=error)
+        return _bug_response(request)
+    logger.warning("the store is unreachable on %s: %s", request.url.path, error.orig)
+    answer = problem(
+        503,
+        "Store unavailable",
+        "the metadata store did not answer (restarting, or the network dropped); nothing of "
+        "this request was changed; retry after the Retry-After seconds",
+        request.url.path,
+    )
+    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
+
+
+def _bug_response(request: Request) -> JSONResponse:
+    return problem(
+        500,
+        "Internal error",
+        "Steward hit a bug; the server log has the traceback. Nothing in your request caused it.",
+        request.url.path,
+    )
 
 
 def _unreachable(error: DBAPIError) -> bool:
