@@ -61,10 +61,13 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("POST", "/v1/systems/{system}/llm-calls:log"): CLIENT,
     ("POST", "/v1/traces"): CLIENT,
     ("POST", "/v2/models/{name}/infer"): CLIENT,
+    ("POST", "/v2/models/{name}/versions/{version}/infer"): CLIENT,
     # Reads of metadata, results, queues and history: viewer.
     ("GET", "/v2"): VIEWER,
     ("GET", "/v2/models/{name}"): VIEWER,
     ("GET", "/v2/models/{name}/ready"): VIEWER,
+    ("GET", "/v2/models/{name}/versions/{version}"): VIEWER,
+    ("GET", "/v2/models/{name}/versions/{version}/ready"): VIEWER,
     ("GET", "/v1/alerts"): VIEWER,
     ("GET", "/v1/systems/{system}/slos"): VIEWER,
     ("GET", "/v1/systems/{system}/reviews"): VIEWER,
@@ -86,10 +89,10 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("GET", "/"): VIEWER,
     ("GET", "/ui/systems/{name}"): VIEWER,
     ("GET", "/ui/systems/{name}/drift/cell"): VIEWER,
+    ("GET", "/ui/systems/{name}/features/{column}"): VIEWER,
     ("GET", "/ui/systems/{name}/versions"): VIEWER,
     ("GET", "/ui/systems/{name}/versions/{version}"): VIEWER,
     ("GET", "/ui/systems/{name}/versions/{version}/card"): VIEWER,
-    ("GET", "/ui/systems/{name}/features/{column}"): VIEWER,
     ("GET", "/ui/systems/{name}/reviews"): VIEWER,
     ("GET", "/ui/systems/{name}/prompts"): VIEWER,
     ("GET", "/ui/systems/{name}/llm"): VIEWER,
@@ -109,12 +112,12 @@ EXPECTED: dict[tuple[str, str], Role] = {
     # Deciding a promotion: approver.
     ("POST", "/v1/approvals/{approval_id}:approve"): APPROVER,
     ("POST", "/v1/approvals/{approval_id}:reject"): APPROVER,
+    # Erasing a subject's data everywhere: admin (it destroys data).
+    ("POST", "/v1/erasures"): ADMIN,
 }
 
 READ_ONLY = {"GET", "HEAD"}
 #: Routes that change only the caller's own session, which a viewer may do.
-    # Erasing a subject's data everywhere: admin (it destroys data).
-    ("POST", "/v1/erasures"): ADMIN,
 OWN_SESSION = {("POST", "/ui/logout")}
 #: A value for each path parameter: enough to reach the route's role check.
 PATH_VALUES = {
@@ -128,10 +131,10 @@ PATH_VALUES = {
     "label": "production",
     "run_id": "1",
     "path": "dashboard.css",
+    "column": "tenure",
 }
 
 
-    "column": "tenure",
 @pytest.fixture
 def steward(tmp_path: Path) -> Iterator[Steward]:
     opened = Steward.open(tmp_path / "workspace")
@@ -173,6 +176,11 @@ def call(app: FastAPI, method: str, path: str, token: str | None) -> httpx.Respo
             return await client.request(method, concrete, headers=headers, json=body)
 
     return asyncio.run(send())
+
+
+def error_media_type(path: str) -> str:
+    """problem+json, but on the Open Inference Protocol's routes its own ``{"error": ...}``."""
+    return "application/json" if path.startswith("/v2") else "application/problem+json"
 
 
 def guarded(app: FastAPI) -> list[tuple[str, str, Role]]:
@@ -288,7 +296,7 @@ def test_every_guarded_route_refuses_an_anonymous_caller_with_401(app: FastAPI) 
         answer = call(app, method, path, None)
         if (
             answer.status_code != 401
-            or answer.headers["content-type"] != "application/problem+json"
+            or answer.headers["content-type"] != error_media_type(path)
             or not answer.headers.get("www-authenticate", "").startswith("Bearer")
         ):
             wrong.append(f"{method} {path}: {answer.status_code} {answer.text[:120]}")
@@ -305,6 +313,8 @@ def test_every_guarded_route_refuses_a_role_too_low_with_403(
             continue
         answer = call(app, method, path, tokens[below])
         problem = answer.json() if answer.headers["content-type"].endswith("json") else {}
+        if path.startswith("/v2"):  # the Open Inference Protocol's own error shape
+            problem = {"status": answer.status_code, "detail": problem.get("error", "")}
         if answer.status_code != 403 or problem.get("status") != 403:
             wrong.append(f"{method} {path} as {below.label}: {answer.status_code}")
         elif role.label not in problem["detail"]:

@@ -274,12 +274,6 @@ def test_open_inference_protocol_scores_like_the_native_endpoint(served: Api, te
         ("POST", "/v1/systems/churn/outcomes", {"json": {"outcomes": [{"value": 1}]}}, 422),
         ("POST", "/v1/systems/churn/predict", {"content": b"x" * 2_000_001}, 413),
         ("GET", "/v1/nothing-here", {}, 404),
-        (
-            "POST",
-            "/v2/models/churn/infer",
-            {"json": {"inputs": [{"name": "a", "shape": [2], "datatype": "FP64", "data": [1]}]}},
-            422,
-        ),
     ],
 )
 def test_bad_requests_get_a_problem_document_never_a_500(
@@ -292,6 +286,14 @@ def test_bad_requests_get_a_problem_document_never_a_500(
     problem = response.json()
     assert set(problem) >= {"type", "title", "status", "detail", "instance"}
     assert problem["status"] == status and problem["detail"]
+
+
+def test_open_inference_protocol_errors_take_the_protocols_shape(served: Api) -> None:
+    body = {"inputs": [{"name": "a", "shape": [2], "datatype": "FP64", "data": [1]}]}
+    response = served.request("POST", "/v2/models/churn/infer", json=body)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": "input 'a': shape says 2 rows but data holds 1"}
 
 
 def test_metrics_count_predictions_per_model_version(served: Api, telco) -> None:

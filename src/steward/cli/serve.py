@@ -30,9 +30,21 @@ __all__ = ["bind_socket", "is_loopback", "retention", "serve"]
     is_flag=True,
     help="No sign-in: every caller acts as you, with the admin role. Loopback --host only.",
 )
+@click.option(
+    "--grpc-port",
+    type=int,
+    default=None,
+    help="Also serve the Open Inference Protocol over gRPC on this port (0: any free one), "
+    "with the same tokens and roles as HTTP. Needs the grpc extra: pip install 'steward[grpc]'.",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str, port: int, allowed_hosts: tuple[str, ...], insecure_local: bool
+    ctx: click.Context,
+    host: str,
+    port: int,
+    allowed_hosts: tuple[str, ...],
+    insecure_local: bool,
+    grpc_port: int | None,
 ) -> None:
     """Serve the prediction API and the dashboard (OpenAPI at /docs) for every system.
 
@@ -57,10 +69,15 @@ def serve(
     if not allowed_hosts and not steward.settings.allowed_hosts and host not in {"0.0.0.0", "::"}:
         hosts.add(host)
     listening = bind_socket(host, port)  # before saying "serving": a busy port is one clear line
+    if grpc_port is not None:
+        grpc_port = _grpc_port(host, grpc_port)
     bound = listening.getsockname()[1]
     shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host
     address = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}"
     console.print(f"serving {steward.settings.workspace} on {address} (OpenAPI: {address}/docs)")
+    if grpc_port is not None:
+        target = f"{f'[{shown}]' if ':' in shown else shown}:{grpc_port}"
+        console.print(f"Open Inference Protocol over gRPC on {target}")
     if insecure_local:
         console.print(
             f"[bold yellow]no sign-in[/]: every caller acts as {steward.actor!r} with the admin "
@@ -75,8 +92,37 @@ def serve(
             soft_wrap=True,
         )
     app = create_app(steward, insecure_local=insecure_local, allowed_hosts=sorted(hosts))
+    if grpc_port is not None:
+        from steward.web.grpc.server import serve_grpc
+
+        serve_grpc(app, host, grpc_port)  # started and stopped with the app's lifespan
     config = uvicorn.Config(app, host=host, port=bound, log_level="warning")
     uvicorn.Server(config).run(sockets=[listening])
+
+
+def _grpc_port(host: str, port: int) -> int:
+    """``port`` (a free one for 0) once it is known free and the grpc extra is installed."""
+    try:
+        import grpc  # noqa: F401
+        from google import protobuf  # noqa: F401
+    except ImportError:
+        raise InvalidInputError(
+            "--grpc-port needs grpcio and protobuf; install them with pip install "
+            "'steward[grpc]', or drop --grpc-port"
+        ) from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:  # a busy port is one clear line, before serving anything
+            probe.bind((host, port))
+        except OSError as error:
+            reason = (
+                "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error})"
+            )
+            raise InvalidInputError(
+                f"gRPC port {port} on {host} {reason}; pass --grpc-port with a free port, e.g. "
+                f"--grpc-port {port + 1}, or 0 for any"
+            ) from None
+        return int(probe.getsockname()[1])
 
 
 def is_loopback(host: str) -> bool:
