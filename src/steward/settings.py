@@ -11,6 +11,7 @@ are ``STEWARD_<NAME>``, ``docs/settings.md`` lists it, and a test keeps the thre
 from __future__ import annotations
 
 import getpass
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,17 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Folder for content-addressed model artifacts and reference samples. "
         "Empty means <workspace>/.steward/artifacts.",
+    ),
+    Setting(
+        "artifacts_url",
+        str,
+        "",
+        "Object storage for model artifacts and reference samples instead of artifacts_dir: "
+        "s3://bucket/prefix, gs://bucket/prefix, abfs://container/prefix or file:///path "
+        "(needs the extra steward[s3], steward[gcs] or steward[azure]). Files are opened from a "
+        "verified local copy in <workspace>/.steward/artifact-cache. Credentials and endpoint "
+        "come from the backend's own variables (AWS_ENDPOINT_URL for an S3-compatible server). "
+        "Empty means artifacts_dir.",
     ),
     Setting(
         "events_dir",
@@ -201,6 +213,7 @@ class Settings:
     oidc_client_id: str = ""
     oidc_client_secret: str = field(default="", repr=False)  # kept out of logs and tracebacks
     oidc_claim: str = "email"
+    artifacts_url: str = ""
 
     @classmethod
     def load(
@@ -243,6 +256,11 @@ class Settings:
                 "settings 'batch_max_records' must be at least 1 and 'batch_max_wait_ms' at "
                 f"least 0, got {values['batch_max_records']} and {values['batch_max_wait_ms']}"
             )
+        if values["artifacts_dir"] and values["artifacts_url"].strip():
+            raise ConfigError(
+                f"settings 'artifacts_dir' ({values['artifacts_dir']!r}) and 'artifacts_url' "
+                f"({values['artifacts_url']!r}) are both set; set one: the folder or the URL"
+            )
         return cls(
             workspace=workspace,
             database_url=values["database_url"] or f"sqlite:///{store / 'steward.db'}",
@@ -266,6 +284,7 @@ class Settings:
             oidc_client_id=values["oidc_client_id"].strip(),
             oidc_client_secret=values["oidc_client_secret"],
             oidc_claim=_checked_claim(values["oidc_claim"]),
+            artifacts_url=_checked_artifacts_url(values["artifacts_url"]),
         )
 
     @property
@@ -302,6 +321,54 @@ def _checked_issuer(issuer: str, client_id: str) -> str:
             "STEWARD_OIDC_CLIENT_ID to the client ID the identity provider gave Steward"
         )
     return issuer
+
+
+#: URL scheme of ``artifacts_url`` -> (the fsspec backend's module, the extra that installs it).
+_ARTIFACT_BACKENDS: dict[str, tuple[str, str]] = {
+    "s3": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+    "abfs": ("adlfs", "azure"),
+    "az": ("adlfs", "azure"),
+    "file": ("fsspec", ""),
+}
+
+
+def _checked_artifacts_url(url: str) -> str:
+    """The ``artifacts_url`` setting: empty, or a URL of a scheme whose backend is installed."""
+    url = url.strip().rstrip("/")
+    if not url:
+        return ""
+    parsed = urlsplit(url)
+    where = "fix STEWARD_ARTIFACTS_URL or --artifacts-url"
+    if parsed.scheme not in _ARTIFACT_BACKENDS:
+        raise ConfigError(
+            f"setting 'artifacts_url' has an unknown scheme: {url!r}; use s3://bucket/prefix, "
+            f"gs://bucket/prefix, abfs://container/prefix or file:///absolute/path ({where})"
+        )
+    if parsed.query or parsed.fragment:
+        raise ConfigError(f"setting 'artifacts_url' must not have a query or fragment: {url!r}")
+    if parsed.scheme == "file" and (parsed.netloc or not parsed.path.startswith("/")):
+        raise ConfigError(
+            f"setting 'artifacts_url' {url!r} is not an absolute file URL; write "
+            f"file:///absolute/path, with three slashes ({where})"
+        )
+    if parsed.scheme != "file" and not parsed.netloc:
+        raise ConfigError(
+            f"setting 'artifacts_url' {url!r} names no bucket or container; write "
+            f"{parsed.scheme}://bucket/prefix ({where})"
+        )
+    module, extra = _ARTIFACT_BACKENDS[parsed.scheme]
+    for needed in dict.fromkeys(("fsspec", module)):
+        if importlib.util.find_spec(needed) is None:
+            install = (
+                "pip install fsspec" if needed == "fsspec" else f"pip install 'steward[{extra}]'"
+            )
+            raise ConfigError(
+                f"setting 'artifacts_url' is {url!r}, but its storage backend {needed!r} is not "
+                f"installed; run: {install}"
+            )
+    return url
 
 
 def _checked_claim(claim: str) -> str:

@@ -328,9 +328,7 @@ def _drop_old_references(workspace: Workspace, references: list[dict[str, Any]])
                 str(entry.get("old_sha256")) for entry in version.data.get("reference_erasures", [])
             )
     for digest in sorted(candidates - in_use):
-        path = workspace.artifacts.path_for(digest)
-        if path.is_file():
-            path.unlink()
+        workspace.artifacts.remove(digest)
 
 
 # Retrain exports

@@ -7,6 +7,10 @@ returns the same digest, which is how the registry notices a model registered tw
 >>> digest = store.put_bytes(b"hello")
 >>> store.read_bytes(digest)
 b'hello'
+
+With the ``artifacts_url`` setting the files live on object storage instead (``s3://``, ``gs://``,
+``abfs://``, ``file://``): ``open_artifact_store`` then returns a ``RemoteArtifactStore`` with the
+same methods, which keeps a verified local copy of each file it is asked to open.
 """
 
 from __future__ import annotations
@@ -16,14 +20,42 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from steward._util.hashing import file_sha256
 from steward.errors import UnreadableArtifactError
 
-__all__ = ["ArtifactStore", "sha256_of_file"]
+__all__ = ["ArtifactStore", "Artifacts", "open_artifact_store", "sha256_of_file"]
 
 
 sha256_of_file = file_sha256  # the name the registry and flavors use
+
+
+class Artifacts(Protocol):
+    """What the workspace needs of an artifact store, local or on object storage."""
+
+    def exists(self, digest: str) -> bool: ...
+    def put_file(self, source: Path) -> str: ...
+    def put_bytes(self, data: bytes) -> str: ...
+    def read_bytes(self, digest: str) -> bytes: ...
+    def open_path(self, digest: str) -> Path: ...
+    def verify(self, digest: str) -> bool: ...
+    def size(self, digest: str) -> int: ...
+    def remove(self, digest: str) -> None: ...
+
+
+def open_artifact_store(directory: Path, url: str = "", cache_dir: Path | None = None) -> Artifacts:
+    """The local store in ``directory``, or, when ``url`` is set, the store at that fsspec URL with
+    its local copies in ``cache_dir`` (default ``directory``'s sibling ``artifact-cache``).
+
+    >>> open_artifact_store(Path("/srv/ws/.steward/artifacts")).root
+    PosixPath('/srv/ws/.steward/artifacts')
+    """
+    if not url:
+        return ArtifactStore(directory)
+    from steward.model.remote_artifacts import RemoteArtifactStore  # fsspec only when used
+
+    return RemoteArtifactStore(url, cache_dir or Path(directory).parent / "artifact-cache")
 
 
 class ArtifactStore:
@@ -72,6 +104,14 @@ class ArtifactStore:
     def verify(self, digest: str) -> bool:
         """True when the stored file still hashes to its name (no corruption or tampering)."""
         return sha256_of_file(self.open_path(digest)) == digest
+
+    def size(self, digest: str) -> int:
+        """Bytes of a stored artifact."""
+        return self.open_path(digest).stat().st_size
+
+    def remove(self, digest: str) -> None:
+        """Delete a stored artifact; nothing happens when it is not there."""
+        self.path_for(digest).unlink(missing_ok=True)
 
     def _write(self, digest: str, write: object) -> None:
         target = self.path_for(digest)

@@ -23,7 +23,7 @@ import pandas as pd
 from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
 from steward.model import registry
-from steward.model.artifacts import ArtifactStore
+from steward.model.artifacts import open_artifact_store
 from steward.model.flavors import LoadedModel, inspect_artifact, load_model, save_sklearn
 from steward.model.lineage import (
     code_version,
@@ -46,7 +46,9 @@ class Workspace:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.artifacts = ArtifactStore(settings.artifacts_dir)
+        self.artifacts = open_artifact_store(
+            settings.artifacts_dir, settings.artifacts_url, settings.store_dir / "artifact-cache"
+        )
         self._store: Store | None = None
         self._events: EventLog | None = None
 
@@ -200,7 +202,7 @@ class Workspace:
             flavor=prepared.flavor,
             artifact_sha256=digest,
             artifact_name=prepared.name,
-            artifact_size=self.artifacts.path_for(digest).stat().st_size,
+            artifact_size=self.artifacts.size(digest),
             trusted_types=prepared.trusted_types,
             params={**prepared.params, **(params or {})},
             metrics=metrics or {},
