@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+import psycopg
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from steward import Steward
 from steward.cli.main import cli
 from steward.errors import ConfigError
-from steward.workspace.retention import run_retention, verify_retention
+from steward.store import ReviewDecisionRow, System, audit
+from steward.workspace.retention import EXPORT_SPAN, EXPORTS, run_retention, verify_retention
 
 NOW = datetime.now(UTC)
 
@@ -105,3 +110,65 @@ def test_each_system_keeps_its_own_period_and_nothing_older_remains(workspace: S
     proved = runner.invoke(cli, [*base, "retention", "verify"])
     assert proved.exit_code == 0 and "retention verified" in proved.output, proved.output
     assert "late" not in _raw_ids(workspace.settings.events_dir)
+
+
+def _decide(steward: Steward, system: str, prediction_id: str, note: str, at: datetime) -> None:
+    """A review decision as the review queue stores it: the row, bound to its audit entry."""
+    with steward.store.write() as session:
+        system_id = session.scalars(select(System.id).where(System.name == system)).one()
+        row = ReviewDecisionRow(
+            system_id=system_id, prediction_id=prediction_id, proposed_action="contact",
+            action="contact", note=note, decided_by="reviewer", decided_at=at,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        audit.record(
+            session, actor="reviewer", action="review.approve",
+            target=f"{system}/{prediction_id}", details={"note": ""}, bind=row,
+        )  # fmt: skip
+
+
+def _export(steward: Steward, system: str, made: datetime, start: datetime | None) -> Path:
+    folder = steward.settings.store_dir / EXPORTS / f"{system}-{made:%Y%m%dT%H%M%S}"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"customerID": [f"{system}-{made:%j}"], "Churn": [1]}).to_parquet(
+        folder / "data.parquet"
+    )
+    if start is not None:
+        span = {"start": start.isoformat(), "end": made.isoformat()}
+        (folder / EXPORT_SPAN).write_text(json.dumps(span))
+    return folder
+
+
+def test_review_decisions_and_retrain_exports_past_retention_go_and_leave_no_bytes(
+    workspace: Steward,
+) -> None:
+    _declare(workspace, retention_days=365)  # leads keeps 30 days
+    old, recent = NOW - timedelta(days=45), NOW - timedelta(days=2)
+    _decide(workspace, "leads", "p-old", "NOTE-OLD-7f3a about the customer", old)
+    _decide(workspace, "leads", "p-new", "NOTE-NEW-2b9c", recent)
+    _decide(workspace, "churn", "p-churn", "NOTE-CHURN-kept", old)  # 365 days: kept
+    stale = _export(workspace, "leads", recent, recent - timedelta(days=40))  # reaches back 42 days
+    legacy = _export(workspace, "leads", old, None)  # no span written: its name's time counts
+    fresh = _export(workspace, "leads", recent + timedelta(hours=1), recent - timedelta(days=7))
+    kept = _export(workspace, "churn", old, old - timedelta(days=30))
+    assert not verify_retention(workspace, workspace.events).ok
+
+    runs = {run.system: run for run in run_retention(workspace, workspace.events)}
+    assert (runs["leads"].review_decisions, runs["leads"].exports) == (1, 2)
+    assert (runs["churn"].review_decisions, runs["churn"].exports) == (0, 0)
+    assert not stale.exists() and not legacy.exists() and fresh.exists() and kept.exists()
+    with workspace.store.read() as session:
+        left = set(session.scalars(select(ReviewDecisionRow.prediction_id)))
+    assert left == {"p-new", "p-churn"}
+    check = verify_retention(workspace, workspace.events)
+    assert check.ok, check.violations
+    assert workspace.verify_audit().ok  # the deletion is bound to its audit entry
+    if workspace.store.dialect == "sqlite":  # the raw database files hold no byte of the note
+        database = Path(workspace.settings.database_url.removeprefix("sqlite:///"))
+        raw = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+        assert b"NOTE-OLD-7f3a" not in raw and b"NOTE-NEW-2b9c" in raw
+    else:
+        with psycopg.connect(workspace.settings.database_url) as connection:
+            notes = [r[0] for r in connection.execute("SELECT note FROM review_decisions")]
+        assert "NOTE-OLD-7f3a about the customer" not in notes

@@ -159,7 +159,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 @click.pass_context
 def retention(ctx: click.Context) -> None:
     """Delete each system's logged events older than its retention_days (its own, else the
-    workspace's setting), by whole UTC days; `steward retention verify` proves what remains."""
+    workspace's setting), by whole UTC days, and its review decisions and retrain exports older
+    than that; `steward retention verify` proves what remains."""
     if ctx.invoked_subcommand is not None:
         return
     from steward.workspace.retention import run_retention
@@ -168,15 +169,16 @@ def retention(ctx: click.Context) -> None:
     for run in run_retention(steward, steward.events):
         console.print(
             f"{run.system}: removed {run.removed} day partition(s) dated before "
-            f"{run.cutoff:%Y-%m-%d} (kept {run.days} days)"
+            f"{run.cutoff:%Y-%m-%d}, {run.review_decisions} review decision(s) and "
+            f"{run.exports} retrain export(s) (kept {run.days} days)"
         )
 
 
 @retention.command("verify")
 @click.pass_context
 def retention_verify(ctx: click.Context) -> None:
-    """Read every event (Parquet files and write-ahead segments) and prove none is older than
-    its system's cutoff day; exits 1 naming each one that is."""
+    """Read every event (Parquet files and write-ahead segments), review decision and retrain
+    export, and prove none is older than its system's cutoff; exits 1 naming each one that is."""
     from steward.workspace.retention import verify_retention
 
     steward = get_steward(ctx)

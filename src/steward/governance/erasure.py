@@ -31,7 +31,6 @@ import hashlib
 import io
 import logging
 import os
-import re
 import secrets
 import tempfile
 from collections.abc import Sequence
@@ -47,6 +46,7 @@ from steward.data.events import EventLog
 from steward.data.events.tombstones import entity_hash, erased_id_hashes, load_erasures
 from steward.errors import InvalidInputError, UnknownSystemError
 from steward.store import ModelVersionRow, ReviewDecisionRow, System, audit
+from steward.workspace.retention import export_folders
 from steward.workspace.systems import SystemInfo
 from steward.workspace.workspace import Workspace
 
@@ -67,7 +67,6 @@ PLACES: Final = (
     "export_rows",
 )
 _KEY_LIMIT: Final = 500
-_EXPORTS: Final = "retrain"
 
 
 @dataclass(frozen=True)
@@ -335,16 +334,9 @@ def _drop_old_references(workspace: Workspace, references: list[dict[str, Any]])
 
 
 def _exports(workspace: Workspace, system: str) -> list[Path]:
-    root = workspace.settings.store_dir / _EXPORTS
-    pattern = re.compile(rf"{re.escape(system)}-\d{{8}}T\d{{6}}(-\d+)?")
-    if not root.is_dir():
-        return []
-    return sorted(
-        path
-        for folder in root.iterdir()
-        if folder.is_dir() and pattern.fullmatch(folder.name)
-        for path in folder.glob("*.parquet")
-    )
+    return [
+        path for folder in export_folders(workspace, system) for path in folder.glob("*.parquet")
+    ]
 
 
 def _rewrite_exports(workspace: Workspace, info: SystemInfo, key: str) -> int:

@@ -45,6 +45,7 @@ from steward.model.flavors import inspect_artifact, load_model
 from steward.monitoring.metrics import MIN_SAMPLES, join_outcomes
 from steward.store import utcnow
 from steward.workspace import Workspace
+from steward.workspace.retention import EXPORT_SPAN, EXPORTS
 
 __all__ = [
     "OUTPUT_NAME",
@@ -149,6 +150,9 @@ def run_retrain(
     scratch = _scratch(steward, system, end)
     data, output = scratch / "data.parquet", scratch / OUTPUT_NAME
     export.to_parquet(data, index=False)
+    # the span of the export's data, which retention reads to know when the export is too old
+    span_file = scratch / EXPORT_SPAN
+    span_file.write_text(json.dumps({"start": start.isoformat(), "end": end.isoformat()}))
     arguments = split_command(config.command, data=str(data), output=str(output))
     details: dict[str, Any] = {
         "command": arguments,
@@ -175,7 +179,7 @@ def run_retrain(
 
 
 def _scratch(steward: Workspace, system: str, at: datetime) -> Path:
-    root = steward.settings.store_dir / "retrain"
+    root = steward.settings.store_dir / EXPORTS
     stem = f"{system}-{at:%Y%m%dT%H%M%S}"
     for attempt in range(1000):
         folder = root / (stem if attempt == 0 else f"{stem}-{attempt}")
