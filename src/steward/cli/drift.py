@@ -19,12 +19,11 @@ if TYPE_CHECKING:
 #: Text tables longer than this show the alarmed columns' tests only, unless --all.
 TEXT_ROWS = 25
 
-__all__ = ["drift_command"]
+__all__ = ["column_names", "drift_command"]
 
 
-def _column_names(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> list[str] | None:
+def column_names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """A click callback: ``"a, b"`` as ``["a", "b"]``; an option given but empty is refused."""
     if value is None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
@@ -48,11 +47,11 @@ def _column_names(
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here, not stdout.")
 @click.option(
     "--columns",
-    callback=_column_names,
+    callback=column_names,
     help="Compare only these, e.g. age,plan (default: every numeric, boolean or text column).",
 )
 @click.option(
-    "--categorical", callback=_column_names, help="Numeric columns to compare as categories."
+    "--categorical", callback=column_names, help="Numeric columns to compare as categories."
 )
 @click.option(
     "--alpha",
