@@ -45,6 +45,17 @@ systems:
 """
 
 
+#: Files that reuse the demo's run (``tests/test_demo.py`` keeps it in ``_RUNS``). Under xdist
+#: (``-n``, set in pyproject's addopts) they share one worker, so the demo is told once, not per worker.
+DEMO_FILES = frozenset({"test_demo.py", "test_demo_compliance.py", "test_metrics_health.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in DEMO_FILES:
+            item.add_marker(pytest.mark.xdist_group("demo"))
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> str:
     url = os.environ.get("STEWARD_TEST_POSTGRES_URL")
