@@ -81,7 +81,7 @@ def _log(steward: Steward, frame: pd.DataFrame, target: pd.Series) -> None:
     )  # fmt: skip
     for key in REVIEWED:
         review.decide_review(
-            steward, steward.events, "churn", _review_id(key), note="called; wants no offers"
+            steward, steward.events, "churn", _review_id(key), note=f"called {key}; no offers"
         )
 
 

@@ -25,6 +25,7 @@ decision is not a label.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -213,7 +214,13 @@ def decide_review(
             actor=who,
             action="review.override" if decision.overridden else "review.approve",
             target=f"{system}/{prediction_id}",
-            details={"proposed_action": proposed, "action": chosen, "note": note},
+            # The note is free text that may name a person: the entry keeps its hash (the bound
+            # row's digest covers the text), so an erasure of the row leaves no copy here.
+            details={
+                "proposed_action": proposed,
+                "action": chosen,
+                "note_sha256": hashlib.sha256(note.encode()).hexdigest() if note else None,
+            },
             bind=stored,
         )
         # Appended before the commit: once this returns, row, audit entry and outcome all exist.
