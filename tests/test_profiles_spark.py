@@ -29,9 +29,11 @@ from steward.data.events import EventLog
 from steward.data.profiles import (
     Binning,
     ColumnProfile,
+    DatasetProfile,
     ProfileRow,
     ProfileStore,
     build_profiles,
+    compare_profiles,
     fit_binnings,
     profile_frame,
 )
@@ -193,6 +195,30 @@ def test_frame_profiles_equal_embedded_engine(
         if row.column == "MonthlyCharges":
             assert row.profile.maximum == maxima[key]
     _assert_sketches_within_bounds(rows, telco)
+
+
+def test_drift_from_either_engines_profiles_raises_the_same_alarms(
+    spark: Any, telco: pd.DataFrame, binnings: dict[str, Binning], parquet_table: Path
+) -> None:
+    reference_rows = telco[
+        (telco["PaymentMethod"] != "Mailed check") & (telco["Contract"] != "Two year")
+    ].iloc[:1500]
+    reference = DatasetProfile.from_rows(profile_frame(reference_rows, binnings))
+    current = telco.iloc[3500:]
+    table = spark.read.parquet(str(parquet_table)).where(
+        f"event_time >= '{current.event_time.min()}'"
+    )
+    ours = compare_profiles(
+        reference, DatasetProfile.from_rows(build_profiles_spark(table, binnings))
+    )
+    theirs = compare_profiles(reference, DatasetProfile.from_rows(profile_frame(current, binnings)))
+    assert ours.alarmed_columns == theirs.alarmed_columns
+    assert {"PaymentMethod", "Contract"} <= set(ours.alarmed_columns)  # the categories unseen
+    assert len(ours.results) == len(theirs.results) > 0
+    for mine, other in zip(ours.results, theirs.results, strict=True):
+        assert (mine.column, mine.method, mine.alarm) == (other.column, other.method, other.alarm)
+        assert mine.statistic == pytest.approx(other.statistic, rel=1e-9, abs=1e-12)
+        assert mine.p_value == pytest.approx(other.p_value, rel=1e-9, abs=1e-12)
 
 
 def test_frame_profiles_are_one_row_per_bucket_in_column_order(
