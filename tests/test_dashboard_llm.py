@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -223,7 +224,7 @@ def dollars(shown: str) -> float:
 # --- the headline ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("range_key", "days"), [("", 30), ("?range=90d", 90), ("?range=7d", 7)])
+@pytest.mark.parametrize(("range_key", "days"), [("", 7), ("?range=90d", 90), ("?range=30d", 30)])
 def test_headline_figures_match_the_calls_of_the_range(
     built: Built, range_key: str, days: int
 ) -> None:
@@ -251,7 +252,7 @@ def test_headline_figures_match_the_calls_of_the_range(
 
 
 def test_unpriced_calls_are_shown_in_amber_never_as_zero_dollars(built: Built) -> None:
-    page = built.get("/ui/systems/assistant/llm").text
+    page = built.get("/ui/systems/assistant/llm?range=30d").text
     css, value, shown = figures(page)["unpriced"]
     assert "amber" in css and shown == f"{int(value):,}"
     block = re.search(r'id="figure-unpriced".*?</div>', page, re.S)
@@ -280,10 +281,21 @@ def test_unpriced_calls_are_shown_in_amber_never_as_zero_dollars(built: Built) -
             assert dollars(cost) > 0, row
 
 
-def test_an_unknown_range_falls_back_to_30_days(built: Built) -> None:
-    page = built.get("/ui/systems/assistant/llm?range=forever").text
-    assert int(figures(page)["calls"][1]) == len(built.within(30))
-    assert '<button name="range" value="30d" class="active">' in page
+def test_an_unknown_range_is_refused_naming_it(built: Built) -> None:
+    response = built.get("/ui/systems/assistant/llm?range=forever")
+    assert response.status_code == 422
+    assert "range &#39;forever&#39; is neither a preset" in response.text
+
+
+def test_a_custom_range_shows_the_calls_between_its_bounds(built: Built) -> None:
+    end = datetime.now(UTC).replace(microsecond=0)
+    start = end - timedelta(days=10)
+    query = f"?from={start:%Y-%m-%dT%H:%M}&to={end + timedelta(minutes=1):%Y-%m-%dT%H:%M}"
+    page = built.get(f"/ui/systems/assistant/llm{query}").text
+    low = start.replace(second=0)
+    expected = [c for c in built.calls if low < c["event_time"] <= end + timedelta(minutes=1)]
+    assert int(figures(page)["calls"][1]) == len(expected) > 0
+    assert "(custom)" in page
 
 
 # --- tables and charts -------------------------------------------------------------------------
@@ -304,15 +316,33 @@ def test_usage_by_prompt_version_counts_each_versions_calls(built: Built) -> Non
 
 def test_charts_draw_one_point_per_day_of_the_range(built: Built) -> None:
     page = built.get("/ui/systems/assistant/llm?range=7d").text
+    payloads = {}
     for name in ("cost", "calls", "latency", "errors"):
-        chart = re.search(rf'<div class="chart" id="chart-{name}">(<svg.*?</svg>)</div>', page)
-        assert chart is not None, name
-        assert "no data in this range" not in chart[1]
-        assert "<polyline" in chart[1], name
-    calls = re.search(r'id="chart-calls">(<svg.*?</svg>)', page)
-    assert calls is not None
-    line = re.search(r'<polyline points="([^"]+)"', calls[1])
-    assert line is not None and len(line[1].split()) == 8  # 7 days and today, UTC
+        found = re.search(
+            rf'<figure class="chart" id="chart-{name}".*?<script type="application/json" '
+            rf'class="chart-data">(.*?)</script>',
+            page,
+            re.S,
+        )
+        assert found is not None, name
+        payloads[name] = json.loads(found[1])
+        assert payloads[name]["series"], name  # a series with data, drawn in the browser
+        assert "<polyline" in page.split(f'id="chart-{name}"')[1].split("</figure>")[0]  # noscript
+    (calls, *_) = payloads["calls"]["series"]
+    assert len(calls["points"]) == 8  # 7 days and today, UTC
+    per_day: dict[str, int] = {}
+    for call in built.within(7):
+        day = call["event_time"].astimezone(UTC).date().isoformat()
+        per_day[day] = per_day.get(day, 0) + 1
+    drawn = {
+        datetime.fromtimestamp(x, UTC).date().isoformat(): y for x, y, *_ in calls["points"] if y
+    }
+    assert sum(drawn.values()) == int(figures(page)["calls"][1])  # every call of the range, once
+    first = min(per_day)  # the range's first day is cut at its start: compare the whole days
+    assert {d: n for d, n in drawn.items() if d > first} == {
+        d: n for d, n in per_day.items() if d > first
+    }
+    assert payloads["errors"]["kind"] == "share" and payloads["errors"]["y_range"] == [0.0, 1.0]
 
 
 def test_the_newest_fifty_calls_are_listed_newest_first(built: Built) -> None:
@@ -503,11 +533,11 @@ def test_the_llm_page_draws_in_chromium(built: Built) -> None:
             response = page.goto(f"{server.url}/ui/systems/assistant/llm")
             assert response is not None and response.status == 200
             page.wait_for_load_state("networkidle")
-            for name in ("cost", "calls", "latency", "errors"):
-                chart = page.locator(f"#chart-{name} svg")
-                assert chart.is_visible(), name
+            for name in ("cost", "calls", "latency", "errors"):  # drawn by uPlot, on a canvas
+                chart = page.locator(f"#chart-{name} .chart-plot canvas")
+                chart.wait_for(state="visible")
                 assert chart.bounding_box()["width"] > 200  # type: ignore[index]
-                assert page.locator(f"#chart-{name} svg polyline").count() >= 1, name
+                assert page.locator(f"#chart-{name} .u-legend").count() == 1, name
             assert page.locator("#calls > tbody > tr").count() == 50
             assert page.locator("#output-grid td.cell.alarm").count() >= 1
             output = page.locator("#calls pre.output").first

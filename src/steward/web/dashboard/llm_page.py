@@ -28,13 +28,13 @@ import pyarrow as pa
 from steward.core import Steward
 from steward.llm.usage import UsageRow, summarize
 from steward.render import queries
-from steward.render.charts import Series, line_chart_svg
+from steward.render.charts import Series
 from steward.store import MonitorResultRow
+from steward.web.dashboard.chartdata import Chart
+from steward.web.dashboard.timerange import PRESETS, choose_range
 
 __all__ = [
     "CALL_LIMIT",
-    "DEFAULT_RANGE",
-    "LLM_RANGES",
     "OUTPUT_MONITOR",
     "OUTPUT_WINDOWS",
     "CallRow",
@@ -50,9 +50,6 @@ __all__ = [
     "output_grid",
 ]
 
-#: The ranges the page offers, and the one it shows when asked for none (or for another).
-LLM_RANGES: tuple[str, ...] = ("1d", "7d", "30d", "90d")
-DEFAULT_RANGE = "30d"
 #: How many of the newest calls the page lists.
 CALL_LIMIT = 50
 #: The monitor whose stored results the grid shows, and how many of its newest windows.
@@ -156,7 +153,7 @@ def headline(total: UsageRow | None) -> list[Figure]:
 _Points = list[tuple[float, float | None]]
 
 
-def daily_charts(days: Sequence[UsageRow], start: datetime, end: datetime) -> dict[str, str]:
+def daily_charts(days: Sequence[UsageRow], start: datetime, end: datetime) -> dict[str, Chart]:
     """Cost, calls, p95 latency and error rate per UTC day from ``start`` to ``end``.
 
     ``days`` are ``summarize(calls, by="day")``. A day without calls has 0 calls and $0 cost
@@ -175,23 +172,16 @@ def daily_charts(days: Sequence[UsageRow], start: datetime, end: datetime) -> di
     call_series = [Series("calls", calls)]
     if any(point[1] for point in unpriced):
         call_series.append(Series("unpriced calls", unpriced))
-    peak = max((point[1] or 0.0 for point in cost), default=0.0)
+    span = (start.timestamp(), end.timestamp())
     return {
-        "cost": line_chart_svg(
-            [Series("cost of priced calls (US$)", cost)],
-            title="cost per day",
-            y_format=_dollar_axis(peak),
-        ),
-        "calls": line_chart_svg(call_series, title="calls per day", y_format=",.0f"),
-        "latency": line_chart_svg(
-            [Series("p95 latency (ms)", p95)], title="p95 latency per day", y_format=",.0f"
-        ),
-        "errors": line_chart_svg(
-            [Series("share of calls that failed", errors)],
-            title="error rate per day",
-            y_format=".1%",
-        ),
-    }
+        "cost": Chart("chart-cost", "cost per day (US$)", [Series("cost of priced calls", cost)],
+                      span=span),
+        "calls": Chart("chart-calls", "calls per day", call_series, kind="count", span=span),
+        "latency": Chart("chart-latency", "p95 latency per day (ms)",
+                         [Series("p95 latency", p95)], kind="count", span=span),
+        "errors": Chart("chart-errors", "error rate per day", [Series("failed", errors)],
+                        kind="share", y_range=(0.0, 1.0), span=span),
+    }  # fmt: skip
 
 
 def _day_values(row: UsageRow | None) -> dict[str, float | None]:
@@ -205,13 +195,6 @@ def _day_values(row: UsageRow | None) -> dict[str, float | None]:
         "p95": row.latency_p95_ms,
         "errors": row.errors / row.calls,
     }
-
-
-def _dollar_axis(peak: float) -> str:
-    """A fixed-point format with enough decimals for the largest daily cost."""
-    if peak <= 0 or not math.isfinite(peak):
-        return ".2f"
-    return f",.{min(9, max(2, 2 - math.floor(math.log10(peak))))}f"
 
 
 # --- the newest calls ----------------------------------------------------------------------------
@@ -464,21 +447,26 @@ def llm_context(
     events: Any,
     name: str,
     range_key: str | None,
+    low: str | None = None,
+    high: str | None = None,
     *,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Everything the LLM page shows for the range ending ``now`` (default: the clock).
+    """Everything the LLM page shows for the range the URL asks for (``timerange.choose_range``:
+    a preset ending ``now``, default the clock, or ``FROM..TO``; without one, the last 7 days, or
+    the smallest preset that reaches the latest call).
 
     An unknown system raises NotFoundError; a system of another task gets a page saying so.
     """
     info = steward.system(name)
-    key = range_key if range_key in LLM_RANGES else DEFAULT_RANGE
-    end = (now or datetime.now(UTC)).astimezone(UTC) + timedelta(seconds=1)
-    start = end - queries.RANGES[key]
+    moment = (now or datetime.now(UTC)).astimezone(UTC) + timedelta(seconds=1)
+    latest = _latest_call(events, name) if info.task == "llm" else None
+    chosen = choose_range(range_key, low, high, now=moment, latest=latest)
+    start, end = chosen.start, chosen.end
     context: dict[str, Any] = {
         "system": info,
-        "range_key": key,
-        "ranges": list(LLM_RANGES),
+        "range": chosen,
+        "ranges": list(PRESETS),
         "start": start,
         "end": end,
         "is_llm": info.task == "llm",
@@ -503,6 +491,16 @@ def llm_context(
         output_monitor=OUTPUT_MONITOR,
     )
     return context
+
+
+def _latest_call(events: Any, name: str) -> datetime | None:
+    """When the system's newest LLM call happened, for the default range; None without calls."""
+    quoted = name.replace("'", "''")
+    table = events.query(
+        f"SELECT max(event_time) AS latest FROM llm_calls WHERE system = '{quoted}'"
+    )
+    latest = table.column("latest")[0].as_py() if table.num_rows else None
+    return latest.astimezone(UTC) if isinstance(latest, datetime) else None
 
 
 def _unpriced_models(calls: pa.Table) -> list[str]:

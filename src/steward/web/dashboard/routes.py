@@ -252,11 +252,21 @@ def system_prompts(name: str, steward: StewardDep) -> HTMLResponse:
 
 @router.get("/ui/systems/{name}/llm", response_class=HTMLResponse, dependencies=VIEWER)
 def system_llm(
-    name: str, steward: StewardDep, events: EventsDep, range: str | None = None
+    name: str,
+    steward: StewardDep,
+    events: EventsDep,
+    range: str | None = None,
+    low: str | None = FROM,
+    high: str | None = TO,
 ) -> HTMLResponse:
-    """An llm system's calls over ``?range=1d|7d|30d|90d`` (default 30d): cost, volume, latency
-    and errors, by day, prompt version and model; the newest calls; its output monitor's grid."""
-    return _page(lambda: _render("llm.html.j2", **llm_context(steward, events, name, range)))
+    """An llm system's calls over ``?range=7d`` (a preset ending now), ``?range=FROM..TO`` or
+    ``?from=&to=``: cost, volume, latency and errors by day, prompt version and model; the newest
+    calls; its output monitor's grid."""
+
+    def build() -> HTMLResponse:
+        return _render("llm.html.j2", **llm_context(steward, events, name, range, low, high))
+
+    return _page(build)
 
 
 @router.get(
