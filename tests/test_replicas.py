@@ -126,8 +126,7 @@ def test_what_one_replica_takes_the_other_sees(
 
 
 def test_the_loop_lock_is_held_by_one_and_freed_with_its_holder(workspace: Steward) -> None:
-    path = workspace.settings.store_dir / "loop.lock"
-    one, other = LoopLock(workspace.store, path), LoopLock(workspace.store, path)
+    one, other = LoopLock(workspace), LoopLock(workspace)
     assert one.acquire() and one.acquire()  # held, and still held when asked again
     assert not other.acquire() and not other.held
     one.release()

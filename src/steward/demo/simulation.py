@@ -147,15 +147,16 @@ def observed_churn(
     return np.where(retained, 0, natural).astype(int)
 
 
-def free_port(host: str = "127.0.0.1", preferred: int = 0) -> int:
-    """``preferred`` when it is free (0: any), else a free port the OS picks."""
+def _bound_socket(host: str, preferred: int) -> socket.socket:
+    """A socket bound to ``preferred`` when it is free (0: any), else to a port the OS picks."""
     for candidate in (preferred, 0) if preferred else (0,):
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, candidate))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
+        bound = socket.socket()
+        try:
+            bound.bind((host, candidate))
+        except OSError:
+            bound.close()
+            continue
+        return bound
     raise StoreError(f"no free port on {host}")  # pragma: no cover - the OS always has one
 
 
@@ -169,11 +170,15 @@ class InProcessServer:
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
-        self.port = free_port(host, port)
+        # Bound here and handed to uvicorn, so no other process can take the port in between.
+        self._socket = _bound_socket(host, port)
+        self.port = int(self._socket.getsockname()[1])
         self._server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=self.port, log_level="warning")
         )
-        self._thread = threading.Thread(target=self._server.run, name="steward-demo-server")
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="steward-demo-server"
+        )
 
     @property
     def url(self) -> str:
@@ -204,3 +209,4 @@ class InProcessServer:
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(30)
+        self._socket.close()

@@ -14,7 +14,7 @@ standby takes over within one loop interval of the leader's death.
 
 Example::
 
-    lock = LoopLock(steward.store, steward.settings.store_dir / "loop.lock")
+    lock = LoopLock(steward)
     if lock.acquire():
         tick(steward, events)
     lock.release()
@@ -30,7 +30,7 @@ from typing import IO
 
 from sqlalchemy import Connection, text
 
-from steward.store import Store
+from steward.workspace import Workspace
 
 __all__ = ["LOOP_LOCK_KEY", "LoopLock"]
 
@@ -41,10 +41,14 @@ LOOP_LOCK_KEY = 0x5354_4C4F_4F50
 
 
 class LoopLock:
-    """The loop lock of one process; ``acquire`` takes it when free and keeps it while alive."""
+    """The loop lock of one process; ``acquire`` takes it when free and keeps it while alive.
 
-    def __init__(self, store: Store, lock_path: Path) -> None:
-        self.store, self.lock_path = store, lock_path
+    The store is opened at the first ``acquire``, not here, so a scheduler starts even while the
+    store is down (it asks again every interval)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.lock_path: Path = workspace.settings.store_dir / "loop.lock"
         self._connection: Connection | None = None
         self._file: IO[bytes] | None = None
 
@@ -54,7 +58,7 @@ class LoopLock:
 
     def acquire(self) -> bool:
         """True when this process holds the lock now (taking it if it is free); never waits."""
-        if self.store.dialect == "postgresql":
+        if self.workspace.store.dialect == "postgresql":
             return self._acquire_advisory()
         return self._acquire_file()
 
@@ -82,7 +86,8 @@ class LoopLock:
                 logger.warning("the loop lock's connection broke (store restarted?); retaking it")
                 self._connection.invalidate()
                 self._connection = None
-        connection = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        engine = self.workspace.store.engine
+        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             taken = connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": LOOP_LOCK_KEY}

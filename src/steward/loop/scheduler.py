@@ -38,10 +38,12 @@ class Scheduler:
 
     def __init__(self, steward: Workspace, events: EventLog, interval: float) -> None:
         self.steward, self.events, self.interval = steward, events, interval
-        self.lock = LoopLock(steward.store, steward.settings.store_dir / "loop.lock")
+        self.lock = LoopLock(steward)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0
+        #: Intervals gone by, ticked or not (a standby, or a store that is down, ticks none).
+        self.rounds = 0
         #: Called after each tick this server ran (the server counts them in ``/metrics``).
         self.on_tick: Callable[[], None] = lambda: None
 
@@ -75,6 +77,7 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            self.rounds += 1
             if not self._leading():
                 continue
             try:
