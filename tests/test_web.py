@@ -294,6 +294,13 @@ def test_open_inference_protocol_errors_take_the_protocols_shape(served: Api) ->
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"error": "input 'a': shape says 2 rows but data holds 1"}
+    # refused before any route runs (too large a body), still in the protocol's shape
+    large = served.request("POST", "/v2/models/churn/infer", content=b"x" * 2_000_001)
+    assert large.status_code == 413 and large.headers["content-type"] == "application/json"
+    assert large.json() == {
+        "error": "the request body is over 2000000 bytes; send fewer records per request, or "
+        "raise the max_request_bytes setting"
+    }
 
 
 def test_metrics_count_predictions_per_model_version(served: Api, telco) -> None:

@@ -216,18 +216,23 @@ class BodyLimit:
 
 
 async def send_problem(send: Send, status: int, title: str, detail: str, path: str) -> None:
-    """Answer with problem+json from ASGI middleware, before any route (and its handlers) runs."""
-    body = json.dumps(
+    """Answer with problem+json from ASGI middleware, before any route (and its handlers) runs;
+    on the Open Inference Protocol's ``/v2`` routes, in that protocol's ``{"error": ...}``."""
+    media_type, shape = (
+        MEDIA_TYPE,
         {
             "type": f"https://steward.dev/problems/{title.lower().replace(' ', '-')}",
             "title": title,
             "status": status,
             "detail": detail,
             "instance": path,
-        }
-    ).encode()
+        },
+    )
+    if path == "/v2" or path.startswith("/v2/"):
+        media_type, shape = "application/json", {"error": detail}
+    body = json.dumps(shape).encode()
     headers = [
-        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-type", media_type.encode()),
         (b"content-length", str(len(body)).encode()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
