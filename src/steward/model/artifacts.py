@@ -25,7 +25,7 @@ from typing import Protocol
 from steward._util.hashing import file_sha256
 from steward.errors import UnreadableArtifactError
 
-__all__ = ["ArtifactStore", "Artifacts", "open_artifact_store", "sha256_of_file"]
+__all__ = ["ArtifactStore", "Artifacts", "sha256_of_file"]
 
 
 sha256_of_file = file_sha256  # the name the registry and flavors use
@@ -42,20 +42,6 @@ class Artifacts(Protocol):
     def verify(self, digest: str) -> bool: ...
     def size(self, digest: str) -> int: ...
     def remove(self, digest: str) -> None: ...
-
-
-def open_artifact_store(directory: Path, url: str = "", cache_dir: Path | None = None) -> Artifacts:
-    """The local store in ``directory``, or, when ``url`` is set, the store at that fsspec URL with
-    its local copies in ``cache_dir`` (default ``directory``'s sibling ``artifact-cache``).
-
-    >>> open_artifact_store(Path("/srv/ws/.steward/artifacts")).root
-    PosixPath('/srv/ws/.steward/artifacts')
-    """
-    if not url:
-        return ArtifactStore(directory)
-    from steward.model.remote_artifacts import RemoteArtifactStore  # fsspec only when used
-
-    return RemoteArtifactStore(url, cache_dir or Path(directory).parent / "artifact-cache")
 
 
 class ArtifactStore:

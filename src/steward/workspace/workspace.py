@@ -23,7 +23,7 @@ import pandas as pd
 from steward.data.events import EventLog
 from steward.errors import ConfigError, NotFoundError
 from steward.model import registry
-from steward.model.artifacts import open_artifact_store
+from steward.model.artifact_stores import open_artifact_store
 from steward.model.flavors import LoadedModel, inspect_artifact, load_model, save_sklearn
 from steward.model.lineage import (
     code_version,
