@@ -37,6 +37,7 @@ __all__ = [
     "CallerDep",
     "FormGuard",
     "HostGuard",
+    "bearer_identity",
     "caller",
     "get_caller",
     "set_session_cookies",
@@ -72,19 +73,7 @@ def caller(request: Request) -> Identity:
     assert access.authenticator is not None
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
-            raise UnauthenticatedError(
-                "the Authorization header must be 'Bearer <token>'; make a token with "
-                "`steward tokens create`"
-            )
-        found = access.authenticator.identify(credential.strip(), kinds=("api",))
-        if found is None:
-            raise UnauthenticatedError(
-                "the bearer token is unknown, expired or revoked; `steward tokens list` shows "
-                "the active ones and `steward tokens create` makes a new one"
-            )
-        return found
+        return bearer_identity(access, header, "the Authorization header")
     session = request.cookies.get(SESSION_COOKIE)
     if session is None:
         return ANONYMOUS
@@ -194,3 +183,21 @@ class FormGuard:
             "with Content-Type: application/json"
         )
         await send_problem(send, 415, "Unsupported media type", detail, scope.get("path", ""))
+
+
+def bearer_identity(access: Access, header: str, where: str) -> Identity:
+    """The API token's identity in ``Bearer <token>`` (``where`` names what carried it, for the
+    message); a malformed, unknown, expired or revoked one raises UnauthenticatedError."""
+    assert access.authenticator is not None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise UnauthenticatedError(
+            f"{where} must be 'Bearer <token>'; make a token with `steward tokens create`"
+        )
+    found = access.authenticator.identify(credential.strip(), kinds=("api",))
+    if found is None:
+        raise UnauthenticatedError(
+            "the bearer token is unknown, expired or revoked; `steward tokens list` shows "
+            "the active ones and `steward tokens create` makes a new one"
+        )
+    return found

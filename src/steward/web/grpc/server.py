@@ -36,7 +36,7 @@ from fastapi import FastAPI
 
 from steward.errors import ForbiddenError, InvalidInputError, UnauthenticatedError
 from steward.governance.access import Identity, Role
-from steward.web.auth import Access
+from steward.web.auth import Access, bearer_identity
 from steward.web.grpc import open_inference_pb2 as pb
 from steward.web.grpc import open_inference_pb2_grpc as pb_grpc
 from steward.web.oip_binary import decode_tensor, decode_text
@@ -121,23 +121,10 @@ def identify(access: Access, metadata: dict[str, str]) -> Identity | None:
     """The identity a call's ``authorization`` metadata proves; ``None`` when it sends none."""
     if access.local is not None:
         return access.local
-    assert access.authenticator is not None
     header = metadata.get("authorization")
     if header is None:
         return None
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        raise UnauthenticatedError(
-            "the authorization metadata must be 'Bearer <token>'; make a token with "
-            "`steward tokens create`"
-        )
-    found = access.authenticator.identify(credential.strip(), kinds=("api",))
-    if found is None:
-        raise UnauthenticatedError(
-            "the bearer token is unknown, expired or revoked; `steward tokens list` shows "
-            "the active ones and `steward tokens create` makes a new one"
-        )
-    return found
+    return bearer_identity(access, header, "the authorization metadata")
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
