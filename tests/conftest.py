@@ -121,6 +121,55 @@ CHROMIUM_ARGS = [
 ]
 
 
+S3_BUCKET = "steward-tests"
+
+
+def require_module(module: str) -> Any:
+    """Import an optional test dependency: skip without it, except in CI (there it fails)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as missing:
+        message = f"{module} is needed for the object-storage tests: pip install -e '.[dev,s3]'"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} ({missing})", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto's threaded server) for this test process, reached the
+    way a user reaches MinIO: AWS_ENDPOINT_URL and the usual AWS variables, set for the session
+    so that servers and child processes the tests start reach it too. Bucket: ``S3_BUCKET``."""
+    import logging
+
+    moto_server = require_module("moto.server")
+    boto3 = require_module("boto3")
+    require_module("s3fs")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    patch = pytest.MonkeyPatch()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        patch.delenv(name, raising=False)
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    patch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    boto3.client("s3").create_bucket(Bucket=S3_BUCKET)
+    yield f"http://127.0.0.1:{port}"
+    patch.undo()
+    server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """An s3:// URL of a prefix no other test uses, on the local S3 server."""
+    return f"s3://{S3_BUCKET}/{uuid.uuid4().hex}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ package = types.ModuleType("steward")
 package.__path__ = [{str(Path(events_module.__file__).parents[2])!r}]
 sys.modules["steward"] = package
 from steward.data.events import EventLog
+import functools, os
+if os.environ.get("STEWARD_TEST_EVENTS_REMOTE"):  # the same tests, with the files on S3
+    EventLog = functools.partial(
+        EventLog, remote=os.environ["STEWARD_TEST_EVENTS_REMOTE"], sync_seconds=0
+    )
 """
 
 # A writer process: appends numbered batches, printing each number only after append returns.
@@ -67,6 +73,35 @@ print("closed", flush=True)
 )
 
 
+#: The object store the test's event logs keep their files in (None: local disk alone). Every
+#: test of this module runs twice: on local disk, and with the files on the local S3 server.
+REMOTE: str | None = None
+REMOTE_ENV = "STEWARD_TEST_EVENTS_REMOTE"
+
+
+@pytest.fixture(autouse=True, params=["local", "s3"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    global REMOTE
+    REMOTE = request.getfixturevalue("s3_url") if request.param == "s3" else None
+    monkeypatch.setenv(REMOTE_ENV, REMOTE or "")
+    yield request.param
+    REMOTE = None
+
+
+def open_log(root: Path, **options: Any) -> EventLog:
+    """An event log on ``root``, its files also on the test's object store when it has one
+    (read with no delay: each read lists the store)."""
+    if REMOTE is None:
+        return EventLog(root, **options)
+    return EventLog(root, remote=REMOTE, sync_seconds=0, **options)
+
+
+def object_store_environment() -> dict[str, str]:
+    """What a child process needs to reach the test's object store (none on local disk)."""
+    reach = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+    return {**reach, REMOTE_ENV: REMOTE or ""}
+
+
 @pytest.fixture(scope="session")
 def child_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment for child processes, with a bytecode cache they share.
@@ -89,7 +124,7 @@ def child_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
 def run_child(code: str, environment: dict[str, str], crash_at: str) -> int:
     child = subprocess.run(
         [sys.executable, "-c", PRELUDE + code],
-        env={**environment, CRASH_AT_ENV: crash_at},
+        env={**environment, **object_store_environment(), CRASH_AT_ENV: crash_at},
         check=False,
     )
     return child.returncode
@@ -107,6 +142,7 @@ def start_worker(
 ) -> subprocess.Popen[str]:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
+    environment = {**environment, **object_store_environment()}
     if crash_at is not None:
         environment = {**environment, CRASH_AT_ENV: crash_at}
     return subprocess.Popen(
@@ -145,7 +181,7 @@ def raw_parquet_ids(root: Path) -> list[str]:
 def assert_exactly_once_after_recovery(root: Path, acked: set[int]) -> None:
     """Readers see acknowledged batches whole, any other batch whole or not at all; after the
     dead writer's segments are adopted, the files themselves hold every row exactly once."""
-    reader = EventLog(root)
+    reader = open_log(root)
     seen = ids_by_batch(reader)
     assert acked <= set(seen), f"acknowledged batches lost: {sorted(acked - set(seen))}"
     assert all(count == BATCH_SIZE for count in seen.values()), f"partial batches: {seen}"
@@ -155,6 +191,10 @@ def assert_exactly_once_after_recovery(root: Path, acked: set[int]) -> None:
     raw = raw_parquet_ids(root)
     assert len(raw) == len(set(raw)) == BATCH_SIZE * len(seen)
     assert ids_by_batch(reader) == seen
+    if REMOTE is not None:  # another server, with a folder of its own, finds the same in the store
+        elsewhere = open_log(root.parent / "another-server")
+        assert ids_by_batch(elsewhere) == seen
+        assert sorted(raw_parquet_ids(root.parent / "another-server")) == sorted(raw)
 
 
 def prediction(identifier: str, **fields: Any) -> dict[str, Any]:
@@ -167,7 +207,7 @@ def outcome(identifier: str, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def log(tmp_path: Path) -> Any:
-    with EventLog(tmp_path / "events", segment_bytes=16_384) as event_log:
+    with open_log(tmp_path / "events", segment_bytes=16_384) as event_log:
         yield event_log
 
 
@@ -439,7 +479,7 @@ def test_two_writer_processes_share_one_root(
     for worker in workers:
         output, _ = worker.communicate(timeout=60)
         assert worker.returncode == 0 and output.endswith("closed\n")
-    log = EventLog(root)
+    log = open_log(root)
     for name in ("alpha", "beta"):
         assert ids_by_batch(log, name) == dict.fromkeys(range(20), BATCH_SIZE)
     writers = {path.name.split("-")[1] for path in root.rglob("part-*.parquet")}
@@ -448,12 +488,12 @@ def test_two_writer_processes_share_one_root(
 
 
 def test_a_writer_id_open_elsewhere_is_a_conflict(tmp_path: Path) -> None:
-    with EventLog(tmp_path / "events", writer_id="api-1") as first:
+    with open_log(tmp_path / "events", writer_id="api-1") as first:
         first.append([prediction("p1")])
-        second = EventLog(tmp_path / "events", writer_id="api-1")
+        second = open_log(tmp_path / "events", writer_id="api-1")
         with pytest.raises(ConflictError, match="'api-1' is already open"):
             second.append([prediction("p2")])
-    assert EventLog(tmp_path / "events").count("prediction", "churn") == 1
+    assert open_log(tmp_path / "events").count("prediction", "churn") == 1
 
 
 def test_appending_after_close_says_to_reopen(log: EventLog) -> None:
@@ -509,7 +549,7 @@ def test_a_compaction_killed_before_removing_its_sources_is_finished_next_time(
     tmp_path: Path, child_environment: dict[str, str]
 ) -> None:
     root = tmp_path / "events"
-    with EventLog(root) as log:
+    with open_log(root) as log:
         for batch in range(3):
             log.append([prediction(f"{batch}-{i}") for i in range(5)])
             log.flush()
@@ -517,7 +557,7 @@ def test_a_compaction_killed_before_removing_its_sources_is_finished_next_time(
     assert run_child(code, child_environment, "compact.before-source-delete") == -signal.SIGKILL
     partition = root / "kind=prediction/system=churn/date=2026-11-22"
     assert len(list(partition.glob("*.parquet"))) == 4  # three sources and the merged file
-    log = EventLog(root)
+    log = open_log(root)
     assert log.count("prediction", "churn") == 15
     assert log.compact("prediction", "churn", DAY.date()) == 0  # drops the covered sources
     assert sorted(raw_parquet_ids(root)) == sorted(f"{b}-{i}" for b in range(3) for i in range(5))
@@ -527,11 +567,11 @@ def test_an_erasure_killed_after_its_tombstone_already_hides_the_rows(
     tmp_path: Path, child_environment: dict[str, str]
 ) -> None:
     root = tmp_path / "events"
-    with EventLog(root) as log:
+    with open_log(root) as log:
         log.append([prediction("p1", entity_key="c1"), prediction("p2", entity_key="c2")])
     code = f"EventLog({str(root)!r}).erase('churn', 'c1')"
     assert run_child(code, child_environment, "erase.after-tombstone") == -signal.SIGKILL
-    log = EventLog(root)
+    log = open_log(root)
     assert log.scan("prediction", "churn")["id"].to_pylist() == ["p2"]
     assert sorted(raw_parquet_ids(root)) == ["p1", "p2"]  # not yet rewritten
     assert log.erase("churn", "c1") == 1
@@ -541,11 +581,11 @@ def test_an_erasure_killed_after_its_tombstone_already_hides_the_rows(
 def test_an_unknown_crash_point_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CRASH_AT_ENV, "roll.sometimes")
     with pytest.raises(InvalidInputError, match="is not STEP or STEP@N"):
-        EventLog(tmp_path / "events")
+        open_log(tmp_path / "events")
 
 
 def test_existing_ids_finds_logged_predictions_in_tail_and_parquet(tmp_path: Path) -> None:
-    with EventLog(tmp_path / "log") as log:
+    with open_log(tmp_path / "log") as log:
         log.append([{"kind": "prediction", "system": "churn", "id": f"p{i}"} for i in range(5)])
         log.flush()
         log.append([{"kind": "prediction", "system": "churn", "id": "p9"}])
@@ -555,14 +595,15 @@ def test_existing_ids_finds_logged_predictions_in_tail_and_parquet(tmp_path: Pat
         assert log.existing_ids("prediction", "churn", []) == set()
 
 
-NO_FSYNC_WRITER = """
-import sys
-from steward.data.events import EventLog
+NO_FSYNC_WRITER = (
+    PRELUDE
+    + """
 log = EventLog(sys.argv[1], fsync=False)
 for batch in range(100000):
     log.append([{"kind": "prediction", "system": "churn", "id": f"{batch}-{i}"} for i in range(5)])
     print(batch, flush=True)
 """
+)
 
 
 def test_without_fsync_acknowledged_events_still_survive_sigkill(tmp_path: Path) -> None:
@@ -575,7 +616,7 @@ def test_without_fsync_acknowledged_events_still_survive_sigkill(tmp_path: Path)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
     child.stdout.close()
-    with EventLog(root) as log:
+    with open_log(root) as log:
         ids = set(log.scan("prediction", "churn")["id"].to_pylist())
     assert {f"{batch}-{i}" for batch in acknowledged for i in range(5)} <= ids
 

@@ -95,6 +95,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder of the append-only event log (predictions, outcomes). "
         "Empty means <workspace>/.steward/events.",
     ),
+    Setting(
+        "events_url",
+        str,
+        "",
+        "Object storage that holds the event log's Parquet files: s3://bucket/prefix, "
+        "gs://bucket/prefix, abfs://container/prefix or file:///path (needs the extra "
+        "steward[s3], steward[gcs] or steward[azure]). The write-ahead log stays in events_dir, "
+        "which becomes a local copy kept in step with the store; several servers share the URL. "
+        "Empty means the event log lives in events_dir alone.",
+    ),
+    Setting(
+        "events_sync_seconds",
+        float,
+        2.0,
+        "With events_url: how old the local copy may be before a read lists the object store "
+        "again, for files other servers rolled.",
+    ),
+    Setting(
+        "events_backlog_mb",
+        int,
+        1024,
+        "With events_url: while the object store cannot be reached, appends still go to the local "
+        "write-ahead log until it holds this many MB waiting for upload; then they get 503.",
+    ),
     Setting("user", str, "", "Name recorded as the author of changes. Empty means the login name."),
     Setting(
         "events_fsync",
@@ -214,6 +238,9 @@ class Settings:
     oidc_client_secret: str = field(default="", repr=False)  # kept out of logs and tracebacks
     oidc_claim: str = "email"
     artifacts_url: str = ""
+    events_url: str = ""
+    events_sync_seconds: float = 2.0
+    events_backlog_mb: int = 1024
 
     @classmethod
     def load(
@@ -256,6 +283,11 @@ class Settings:
                 "settings 'batch_max_records' must be at least 1 and 'batch_max_wait_ms' at "
                 f"least 0, got {values['batch_max_records']} and {values['batch_max_wait_ms']}"
             )
+        if values["events_sync_seconds"] < 0 or values["events_backlog_mb"] < 1:
+            raise ConfigError(
+                "settings 'events_sync_seconds' must be at least 0 and 'events_backlog_mb' at "
+                f"least 1, got {values['events_sync_seconds']} and {values['events_backlog_mb']}"
+            )
         if values["artifacts_dir"] and values["artifacts_url"].strip():
             raise ConfigError(
                 f"settings 'artifacts_dir' ({values['artifacts_dir']!r}) and 'artifacts_url' "
@@ -284,7 +316,10 @@ class Settings:
             oidc_client_id=values["oidc_client_id"].strip(),
             oidc_client_secret=values["oidc_client_secret"],
             oidc_claim=_checked_claim(values["oidc_claim"]),
-            artifacts_url=_checked_artifacts_url(values["artifacts_url"]),
+            artifacts_url=_checked_url("artifacts_url", values["artifacts_url"]),
+            events_url=_checked_url("events_url", values["events_url"]),
+            events_sync_seconds=float(values["events_sync_seconds"]),
+            events_backlog_mb=values["events_backlog_mb"],
         )
 
     @property
@@ -323,8 +358,8 @@ def _checked_issuer(issuer: str, client_id: str) -> str:
     return issuer
 
 
-#: URL scheme of ``artifacts_url`` -> (the fsspec backend's module, the extra that installs it).
-_ARTIFACT_BACKENDS: dict[str, tuple[str, str]] = {
+#: URL scheme of ``artifacts_url`` and ``events_url`` -> (the fsspec backend's module, its extra).
+_STORAGE_BACKENDS: dict[str, tuple[str, str]] = {
     "s3": ("s3fs", "s3"),
     "gs": ("gcsfs", "gcs"),
     "gcs": ("gcsfs", "gcs"),
@@ -334,38 +369,38 @@ _ARTIFACT_BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _checked_artifacts_url(url: str) -> str:
-    """The ``artifacts_url`` setting: empty, or a URL of a scheme whose backend is installed."""
+def _checked_url(name: str, url: str) -> str:
+    """A storage URL setting: empty, or a URL of a scheme whose backend is installed."""
     url = url.strip().rstrip("/")
     if not url:
         return ""
     parsed = urlsplit(url)
-    where = "fix STEWARD_ARTIFACTS_URL or --artifacts-url"
-    if parsed.scheme not in _ARTIFACT_BACKENDS:
+    where = f"fix {_BY_NAME[name].env_var} or {_BY_NAME[name].option}"
+    if parsed.scheme not in _STORAGE_BACKENDS:
         raise ConfigError(
-            f"setting 'artifacts_url' has an unknown scheme: {url!r}; use s3://bucket/prefix, "
+            f"setting {name!r} has an unknown scheme: {url!r}; use s3://bucket/prefix, "
             f"gs://bucket/prefix, abfs://container/prefix or file:///absolute/path ({where})"
         )
     if parsed.query or parsed.fragment:
-        raise ConfigError(f"setting 'artifacts_url' must not have a query or fragment: {url!r}")
+        raise ConfigError(f"setting {name!r} must not have a query or fragment: {url!r}")
     if parsed.scheme == "file" and (parsed.netloc or not parsed.path.startswith("/")):
         raise ConfigError(
-            f"setting 'artifacts_url' {url!r} is not an absolute file URL; write "
+            f"setting {name!r} {url!r} is not an absolute file URL; write "
             f"file:///absolute/path, with three slashes ({where})"
         )
     if parsed.scheme != "file" and not parsed.netloc:
         raise ConfigError(
-            f"setting 'artifacts_url' {url!r} names no bucket or container; write "
+            f"setting {name!r} {url!r} names no bucket or container; write "
             f"{parsed.scheme}://bucket/prefix ({where})"
         )
-    module, extra = _ARTIFACT_BACKENDS[parsed.scheme]
+    module, extra = _STORAGE_BACKENDS[parsed.scheme]
     for needed in dict.fromkeys(("fsspec", module)):
         if importlib.util.find_spec(needed) is None:
             install = (
                 "pip install fsspec" if needed == "fsspec" else f"pip install 'steward[{extra}]'"
             )
             raise ConfigError(
-                f"setting 'artifacts_url' is {url!r}, but its storage backend {needed!r} is not "
+                f"setting {name!r} is {url!r}, but its storage backend {needed!r} is not "
                 f"installed; run: {install}"
             )
     return url

@@ -90,8 +90,14 @@ class Workspace:
                         details={**details, "added": added, "removed": removed},
                     )
 
+            settings = self.settings
             self._events = EventLog(
-                self.settings.events_dir, fsync=self.settings.events_fsync, on_files=commit
+                settings.events_dir,
+                fsync=settings.events_fsync,
+                on_files=commit,
+                remote=settings.events_url or None,
+                sync_seconds=settings.events_sync_seconds,
+                backlog_bytes=settings.events_backlog_mb * 2**20,
             )
         return self._events
 

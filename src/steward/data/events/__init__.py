@@ -12,8 +12,8 @@ The modules: ``schemas`` (kinds, Arrow schemas, checking and encoding events), `
 and file names), ``tombstones`` (erasure tombstones), ``wal`` (write-ahead records, segments, the
 group-committing writer), ``index`` (id indexes beside the Parquet files), ``rollup`` (segments
 to Parquet, adopting dead writers, compaction), ``read`` (scans, id checks, SQL), ``retention``
-(retention, erasure), ``commits`` (telling a hook which Parquet files were added or removed) and
-``log`` (``EventLog``).
+(retention, erasure), ``commits`` (telling a hook which Parquet files were added or removed),
+``mirror`` (the files on an object store, a local copy kept in step) and ``log`` (``EventLog``).
 
 Example::
 

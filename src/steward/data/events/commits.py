@@ -6,6 +6,9 @@ after each roll, compaction, retention run or erasure, while it still holds the 
 added (path relative to the root, POSIX style, to the SHA-256 of the file's bytes), the files
 removed (relative paths) and the reason: ``roll``, ``compact``, ``retention`` or ``erasure``.
 
+With an object store (``mirror``), the files are first published there; that step does raise,
+so a roll whose upload failed keeps its write-ahead segment and runs again.
+
 A hook that raises loses nothing: the files stay where they are and the error is logged as a
 warning; the audit log's ``verify`` then reports those files as not committed.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 from steward._util.hashing import file_sha256
 
@@ -31,23 +35,35 @@ logger = logging.getLogger(__name__)
 FilesHook = Callable[[dict[str, str], list[str], str], None]
 
 
-class FileCommits:
-    """Hands the Parquet files a maintenance step added or removed under ``root`` to ``hook``.
+class Publisher(Protocol):
+    """Where the files also go (``mirror.ObjectMirror``)."""
 
-    Without a hook it does nothing (an ``EventLog`` used on its own commits nothing).
+    def publish(
+        self, added: Iterable[Path] = (), removed: Iterable[Path] = (), *, tombstones: bool = False
+    ) -> None: ...
+
+
+class FileCommits:
+    """Hands the Parquet files a maintenance step added or removed under ``root`` to ``hook``,
+    after publishing them to ``mirror`` when there is one.
+
+    Without a hook or a mirror it does nothing (an ``EventLog`` used on its own commits nothing).
     """
 
-    def __init__(self, root: Path, hook: FilesHook | None = None) -> None:
-        self.root, self.hook = root, hook
+    def __init__(
+        self, root: Path, hook: FilesHook | None = None, mirror: Publisher | None = None
+    ) -> None:
+        self.root, self.hook, self.mirror = root, hook, mirror
 
     def __call__(
         self, reason: str, added: Iterable[Path] = (), removed: Iterable[Path] = ()
     ) -> None:
-        """Tell the hook; never raise (a failed commit must not fail, or undo, the step)."""
-        if self.hook is None:
-            return
+        """Publish the files (raising ``StoreError`` if the object store fails), then tell the
+        hook (never raising: a failed commit must not fail, or undo, the step)."""
         added, removed = sorted(set(added)), sorted(set(removed))
-        if not added and not removed:
+        if self.mirror is not None and (added or removed or reason == "erasure"):
+            self.mirror.publish(added, removed, tombstones=reason == "erasure")
+        if self.hook is None or (not added and not removed):
             return
         try:
             digests = {self._relative(path): file_sha256(path) for path in added}

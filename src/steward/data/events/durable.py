@@ -38,6 +38,7 @@ __all__ = [
     "now_us",
     "remove_leftovers",
     "sync_data",
+    "try_maintenance_lock",
     "write_atomically",
     "write_parquet_atomically",
 ]
@@ -52,6 +53,7 @@ _CRASH_STEPS: Final = frozenset(
         "roll.before-segment-delete",
         "compact.before-source-delete",
         "erase.after-tombstone",
+        "mirror.uploaded",
     }
 )
 
@@ -175,6 +177,22 @@ def maintenance_lock(root: Path, *, exclusive: bool) -> Iterator[None]:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
+        finally:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def try_maintenance_lock(root: Path) -> Iterator[bool]:
+    """The maintenance lock exclusive if it is free now (yields True), else nothing (False)."""
+    make_directories(root)
+    with open(root / "_maintenance.lock", "a+b") as file:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 

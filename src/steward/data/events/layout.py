@@ -28,6 +28,7 @@ __all__ = [
     "day_of",
     "index_name",
     "index_paths",
+    "indexed_parquet",
     "parquet_files",
     "partition_directory",
     "partition_files",
@@ -109,6 +110,12 @@ def _parse_index_name(name: str) -> tuple[str, tuple[int, int]] | None:
     if not stem or not first.isdigit() or not last.isdigit():
         return None
     return stem + _PARQUET_SUFFIX, (int(first), int(last))
+
+
+def indexed_parquet(name: str) -> str | None:
+    """The name of the Parquet file an id index file is of, or None if ``name`` is not one."""
+    parsed = _parse_index_name(name)
+    return None if parsed is None else parsed[0]
 
 
 def rolled_files(directory: Path) -> list[RolledFile]:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -26,15 +28,19 @@ import pyarrow as pa
 from steward.data.events import read, retention, rollup
 from steward.data.events.bulk import encode_table
 from steward.data.events.commits import FileCommits, FilesHook
-from steward.data.events.durable import CrashPoint, maintenance_lock
+from steward.data.events.durable import CrashPoint, maintenance_lock, try_maintenance_lock
+from steward.data.events.mirror import ObjectMirror, SyncCounts
 from steward.data.events.schemas import check_kind, check_name, encode_kind
 from steward.data.events.wal import Writer, encode_record, new_writer_id
 from steward.errors import InvalidInputError, StoreError
 
 __all__ = ["EventLog"]
 
+logger = logging.getLogger(__name__)
+
 _DEFAULT_SEGMENT_BYTES: Final = 64 * 2**20
 _DEFAULT_SEGMENT_SECONDS: Final = 60.0
+_DEFAULT_BACKLOG_BYTES: Final = 2**30
 
 
 class EventLog:
@@ -49,6 +55,12 @@ class EventLog:
     erasure, with the Parquet files it added (``{path relative to the root: sha256}``) and
     removed (``[relative path]``), while no other such step can run; the workspace commits them
     to the audit log. A hook that raises is logged as a warning and loses no event.
+
+    With ``remote`` (an fsspec URL such as ``s3://bucket/events``) the Parquet files live in the
+    object store and ``root`` holds the write-ahead log and a local copy of them (``mirror``):
+    a roll uploads its files before it deletes its segment, and a read first brings the copy up
+    to date when it is older than ``sync_seconds``. While the store cannot be reached, appends
+    still succeed until ``backlog_bytes`` of segments wait for upload.
 
     Example::
 
@@ -69,6 +81,9 @@ class EventLog:
         segment_seconds: float = _DEFAULT_SEGMENT_SECONDS,
         fsync: bool = True,
         on_files: FilesHook | None = None,
+        remote: str | None = None,
+        sync_seconds: float = 2.0,
+        backlog_bytes: int = _DEFAULT_BACKLOG_BYTES,
     ) -> None:
         # fsync=False acknowledges once the bytes are written to the operating system: that still
         # survives kill -9 of the process, but not a crash of the machine (see docs/events.md).
@@ -84,7 +99,11 @@ class EventLog:
         self._writer: Writer | None = None
         self._writer_lock = threading.Lock()
         self._crash = CrashPoint.from_environment()
-        self._commits = FileCommits(self.root, on_files)
+        self._mirror = ObjectMirror(remote, self.root, self._crash) if remote else None
+        self._commits = FileCommits(self.root, on_files, self._mirror)
+        self._sync_seconds, self._backlog_bytes = sync_seconds, backlog_bytes
+        self._synced_at = -float("inf")
+        self._sync_mutex = threading.Lock()
         self._closed = False
 
     @property
@@ -122,7 +141,10 @@ class EventLog:
                     )
 
                 def adopt() -> int:
-                    return rollup.adopt_orphans(root, writer_id, crash, commits)
+                    adopted = rollup.adopt_orphans(root, writer_id, crash, commits)
+                    if self._mirror is not None:
+                        self.refresh()  # what an earlier upload left, and other servers' files
+                    return adopted
 
                 self._writer = Writer(
                     root,
@@ -161,6 +183,7 @@ class EventLog:
                 )
             by_kind.setdefault(check_kind(event.get("kind")), []).append(event)
         writer = self._open_writer()
+        self._check_backlog(writer)
         received_us, sequence = writer.stamp(len(batch))
         parts = []
         for kind, of_kind in by_kind.items():
@@ -189,9 +212,22 @@ class EventLog:
         if table.num_rows == 0:
             return
         writer = self._open_writer()
+        self._check_backlog(writer)
         received_us, sequence = writer.stamp(table.num_rows)
         batch = encode_table(kind, table, received_us, writer.writer_id, sequence)
         writer.submit(encode_record([(kind, batch)]))
+
+    def _check_backlog(self, writer: Writer) -> None:
+        """Refuse appends while the object store fails and too much waits for upload."""
+        if self._mirror is None or self._mirror.failure is None:
+            return
+        waiting = writer.backlog_bytes()
+        if waiting > self._backlog_bytes:
+            raise StoreError(
+                f"{self._mirror.failure}; {waiting / 2**20:.1f} MB of events wait for upload on "
+                f"local disk, over the bound of {self._backlog_bytes / 2**20:.1f} MB "
+                "(events_backlog_mb): retry once the object store answers"
+            )
 
     def health(self) -> str | None:
         """Why appends fail now (the writer retries by itself, this call included), or None.
@@ -200,9 +236,61 @@ class EventLog:
 
             log.health()  # None, or "event log writer 'w1' could not write ...: No space left"
         """
+        self._fresh()  # with an object store: try it, at most once per sync_seconds
         writer = self._writer
         failure = None if writer is None else writer.probe()
+        if failure is None and writer is not None:
+            with contextlib.suppress(StoreError):
+                self._check_backlog(writer)
+                return None
+            return self._mirror.failure if self._mirror is not None else None
         return None if failure is None else str(failure)
+
+    def object_store(self) -> dict[str, Any] | None:
+        """The object store's URL, why it last failed (or None) and the bytes waiting for upload;
+        None without one.
+
+        Example::
+
+            log.object_store()  # {'url': 's3://events/steward', 'failure': None, 'backlog_bytes': 0}
+        """
+        if self._mirror is None:
+            return None
+        writer = self._writer
+        waiting = 0 if writer is None else writer.backlog_bytes()
+        return {"url": self._mirror.url, "failure": self._mirror.failure, "backlog_bytes": waiting}
+
+    def refresh(self) -> SyncCounts:
+        """Bring the local copy and the object store in step now (see ``mirror``); without an
+        object store, do nothing. Raises ``StoreError`` when the store cannot be reached.
+
+        Example::
+
+            log.refresh()  # SyncCounts(uploaded=0, downloaded=4, dropped=1)
+        """
+        if self._mirror is None:
+            return SyncCounts()
+        with self._sync_mutex, maintenance_lock(self.root, exclusive=True):
+            counts = self._mirror.sync()
+            self._synced_at = time.monotonic()
+            return counts
+
+    def _fresh(self) -> None:
+        """Before a read: refresh the local copy if it is older than ``sync_seconds``, unless
+        a maintenance step holds the files (then read the copy as it is)."""
+        if self._mirror is None or time.monotonic() - self._synced_at < self._sync_seconds:
+            return
+        if not self._sync_mutex.acquire(blocking=False):
+            return  # another thread refreshes right now
+        try:
+            with try_maintenance_lock(self.root) as held:
+                if held:
+                    self._mirror.sync()
+        except StoreError as error:  # the read answers from the local copy
+            logger.warning("event log at %s reads its local copy: %s", self.root, error)
+        finally:
+            self._synced_at = time.monotonic()
+            self._sync_mutex.release()
 
     def flush(self) -> None:
         """Roll this process's segments into Parquet now, and those of writers that died.
@@ -217,6 +305,7 @@ class EventLog:
             writer.roll_sealed()
         own = None if writer is None else writer.writer_id
         rollup.adopt_orphans(self.root, own, self._crash, self._commits)
+        self.refresh()
 
     def close(self) -> None:
         """Roll everything this process wrote into Parquet and release its writer directory.
@@ -246,6 +335,7 @@ class EventLog:
             log.scan("outcome", "churn", start=datetime(2026, 11, 1, tzinfo=timezone.utc))
         """
         kind, system = check_kind(kind), check_name(system, "system")
+        self._fresh()
         return read.scan(self.root, kind, system, start, end)
 
     def scan_received(
@@ -268,6 +358,7 @@ class EventLog:
             log.scan_received("prediction", "churn", after=watermark)
         """
         kind, system = check_kind(kind), check_name(system, "system")
+        self._fresh()
         return read.scan_received(self.root, kind, system, after, until)
 
     def files_received_after(
@@ -281,6 +372,7 @@ class EventLog:
         """
         kind, system = check_kind(kind), check_name(system, "system")
         after_us = read.micros(after, "after")
+        self._fresh()
         return read.files_received_after(self.root, kind, system, after_us)[0]
 
     def count(self, kind: str, system: str) -> int:
@@ -291,6 +383,7 @@ class EventLog:
             log.count("prediction", "churn")  # 1
         """
         kind, system = check_kind(kind), check_name(system, "system")
+        self._fresh()
         return read.count(self.root, kind, system)
 
     def existing_ids(self, kind: str, system: str, ids: Iterable[str]) -> set[str]:
@@ -303,6 +396,7 @@ class EventLog:
             log.existing_ids("prediction", "churn", ["p1", "nope"])  # {"p1"}
         """
         kind, system = check_kind(kind), check_name(system, "system")
+        self._fresh()
         return read.existing_ids(self.root, kind, system, ids)
 
     def query(self, sql: str) -> pa.Table:
@@ -314,6 +408,7 @@ class EventLog:
 
             log.query("SELECT decision, count(*) AS n FROM predictions GROUP BY decision")
         """
+        self._fresh()
         return read.query(self.root, sql)
 
     # -- retention, erasure, compaction
@@ -328,6 +423,7 @@ class EventLog:
         """
         if system is not None:
             system = check_name(system, "system")
+        self.refresh()
         return retention.delete_before(self.root, cutoff, self._commits, system)
 
     def erase(self, system: str, entity_key: str) -> int:
@@ -344,6 +440,7 @@ class EventLog:
         system = check_name(system, "system")
         if not isinstance(entity_key, str) or not entity_key:
             raise InvalidInputError(f"entity_key {entity_key!r} must be a non-empty string")
+        self.refresh()
         return retention.erase(self.root, system, entity_key, self._crash, self._commits)
 
     def prediction_ids(self, system: str, entity_key: str) -> list[str]:
@@ -357,6 +454,7 @@ class EventLog:
         system = check_name(system, "system")
         if not isinstance(entity_key, str) or not entity_key:
             raise InvalidInputError(f"entity_key {entity_key!r} must be a non-empty string")
+        self.refresh()
         if not self.root.is_dir():
             return []
         return retention.prediction_ids(self.root, system, entity_key)
@@ -377,6 +475,7 @@ class EventLog:
         listed = sorted(set(ids))
         if not all(isinstance(item, str) and item for item in listed):
             raise InvalidInputError("prediction ids must be non-empty strings")
+        self.refresh()
         return retention.erase_ids(self.root, system, listed, self._crash, self._commits)
 
     def compact(self, kind: str, system: str, date: dt.date | str) -> int:
@@ -388,6 +487,7 @@ class EventLog:
         """
         kind, system = check_kind(kind), check_name(system, "system")
         day = retention.as_day(date, "date")
+        self.refresh()
         return rollup.compact(self.root, kind, system, day, self._crash, self._commits)
 
     @contextlib.contextmanager

@@ -36,6 +36,7 @@ __all__ = [
     "erased_id_hashes",
     "erasure_table",
     "load_erasures",
+    "merge_erasures",
     "record_erasure",
     "record_id_erasure",
 ]
@@ -91,8 +92,22 @@ def erased_id_hashes(erasures: list[dict[str, Any]], system: str) -> set[str]:
     }
 
 
+def merge_erasures(root: Path, others: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add to the log's tombstones those of ``others`` it lacks (another server's, through the
+    object store); return them all, in a stable order."""
+    erasures = load_erasures(root)
+    seen = {json.dumps(item, sort_keys=True) for item in erasures}
+    new = [item for item in others if json.dumps(item, sort_keys=True) not in seen]
+    if new:
+        _write(root, [*erasures, *new])
+    return [*erasures, *new]
+
+
 def _store(root: Path, tombstone: dict[str, Any]) -> None:
-    erasures = [*load_erasures(root), tombstone]
+    _write(root, [*load_erasures(root), tombstone])
+
+
+def _write(root: Path, erasures: list[dict[str, Any]]) -> None:
     temporary = root / f".{_ERASURES_FILE}.tmp"
     with open(temporary, "w") as file:
         json.dump({"version": 1, "erasures": erasures}, file)

@@ -260,6 +260,16 @@ class Writer:
                 else:
                     self._lead(self._commit_pending)
 
+    def backlog_bytes(self) -> int:
+        """Bytes of this writer's segments not rolled yet (the current one included)."""
+        with self._mutex:
+            paths = [path for _, path, _ in self._sealed]
+            waiting = self._segment_size
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                waiting += path.stat().st_size
+        return waiting
+
     def _raise_if_unusable(self) -> None:
         if self._failure is not None and not self._recovered():
             raise StoreError(str(self._failure))
