@@ -11,8 +11,6 @@ import importlib
 import importlib.util
 import io
 import json
-import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,43 +28,17 @@ from steward.model.artifacts import ArtifactStore
 from steward.model.remote_artifacts import RemoteArtifactStore
 from steward.settings import Settings
 
-from .conftest import CONFIG, Server, free_port
+from .conftest import CONFIG, Server, require_module
 
 BUCKET = "steward-artifacts"
 
 
-def _require(module: str) -> Any:
-    """Import an optional test dependency: skip without it, except in CI."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as missing:
-        message = f"{module} is needed for the object-storage tests: pip install -e '.[dev,s3]'"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} ({missing})", pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
-def s3() -> Iterator[Any]:
-    """A moto S3 server on a free port, reached the way a user reaches MinIO: AWS_ENDPOINT_URL."""
-    moto_server = _require("moto.server")
-    boto3 = _require("boto3")
-    _require("s3fs")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        patch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    server.stop()
+def s3(s3_endpoint: str) -> Any:
+    """A client of the local S3 server (``s3_endpoint``), with this module's bucket."""
+    client = require_module("boto3").client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 def _workspace(root: Path, database_url: str, artifacts_url: str) -> Steward:
