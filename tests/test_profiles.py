@@ -583,6 +583,91 @@ def test_profile_frame_rejects_bad_buckets_times_and_violations() -> None:
         profile_frame(frame, {"plan": NUMERIC_BINNING})
 
 
+# --- streamed profiles ----------------------------------------------------------------------------
+
+
+def test_profile_parquet_a_batch_at_a_time_equals_profile_frame_of_the_whole_table(
+    tmp_path: Path,
+) -> None:
+    """Rows in random time order, so each hour's profile merges partials of several batches."""
+    frame = hourly_frame(np.random.default_rng(41), 30_000)
+    binnings = {"amount": NUMERIC_BINNING, "plan": CATEGORICAL_BINNING}
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    (tmp_path / "table").mkdir()
+    for part in range(2):
+        half = table.slice(part * 15_000, 15_000)
+        pq.write_table(half, tmp_path / "table" / f"part-{part}.parquet", row_group_size=4_000)
+    (tmp_path / "table" / "_SUCCESS").write_text("")  # skipped, as Spark skips it
+    batches: list[int] = []
+    streamed = profiles_module.profile_parquet(
+        tmp_path / "table",
+        binnings,
+        model_version_column="model_version",
+        batch_rows=5_000,
+        on_batch=batches.append,
+    )
+    whole = profile_frame(table, binnings, model_version_column="model_version")
+    assert sum(batches) == 30_000 and len(batches) >= 6
+    # One row per column (in binnings order), hour and model version, in that order.
+    keys = [(row.column, row.bucket_start, row.model_version) for row in streamed]
+    order = [(list(binnings).index(column), start, version) for column, start, version in keys]
+    assert order == sorted(order) and len(set(keys)) == len(keys)
+    expected = {(row.column, row.bucket_start, row.model_version): row.profile for row in whole}
+    assert set(keys) == set(expected)
+    hours = frame["event_time"].dt.floor("h")
+    for row in streamed:
+        profile, truth = row.profile, expected[row.column, row.bucket_start, row.model_version]
+        assert_same_exact_fields(profile, truth)
+        if row.column == "plan":
+            assert profile.category_counts == truth.category_counts
+            continue
+        assert_same_bin_sums(profile, truth)
+        assert profile.finite_mean == pytest.approx(truth.finite_mean, rel=1e-9, abs=1e-12)
+        assert profile.finite_m2 == pytest.approx(truth.finite_m2, rel=1e-9, abs=1e-9)
+        mask = (hours == pd.Timestamp(row.bucket_start)) & (
+            frame["model_version"] == row.model_version
+        )
+        values = np.sort(frame.loc[mask, "amount"].dropna().to_numpy())
+        for q in (0.1, 0.5, 0.9):
+            assert rank_distance(values, profile.quantile(q), q) <= profile.quantile_rank_error
+
+
+def test_profile_batches_takes_pandas_and_arrow_frames_alike() -> None:
+    frame = hourly_frame(np.random.default_rng(42), 3_000)
+    binnings = {"amount": NUMERIC_BINNING}
+    parts = [frame.iloc[:1_000], pa.Table.from_pandas(frame.iloc[1_000:], preserve_index=False)]
+    streamed = profiles_module.profile_batches(parts, binnings, bucket="1D")
+    whole = profile_frame(frame, binnings, bucket="1D")
+    assert [row.bucket_start for row in streamed] == [row.bucket_start for row in whole]
+    for left, right in zip(streamed, whole, strict=True):
+        assert_same_exact_fields(left.profile, right.profile)
+
+
+def test_profile_parquet_names_what_it_cannot_read(tmp_path: Path) -> None:
+    binnings = {"amount": NUMERIC_BINNING}
+    with pytest.raises(InvalidInputError, match="'.*nowhere' does not exist"):
+        profiles_module.profile_parquet(tmp_path / "nowhere", binnings)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="holds no files"):
+        profiles_module.profile_parquet(tmp_path / "empty", binnings)
+    (tmp_path / "text.parquet").write_text("not parquet")
+    with pytest.raises(InvalidInputError, match="could not read .*text.parquet' as Parquet"):
+        profiles_module.profile_parquet(tmp_path / "text.parquet", binnings)
+    pq.write_table(pa.table({"event_time": pa.array([START], _TIMESTAMP)}), tmp_path / "t.parquet")
+    with pytest.raises(InvalidInputError, match=r"columns \['amount'\] are not in the frame"):
+        profiles_module.profile_parquet(tmp_path / "t.parquet", binnings)
+    with pytest.raises(InvalidInputError, match="batch_rows=0 must be at least 1"):
+        profiles_module.profile_parquet(tmp_path / "t.parquet", binnings, batch_rows=0)
+
+
+def test_a_profile_merge_refuses_rows_of_another_column() -> None:
+    frame = hourly_frame(np.random.default_rng(43), 100)
+    rows = profile_frame(frame, {"amount": NUMERIC_BINNING})
+    merge = profiles_module.ProfileMerge(["plan"])
+    with pytest.raises(InvalidInputError, match="column 'amount' does not belong to this merge"):
+        merge.add(rows)
+
+
 # --- incremental builds ---------------------------------------------------------------------------
 
 

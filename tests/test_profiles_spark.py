@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from steward import Steward
 from steward.cli import cli
 from steward.data.events import EventLog
 from steward.data.profiles import (
@@ -45,6 +46,8 @@ from steward.data.profiles.spark import (
     spark_session,
 )
 from steward.errors import ConfigError, InvalidInputError
+from steward.monitoring.profiles import BUCKET, monitor_store, profile_context, reference_inputs
+from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.slow
 
@@ -392,3 +395,57 @@ def test_cli_says_which_table_it_cannot_read(spark: Any, engine: str, tmp_path: 
     assert result.exit_code == 1
     assert f"could not read '{table}' as Parquet" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_refresh_by_spark_fills_the_store_the_monitors_read(
+    spark: Any, telco: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (root / "steward.yaml").write_text(CONFIG)
+    steward = Steward.open(root, user="tester")
+    steward.init()
+    steward.apply()
+    reference = telco[[*NUMERIC, "Contract", "customerID"]].iloc[:2000]
+    churned = (telco["Churn"] == "Yes").iloc[:2000]
+    model = LogisticRegression(max_iter=200).fit(reference[NUMERIC].fillna(0.0), churned)
+    steward.register_model(model, system="churn", data=reference.assign(Churn=churned))
+    steward.move_alias("churn", "champion", 1)
+    shift = dt.datetime.now(dt.UTC) - dt.timedelta(hours=14) - telco["event_time"].min()
+    events = [_event(index, row) for index, row in telco.assign(
+        event_time=telco["event_time"] + shift).iterrows()]  # fmt: skip
+    steward.events.append(events[:4000])
+    steward.events.flush()  # some in Parquet files, the rest in the write-ahead tail
+    steward.events.append(events[4000:])
+
+    command = ["--workspace", str(root), "profiles", "refresh", "churn", "--settle-seconds", "0"]
+    result = CliRunner().invoke(cli, [*command, "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    assert "by spark" in result.output
+
+    # Where the monitors read, with their binnings (the reference's inputs plus lateness).
+    store, binnings = monitor_store(
+        steward, steward.events, "churn", reference_inputs(steward, "churn")
+    )
+    assert sorted(binnings) == sorted([*NUMERIC, "Contract", "lateness_seconds"])
+    watermark = store.watermark("churn")
+    assert watermark is not None
+    files = store.hourly_files("churn")
+    start, end = telco["event_time"].min() + shift - BUCKET, watermark + BUCKET
+    expected, _ = build_profiles(
+        steward.events.scan_received("prediction", "churn"), binnings, None, bucket=BUCKET,
+        until=watermark,
+    )  # fmt: skip
+    _assert_equal_profiles(store.read_rows("churn", start, end), expected)
+
+    # A monitor run goes on from Spark's watermark: nothing is profiled twice.
+    context = profile_context(
+        steward, steward.events, "churn", reference_inputs(steward, "churn"), settle=dt.timedelta(0)
+    )
+    assert store.hourly_files("churn") == files
+    assert context.window(start, end)["tenure"].count == len(telco)
+    again = CliRunner().invoke(cli, command)
+    assert again.exit_code == 0 and "0 profiles of churn by duckdb" in again.output
+    steward.close()

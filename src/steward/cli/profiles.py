@@ -1,16 +1,25 @@
-"""``steward profiles build TABLE``: hourly profiles of a prediction table, by DuckDB or by Spark."""
+"""``steward profiles``: hourly profiles by the embedded engine or by Spark.
+
+``build TABLE`` profiles a prediction table into a profile store of one's choosing; ``refresh
+SYSTEM`` brings the profiles a system's monitors read up to date from the workspace's event log.
+"""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from steward.cli.drift import column_names
-from steward.cli.main import console
+from steward.cli.main import console, get_steward
 from steward.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from steward.data.events import EventLog
+    from steward.data.profiles import Binning, ProfileStore
 
 __all__ = ["profiles_group"]
 
@@ -90,16 +99,9 @@ def profiles_build(
             raise _unreadable(table, error) from None
         rows = build_profiles_spark(frame, binnings, **options)
     else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        from steward.data.profiles import profile_parquet
 
-        from steward.data.profiles import profile_frame
-
-        try:
-            data = pq.read_table(table)
-        except (pa.ArrowException, OSError) as error:
-            raise _unreadable(table, error) from None
-        rows = profile_frame(data, binnings, **options)
+        rows = profile_parquet(table, binnings, **options)  # a batch of rows at a time
     path = ProfileStore(store_root).write(system, rows)
     buckets = len({row.bucket_start for row in rows})
     console.print(
@@ -114,3 +116,78 @@ def _unreadable(table: Path, error: Exception) -> InvalidInputError:
         f"could not read '{table}' as Parquet ({first_line}); pass a Parquet file or a folder "
         "of Parquet files"
     )
+
+
+@profiles_group.command("refresh")
+@click.argument("system")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="spark needs pip install 'steward[spark]'.",
+)
+@click.option("--spark-remote", help="Spark Connect URL, e.g. sc://host:15002 (default: local).")
+@click.option(
+    "--settle-seconds",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="Leave events received this recently for a later run.",
+)
+@click.pass_context
+def profiles_refresh(
+    ctx: click.Context, system: str, engine: str, spark_remote: str | None, settle_seconds: int
+) -> None:
+    """Profile SYSTEM's new predictions into the store its monitors read.
+
+    Profiles the events of the workspace's event log received since the stored watermark (all of
+    them the first time) per hour, with the monitors' binnings, and stores them with the new
+    watermark where the monitors read them; their next run goes on from there. With --engine
+    spark the event log's files are read and profiled by Spark.
+    """
+    from steward.monitoring.profiles import monitor_store, reference_inputs
+
+    steward = get_steward(ctx)
+    events = steward.events
+    store, binnings = monitor_store(steward, events, system, reference_inputs(steward, system))
+    started = time.perf_counter()
+    settle = timedelta(seconds=settle_seconds)
+    if engine == "spark":
+        written = _refresh_with_spark(store, events, system, binnings, settle, spark_remote)
+    else:
+        from steward.monitoring.profiles import BUCKET
+
+        written = store.refresh(events, system, binnings, bucket=BUCKET, settle=settle)
+    console.print(
+        f"{written} profiles of {system} by {engine} in {time.perf_counter() - started:.1f}s, "
+        f"watermark {store.watermark(system)} -> {store.root}"
+    )
+
+
+def _refresh_with_spark(
+    store: ProfileStore,
+    events: EventLog,
+    system: str,
+    binnings: dict[str, Binning],
+    settle: timedelta,
+    remote: str | None,
+) -> int:
+    """``ProfileStore.refresh`` with the events read and profiled by Spark."""
+    from steward.data.profiles.spark import (
+        build_event_profiles_spark,
+        read_event_log,
+        spark_session,
+    )
+    from steward.monitoring.profiles import BUCKET
+
+    watermark = store.watermark(system)
+    until = datetime.now(UTC) - settle
+    if watermark is not None and until <= watermark:
+        return 0
+    frame = read_event_log(spark_session(remote), events, system, after=watermark)
+    rows, new_watermark = build_event_profiles_spark(
+        frame, binnings, watermark, bucket=BUCKET, until=until
+    )
+    store.write(system, rows, watermark=new_watermark)
+    return len(rows)

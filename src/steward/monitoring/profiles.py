@@ -54,8 +54,10 @@ __all__ = [
     "BUCKET",
     "PROFILES_DIRECTORY",
     "ProfileContext",
+    "monitor_store",
     "out_of_range_shares",
     "profile_context",
+    "reference_inputs",
     "window_counts",
 ]
 
@@ -130,10 +132,7 @@ def profile_context(
     ``reference`` is the champion's reference sample without target and entity key, or None when
     the champion has none (then only lateness and volume are profiled).
     """
-    key = _reference_key(steward, system) if reference is not None else "none"
-    root = Path(events.root) / PROFILES_DIRECTORY / f"reference-{key}"
-    binnings = _binnings(root / "binnings.json", reference)
-    store = ProfileStore(root)
+    store, binnings = monitor_store(steward, events, system, reference)
     settling = store.sync(events, system, binnings, bucket=BUCKET, settle=settle)
     reference_profile = None
     if reference is not None and len(binnings) > 1:
@@ -147,6 +146,39 @@ def profile_context(
         0 if reference is None else len(reference),
         settling,
     )
+
+
+def monitor_store(
+    steward: Workspace, events: EventLog, system: str, reference: pd.DataFrame | None
+) -> tuple[ProfileStore, dict[str, Binning]]:
+    """The profile store a system's monitors read and the binnings its profiles use (fitted on
+    ``reference`` and kept on first use, as :func:`profile_context` does).
+
+    A build that writes ``store`` with these binnings, bucketed by :data:`BUCKET`, and with its
+    watermark (as ``ProfileStore.refresh`` writes) is what the next monitor run reads, and that
+    run's sync goes on from the watermark: ``steward profiles refresh --engine spark`` does this.
+
+    Example::
+
+        store, binnings = monitor_store(steward, steward.events, "churn", reference_inputs(
+            steward, "churn"))
+        store.refresh(steward.events, "churn", binnings, bucket=BUCKET)
+    """
+    key = _reference_key(steward, system) if reference is not None else "none"
+    root = Path(events.root) / PROFILES_DIRECTORY / f"reference-{key}"
+    return ProfileStore(root), _binnings(root / "binnings.json", reference)
+
+
+def reference_inputs(steward: Workspace, system: str) -> pd.DataFrame | None:
+    """The champion's reference sample without its target and entity key (the input columns the
+    monitors profile), or None when the champion has none."""
+    info = steward.system(system)
+    try:
+        reference = steward.reference_data(system, "champion")
+    except NotFoundError:
+        return None
+    drop = [c for c in (info.target, info.entity_key) if c and c in reference.columns]
+    return reference.drop(columns=drop)
 
 
 def _reference_key(steward: Workspace, system: str) -> str:

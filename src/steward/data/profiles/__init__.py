@@ -13,7 +13,8 @@ noun: ``binning`` (``Binning``, ``fit_binnings``, reading columns), ``column``
 (``ColumnProfile``, ``merge_profiles``), ``counting`` (the column-wise passes that build
 profiles), ``kll`` (KLL sketches built in bulk from sorted values), ``dataset``
 (``DatasetProfile``, a window), ``rollup`` (closed days merged once, for long windows) and
-``compare`` (profile-mode drift).
+``compare`` (profile-mode drift) and ``batches`` (``profile_parquet`` and ``profile_batches``:
+series of more rows than memory holds, a batch at a time).
 ``docs/profiles.md`` explains the algebra, the storage layout, the watermark and the error bounds of
 profile-mode drift.
 
@@ -57,6 +58,13 @@ from steward.data.profiles.store import (
     profile_frame,
 )
 
+# Streamed series build on the series: imported after them.
+from steward.data.profiles.batches import (  # isort: skip
+    ProfileMerge,
+    profile_batches,
+    profile_parquet,
+)
+
 __all__ = [
     "DEFAULT_BINS",
     "DEFAULT_MAX_CATEGORIES",
@@ -68,6 +76,7 @@ __all__ = [
     "ColumnProfile",
     "DatasetProfile",
     "ProfileDrift",
+    "ProfileMerge",
     "ProfileRow",
     "ProfileStore",
     "build_profiles",
@@ -75,5 +84,7 @@ __all__ = [
     "drift_from_profiles",
     "fit_binnings",
     "merge_profiles",
+    "profile_batches",
     "profile_frame",
+    "profile_parquet",
 ]

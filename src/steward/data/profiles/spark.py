@@ -49,9 +49,10 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from steward.data.profiles.batches import ProfileMerge, gathered, profile_batches
 from steward.data.profiles.binning import Binning
-from steward.data.profiles.column import ColumnProfile, merge_profiles
-from steward.data.profiles.store import OUTPUT_COLUMNS, ProfileRow, build_profiles, profile_frame
+from steward.data.profiles.column import ColumnProfile
+from steward.data.profiles.store import OUTPUT_COLUMNS, ProfileRow, build_profiles
 from steward.errors import ConfigError, InvalidInputError
 
 __all__ = [
@@ -76,7 +77,8 @@ _ARROW_PARTIAL: Final = pa.schema(
     ]
 )
 #: Rows a task gathers before profiling them: fewer, larger calls amortize the per-call cost of
-#: the counting passes and emit fewer partials; this many rows of a few columns fit in memory.
+#: the counting passes; this many rows of a few columns fit in memory. A task merges its passes
+#: and emits one partial per bucket, column and model version it saw.
 ROWS_PER_PASS: Final = 1 << 18
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Event columns the embedded build reads (``inputs`` and ``violations`` only when present).
@@ -101,14 +103,21 @@ def require_pyspark() -> Any:
     return pyspark.sql
 
 
-def spark_session(remote: str | None = None, *, master: str = "local[*]") -> Any:
+def spark_session(
+    remote: str | None = None,
+    *,
+    master: str = "local[*]",
+    config: Mapping[str, str] | None = None,
+) -> Any:
     """A Spark session: through Spark Connect at ``remote`` (``"sc://host:15002"``) when given,
     else a local one on ``master`` whose Python workers run this interpreter (so they import the
-    same Steward), with the session time zone in UTC.
+    same Steward), with the session time zone in UTC. ``config`` adds Spark settings to a local
+    session; those read when the JVM starts (``spark.driver.memory``) apply only to the first.
 
     Example::
 
         spark = spark_session()                       # local, every core
+        spark = spark_session(master="local[2]", config={"spark.driver.memory": "1g"})
         spark = spark_session("sc://spark.internal:15002")
     """
     builder = require_pyspark().SparkSession.builder
@@ -117,12 +126,14 @@ def spark_session(remote: str | None = None, *, master: str = "local[*]") -> Any
             return builder.remote(remote).getOrCreate()
     # The workers read this when they start; an explicit setting of the user's wins.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return (
+    builder = (
         builder.master(master)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
     )
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def build_profiles_spark(
@@ -147,16 +158,17 @@ def build_profiles_spark(
     columns = [*dict.fromkeys([time_column, *filter(None, [model_version_column]), *binnings])]
 
     def profile(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # One partial per key and task, merged as the task goes: the rows collected by the
+        # driver grow with partitions x buckets x columns, not with the rows of a partition.
         fitted = _binnings_from(specs)
-        for table in _gathered(batches):
-            rows = profile_frame(
-                table,
-                fitted,
-                bucket=bucket,
-                time_column=time_column,
-                model_version_column=model_version_column,
-            )
-            yield _partials(rows, None)
+        rows = profile_batches(
+            gathered(batches, ROWS_PER_PASS),
+            fitted,
+            bucket=bucket,
+            time_column=time_column,
+            model_version_column=model_version_column,
+        )
+        yield _partials(rows, None)
 
     with _without_pandas_warning():
         partials = frame.select(*[_quoted(name) for name in columns]).mapInArrow(
@@ -201,9 +213,12 @@ def build_event_profiles_spark(
 
     def profile(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         fitted = _binnings_from(specs)
-        for table in _gathered(batches):
-            rows, latest = build_profiles(table, fitted, None, bucket=bucket)
-            yield _partials(rows, latest)
+        merge, latest = ProfileMerge(fitted), None
+        for table in gathered(batches, ROWS_PER_PASS):
+            rows, newest = build_profiles(table, fitted, None, bucket=bucket)
+            merge.add(rows)
+            latest = max(filter(None, [latest, newest]), default=None)
+        yield _partials(merge.rows(), latest)
 
     with _without_pandas_warning():
         collected = kept.mapInArrow(profile, PARTIAL_SCHEMA).collect()
@@ -329,21 +344,6 @@ def _binnings_from(specs: Mapping[str, str]) -> dict[str, Binning]:
     return {name: Binning.from_dict(json.loads(text)) for name, text in specs.items()}
 
 
-def _gathered(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Table]:
-    """The task's batches as tables of about ``ROWS_PER_PASS`` rows (the last one shorter)."""
-    pending: list[pa.RecordBatch] = []
-    size = 0
-    for batch in batches:
-        if batch.num_rows:
-            pending.append(batch)
-            size += batch.num_rows
-        if size >= ROWS_PER_PASS:
-            yield pa.Table.from_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
-
-
 def _partials(rows: Sequence[ProfileRow], latest: dt.datetime | None) -> pa.RecordBatch:
     """Profile rows as the rows of ``PARTIAL_SCHEMA`` (the profile as JSON, its binning left out:
     the driver holds it)."""
@@ -373,27 +373,17 @@ def _merged(
     partials: Sequence[Any], binnings: Mapping[str, Binning]
 ) -> tuple[list[ProfileRow], dt.datetime | None]:
     """The partials merged per (column, bucket, version), and the newest ``latest_us`` seen."""
-    grouped: dict[tuple[str, int, int | None], list[ColumnProfile]] = {}
+    merge = ProfileMerge(binnings)
     latest: int | None = None
     for partial in partials:
         name, bucket_us, version = partial["name"], partial["bucket_us"], partial["version"]
         profile = ColumnProfile.from_dict(json.loads(partial["profile"]), binnings[name])
-        grouped.setdefault((name, bucket_us, version), []).append(profile)
+        start = _EPOCH + dt.timedelta(microseconds=bucket_us)
+        merge.add([ProfileRow(start, name, profile, version)])
         if partial["latest_us"] is not None:
             latest = max(latest or partial["latest_us"], partial["latest_us"])
-    position = {name: index for index, name in enumerate(binnings)}
-    keys = sorted(grouped, key=lambda key: (position[key[0]], key[1], key[2] is None, key[2] or 0))
-    rows = [
-        ProfileRow(
-            _EPOCH + dt.timedelta(microseconds=bucket_us),
-            name,
-            merge_profiles(grouped[name, bucket_us, version]),
-            version,
-        )
-        for name, bucket_us, version in keys
-    ]
     moment = None if latest is None else _EPOCH + dt.timedelta(microseconds=latest)
-    return rows, moment
+    return merge.rows(), moment
 
 
 def _arrow_frame(spark: Any, table: pa.Table, schema: pa.Schema) -> Any:
