@@ -294,6 +294,7 @@ def in_process(root: Path, model: Any, records: list[dict[str, Any]], n: int) ->
     samples: dict[str, list[float]] = {"bare": [], "service": [], "model": []}
     with Steward.open(root) as steward, EventLog(root / "events-in-process") as events:
         service = Service(steward, events)
+        service.start()  # as the server does: the store is checked off the request path
         service.predict("churn", records[:1])
         service.on_prediction = lambda _s, _v, latency_ms, _x: samples["model"].append(latency_ms)
         for index in range(n):

@@ -162,6 +162,15 @@ SETTINGS: tuple[Setting, ...] = (
         "before calling the model; it waits only while requests arrive together, never for a "
         "lone caller. 0 never waits.",
     ),
+    Setting(
+        "serving_refresh_ms",
+        float,
+        250.0,
+        "Milliseconds between two checks, by each `steward serve` process, whether a served "
+        "system's aliases, suspension, contract or policy changed in the store (one small read "
+        "for all systems); a change is read and its new versions loaded in the background. So "
+        "an alias move or a suspension reaches every server within about this long.",
+    ),
     Setting("smtp_host", str, "", "SMTP server for alert email. Empty means email is not sent."),
     Setting("smtp_port", int, 25, "Port of the SMTP server for alert email."),
     Setting("smtp_sender", str, "steward@localhost", "From address of alert email."),
@@ -228,6 +237,7 @@ class Settings:
     loop_interval: int = 60
     batch_max_records: int = 64
     batch_max_wait_ms: float = 2.0
+    serving_refresh_ms: float = 250.0
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_sender: str = "steward@localhost"
@@ -283,6 +293,11 @@ class Settings:
                 "settings 'batch_max_records' must be at least 1 and 'batch_max_wait_ms' at "
                 f"least 0, got {values['batch_max_records']} and {values['batch_max_wait_ms']}"
             )
+        if not 0 < values["serving_refresh_ms"] <= 60_000:
+            raise ConfigError(
+                "setting 'serving_refresh_ms' must be more than 0 and at most 60000 (a minute), "
+                f"got {values['serving_refresh_ms']}; the default, 250, suits most stores"
+            )
         if values["events_sync_seconds"] < 0 or values["events_backlog_mb"] < 1:
             raise ConfigError(
                 "settings 'events_sync_seconds' must be at least 0 and 'events_backlog_mb' at "
@@ -305,6 +320,7 @@ class Settings:
             loop_interval=values["loop_interval"],
             batch_max_records=values["batch_max_records"],
             batch_max_wait_ms=float(values["batch_max_wait_ms"]),
+            serving_refresh_ms=float(values["serving_refresh_ms"]),
             smtp_host=values["smtp_host"],
             smtp_port=values["smtp_port"],
             smtp_sender=values["smtp_sender"],

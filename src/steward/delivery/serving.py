@@ -1,13 +1,14 @@
 """The hot path: contract check, champion model, policy, one durable append.
 
-``Service`` is what the HTTP server calls. Per system it keeps a ``Runtime``: the compiled contract,
-the policy, and the loaded champion, canary and shadow models. Alias moves are picked up without a
-restart: the runtime re-reads the aliases at most once per ``refresh_seconds`` and loads a version the
-first time it is needed. Shadow models score the same records on a background thread, off the hot path,
-and their scores are logged as ``shadow`` events for comparison. The same refresh reads the system's
-open suspension (``steward.delivery.suspension``), so suspending or resuming takes effect within a second: a
-suspended decision says so in the response (``suspended``, ``reason``) and in the logged event (its
-``output`` becomes ``{"output": ..., "suspended": {"id", "mode", "reason"}}``).
+``Service`` is what the HTTP server calls. Per system it keeps a ``Runtime`` (``delivery/runtime.py``)
+and the loaded champion, canary and shadow models. No request reads the store once its system is
+served: a thread checks every ``refresh_seconds`` (setting ``serving_refresh_ms``, 250 ms), in one
+small read, whether an alias, the open suspension, the contract or the policy changed, re-reads
+what did, loads a newly routed version, then switches requests to it. So a promotion or suspension
+made through any server reaches every server well within a second. A suspended decision says so
+in the response (``suspended``, ``reason``) and in the logged event (its ``output`` becomes
+``{"output": ..., "suspended": {"id", "mode", "reason"}}``). Shadow models score the same records on
+a background thread, off the hot path, and their scores are logged as ``shadow`` events.
 
 Each system has one batch worker (``steward.delivery.batching``), so its models run one call at a
 time instead of fighting over the interpreter lock. Requests that arrive together are served as
@@ -25,13 +26,13 @@ append fail is retried alone, so it fails alone.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import math
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,15 +42,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from steward._util.text import check_text
-from steward.data.contracts import Contract, Violation, check_record
+from steward.data.contracts import Violation, check_record
 from steward.data.contracts.personal import protect_record, protect_violations, workspace_secret
 from steward.data.events import EventLog
 from steward.data.events.schemas import ATTRIBUTES_KEY, check_attributes
 from steward.delivery.batching import Batcher
-from steward.delivery.suspension import Suspension, open_suspension, suspension_marker
+from steward.delivery.runtime import Marker, Runtime, keep_current, read_markers, read_runtime
+from steward.delivery.suspension import Suspension, suspension_marker
 from steward.errors import (
     ContractViolationError,
     InvalidInputError,
@@ -58,10 +59,7 @@ from steward.errors import (
 )
 from steward.model.flavors import LoadedModel
 from steward.model.policy import REVIEW_ACTION, Decision, Policy, decide
-from steward.model.registry import find_system
-from steward.store import AliasRow
 from steward.workspace import Workspace
-from steward.workspace.systems import get_contract
 
 __all__ = ["PredictionResult", "Runtime", "Service"]
 
@@ -104,44 +102,6 @@ class PredictionResult:
         }
 
 
-@dataclass
-class Runtime:
-    """What serving one system needs, refreshed from the store when aliases move."""
-
-    name: str
-    task: str
-    entity_key_column: str
-    contract: Contract | None
-    policy: Policy | None
-    canary_share: float
-    aliases: dict[str, int] = field(default_factory=dict)
-    attributes: tuple[str, ...] = ()  # fairness.attributes: may come beside the records
-    suspension: Suspension | None = None
-    checked_at: float = 0.0
-
-    @property
-    def champion(self) -> int | None:
-        return self.aliases.get("champion")
-
-    def route(self, entity_key: str) -> int | None:
-        """Champion, or the canary for a sticky share of entities (the same entity, the same arm)."""
-        canary = self.aliases.get("canary")
-        if canary is None or self.canary_share <= 0 or not entity_key:
-            return self.champion
-        digest = hashlib.blake2b(f"canary:{self.name}:{entity_key}".encode(), digest_size=8)
-        draw = int.from_bytes(digest.digest(), "big") / 2**64
-        return canary if draw < self.canary_share else self.champion
-
-    def shadows(self) -> list[int]:
-        return sorted(
-            {
-                version
-                for alias, version in self.aliases.items()
-                if alias == "shadow" or alias.startswith("shadow-")
-            }
-        )
-
-
 class Service:
     """Scores records for any system of a workspace and logs every prediction durably."""
 
@@ -150,7 +110,7 @@ class Service:
         steward: Workspace,
         events: EventLog,
         *,
-        refresh_seconds: float = 1.0,
+        refresh_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_batch_records: int | None = None,
         max_wait_ms: float | None = None,
@@ -158,7 +118,10 @@ class Service:
         settings = steward.settings
         self.steward = steward
         self.events = events
-        self.refresh_seconds = refresh_seconds
+        #: Seconds between two checks for changes; 0 reads the store on every call (for tests).
+        self.refresh_seconds = (
+            settings.serving_refresh_ms / 1000 if refresh_seconds is None else refresh_seconds
+        )
         self.max_batch_records = (
             settings.batch_max_records if max_batch_records is None else max_batch_records
         )
@@ -168,95 +131,127 @@ class Service:
         # Per (system, version): batches checked to score as alone, or -1 once one did not.
         self._batch_checks: dict[tuple[str, int], int] = {}
         self._clock = clock
-        self._runtimes: dict[str, Runtime] = {}
+        self._runtimes: dict[str, Runtime] = {}  # what requests are served with
+        self._seen: dict[str, Runtime] = {}  # what was last read; ahead while a version loads
         self._models: dict[tuple[str, int], LoadedModel] = {}
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._closed = False
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-shadow")
-        self._refresh_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-refresh")
-        self._refreshing: set[str] = set()
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._store_away = False
         self.on_prediction: Callable[[str, int, float, list[Violation]], None] | None = None
 
     def close(self) -> None:
         """Serve what is queued, stop the batch workers, and let shadow scoring finish."""
         with self._lock:
             self._closed = True
+            self._stopping.set()
             batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             batcher.close()
-        self._refresh_pool.shutdown(wait=True)
+        if self._watcher is not None:
+            self._watcher.join(timeout=30)
         self._shadow_pool.shutdown(wait=True)
 
     # Runtime state
 
-    def runtime(self, system: str) -> Runtime:
-        """The system's runtime, with aliases re-read when older than ``refresh_seconds``.
+    def start(self) -> None:
+        """Keep every served runtime current from a thread of its own (``refresh``), until
+        ``close``; the server's lifespan calls this. Without it, ``runtime`` checks the store
+        itself, at most once per ``refresh_seconds``."""
+        with self._lock:
+            if self._watcher is None and not self._closed:
+                arguments = (weakref.ref(self), self._stopping)
+                self._watcher = threading.Thread(
+                    target=keep_current, args=arguments, name="steward-refresh", daemon=True
+                )
+                self._watcher.start()
 
-        Only the first request of a system waits for the store (or every request, with
-        ``refresh_seconds`` 0); later refreshes run in the background while the last runtime
-        serves, so no request waits on a store read, and a move is seen within the refresh.
+    def runtime(self, system: str) -> Runtime:
+        """The runtime requests of ``system`` are served with.
+
+        The first call reads it from the store (an unknown system fails here). After that, once
+        ``start`` ran, no call reads the store; before, a call checks it once per
+        ``refresh_seconds``; with ``refresh_seconds`` 0, every call reads it.
         """
-        now = self._clock()
         runtime = self._runtimes.get(system)
         if runtime is None or self.refresh_seconds <= 0:
-            return self._refresh(system, now)
-        if now - runtime.checked_at > self.refresh_seconds:
-            with self._lock:
-                due = system not in self._refreshing
-                self._refreshing.add(system)
-            if due:
-                self._refresh_pool.submit(self._refresh_in_background, system, now)
+            return self._read(system)
+        if self._watcher is None and self._clock() - runtime.asked_at > self.refresh_seconds:
+            runtime.asked_at = self._clock()  # once per refresh, even while the store is away
+            self.refresh([system])
+            return self._runtimes.get(system) or self._read(system)
         return runtime
 
-    def _refresh(self, system: str, now: float) -> Runtime:
-        with self._lock:
-            runtime = self._load_runtime(system)
-            runtime.checked_at = now
-            self._runtimes[system] = runtime
-        return runtime
+    def seen(self) -> list[tuple[Runtime, float]]:
+        """Each served system as this server last read it, and the seconds since it last found it
+        current in the store; ``/metrics`` exports both (``steward_serving_*``)."""
+        now = self._clock()
+        return [
+            (runtime, max(now - runtime.checked_at, 0.0)) for runtime in list(self._seen.values())
+        ]
 
-    def _refresh_in_background(self, system: str, now: float) -> None:
+    def refresh(self, systems: Sequence[str] | None = None) -> list[str]:
+        """Check once whether any served system changed in the store; reload those that did.
+
+        One small read covers every system (``read_markers``); a whole runtime is read only for a
+        system whose marker moved. The new runtime is ``seen`` at once; its champion and canary
+        are loaded here, off the request path, and then requests are served with it. The watcher
+        thread calls this every ``refresh_seconds``. Returns the systems that changed.
+        """
+        systems = list(self._seen) if systems is None else systems
+        if not systems or self._closed:
+            return []
+        now = self._clock()
         try:
-            self._refresh(system, now)
-        except NotFoundError:
-            self._runtimes.pop(system, None)  # the next request finds out, and says so
-        except Exception:  # the store is away: serve the last runtime, try again next time
-            logger.warning("could not refresh the runtime of %r", system, exc_info=True)
-        finally:
-            with self._lock:
-                self._refreshing.discard(system)
+            markers = read_markers(self.steward.store, systems)
+        except Exception:  # the store is away: serve what was last read, say so once, try again
+            if not self._store_away:
+                logger.warning("cannot check the store for changes", exc_info=True)
+            self._store_away = True
+            return []
+        self._store_away = False
+        changed = []
+        for system in systems:
+            known = self._seen.get(system)
+            if known is not None and system in markers and markers[system] == known.marker:
+                known.checked_at = now
+            elif known is not None and self._reload(system, markers.get(system), now):
+                changed.append(system)
+        return changed
 
-    def _load_runtime(self, system: str) -> Runtime:
-        info = self.steward.system(system)
-        config = info.config
-        contract = get_contract(self.steward.store, system)
-        previous = self._runtimes.get(system)
-        if (
-            previous
-            and previous.contract
-            and contract
-            and previous.contract.version == contract.version
-        ):
-            contract = previous.contract  # keep its compiled checks across alias refreshes
-        policy = Policy.from_dict(config["policy"]) if config.get("policy") else None
-        traffic = config.get("traffic") or {}
-        with self.steward.store.read() as session:
-            system_row = find_system(session, system)
-            rows = session.scalars(select(AliasRow).where(AliasRow.system_id == system_row.id))
-            aliases = {row.name: row.version for row in rows if row.version is not None}
-            suspension = open_suspension(session, system_row.id, system)
-        return Runtime(
-            name=system,
-            task=info.task,
-            entity_key_column=info.entity_key,
-            contract=contract,
-            policy=policy,
-            canary_share=float(traffic.get("canary_share", 0.0)),
-            aliases=aliases,
-            suspension=suspension,
-            attributes=tuple(info.declared.fairness.attributes if info.declared.fairness else ()),
-        )
+    def _read(self, system: str) -> Runtime:
+        with self._lock:
+            marker = read_markers(self.steward.store, [system]).get(system)
+            runtime = read_runtime(self.steward, system, marker, self._seen.get(system))
+            runtime.checked_at = runtime.asked_at = self._clock()
+            self._seen[system] = self._runtimes[system] = runtime
+        return runtime
+
+    def _reload(self, system: str, marker: Marker | None, now: float) -> bool:
+        try:
+            fresh = read_runtime(self.steward, system, marker, self._seen.get(system))
+        except NotFoundError:  # gone: the next request finds out, and says so
+            with self._lock:
+                self._seen.pop(system, None)
+                self._runtimes.pop(system, None)
+            return False
+        except Exception:
+            logger.warning("could not refresh the runtime of %r", system, exc_info=True)
+            return False
+        fresh.checked_at = fresh.asked_at = now
+        self._seen[system] = fresh
+        for version in fresh.routed():
+            try:
+                self.model(system, version)
+            except Exception:  # the request path tries again and answers with the cause
+                logger.warning("could not load v%s of %r", version, system, exc_info=True)
+        with self._lock:
+            if self._seen.get(system) is fresh:
+                self._runtimes[system] = fresh
+        return True
 
     def model(self, system: str, version: int) -> LoadedModel:
         """The loaded model version, loaded once even when many threads ask at the same time."""

@@ -3,9 +3,10 @@
 Mode ``review`` sends every decision to the review queue (``steward.governance.review``), the
 policy's action kept as ``intended_action``; mode ``fallback`` gives every record a fixed
 ``fallback_action`` instead of the model's decision (the score is still computed and logged).
-Held-out entities keep their holdout decision either way. Serving reads the open suspension on its
-once-a-second refresh, so suspending or resuming takes effect without a restart; it lives here,
-beside serving, because the hot path must read it without knowing the review queue.
+Held-out entities keep their holdout decision either way. Every serving process checks the store for
+a new or ended suspension every ``serving_refresh_ms`` (250 ms), so suspending or resuming reaches
+every server well within a second, without a restart; it lives here, beside serving, because the
+hot path must read it without knowing the review queue.
 
 >>> suspend(steward, "churn", mode="review", reason="drift on tenure")   # doctest: +SKIP
 >>> resume(steward, "churn", reason="drift explained")                  # doctest: +SKIP
@@ -101,7 +102,7 @@ def suspend(
     reason: str = "",
     actor: str | None = None,
 ) -> Suspension:
-    """Suspend the system's automation; serving picks it up within a second, without a restart.
+    """Suspend the system's automation; every server follows within a second, without a restart.
 
     ``mode="review"`` sends every decision to the review queue (``fallback_action`` is ignored);
     ``mode="fallback"`` gives every record ``fallback_action``. An already-suspended system is a

@@ -10,6 +10,7 @@ tests run it under a real uvicorn.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from steward import __version__
 from steward.core import Steward
 from steward.data.events import EventLog
 from steward.delivery.serving import Service
+from steward.errors import StoreError
 from steward.governance.access import Authenticator, Identity, Role
 from steward.loop.scheduler import Scheduler
 from steward.web.auth import DEFAULT_HOSTS, Access, FormGuard, HostGuard
@@ -33,6 +35,8 @@ from steward.web.roles import (
 )
 from steward.web.routers import available_routers
 from steward.workspace.retention import run_retention
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["create_app", "lifespan"]
 
@@ -56,6 +60,7 @@ def create_app(
     service = Service(steward, log)
     metrics = Metrics(steward)
     service.on_prediction = metrics.observe_prediction
+    metrics.watch_serving(service)
     app = FastAPI(
         title="Steward",
         version=__version__,
@@ -88,8 +93,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Retention runs at start, each system by its own period; `steward retention` runs it on
     # demand (e.g. from cron). Then the segments of writers that died (a killed server) are
     # rolled into Parquet now, even if this server never receives a write.
-    run_retention(steward, log)
-    log.flush()
+    try:
+        run_retention(steward, log)
+        log.flush()
+    except StoreError as error:  # an object store that does not answer yet: start degraded
+        logger.warning("starting without retention and rolls for now: %s", error)
     # The loop (monitors, SLOs, alerts, playbooks) every loop_interval seconds; 0 is off.
     # Of the servers sharing the store, the one holding the loop lock ticks (steward.loop.leader).
     scheduler = Scheduler(steward, log, steward.settings.loop_interval)
@@ -98,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     scheduler.on_tick = metrics.loop_ticks.inc
     metrics.loop_leader.set_function(lambda: float(scheduler.role == "leader"))
     scheduler.start()
+    app.state.service.start()  # keeps each served system current: aliases, suspension, contract
     yield
     scheduler.stop()
     app.state.service.close()  # let shadow scoring finish before the log closes

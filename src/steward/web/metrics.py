@@ -1,5 +1,6 @@
-"""Prometheus metrics of one server process: requests, latency, predictions, violations, and the
-model-health gauges read from the store (``steward.web.health_metrics``).
+"""Prometheus metrics of one server process: requests, latency, predictions, violations, what its
+serving runtime last read (``steward_serving_*``), and the model-health gauges read from the store
+(``steward.web.health_metrics``).
 
 The ``_created`` series prometheus_client adds to every counter and histogram (the Unix time the
 series was made) are turned off: Prometheus does not use them and they double what ``/metrics``
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -19,15 +21,64 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from steward.delivery.serving import Service
 from steward.web.health_metrics import HEALTH_TTL, HealthCollector
 from steward.workspace import Workspace
 
-__all__ = ["Metrics"]
+__all__ = ["SERVING_METRICS", "Metrics", "ServingCollector"]
 
 # Hot-path latencies are sub-millisecond to tens of milliseconds: buckets from 0.25 ms to 2.5 s.
 _BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+#: This process's view of each served system: name -> (help, label names). All are gauges.
+SERVING_METRICS = {
+    "steward_serving_alias_version": (
+        "The model version each alias points at, as this server last read it from the store; "
+        "requests switch to a new version once it is loaded.",
+        ("system", "alias"),
+    ),
+    "steward_serving_suspended": (
+        "1 while this server sees the system's automation suspended, else 0.",
+        ("system",),
+    ),
+    "steward_serving_checked_seconds": (
+        "Seconds since this server last found the system's aliases, suspension, contract and "
+        "policy current in the store (a few tenths normally; growing while the store is away).",
+        ("system",),
+    ),
+}
+
+
+class ServingCollector:
+    """What ``service`` last read of each system it serves, read from memory at each scrape.
+
+    These differ between replicas only until each has seen a change (``serving_refresh_ms``),
+    so comparing them across replicas shows a promotion or a suspension reaching every server.
+    """
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def describe(self) -> list[Metric]:
+        return [
+            GaugeMetricFamily(name, help_text) for name, (help_text, _) in SERVING_METRICS.items()
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        families = {
+            name: GaugeMetricFamily(name, help_text, labels=list(labels))
+            for name, (help_text, labels) in SERVING_METRICS.items()
+        }
+        for runtime, seconds in sorted(self.service.seen(), key=lambda item: item[0].name):
+            for alias, version in sorted(runtime.aliases.items()):
+                families["steward_serving_alias_version"].add_metric([runtime.name, alias], version)
+            suspended = float(runtime.suspension is not None)
+            families["steward_serving_suspended"].add_metric([runtime.name], suspended)
+            families["steward_serving_checked_seconds"].add_metric([runtime.name], seconds)
+        yield from families.values()
 
 
 class Metrics:
@@ -106,6 +157,10 @@ class Metrics:
             if self.health is None:
                 self.health = HealthCollector(workspace, ttl=self._health_ttl)
                 self.registry.register(self.health)
+
+    def watch_serving(self, service: Service) -> None:
+        """Export what ``service`` last read of each system it serves (``SERVING_METRICS``)."""
+        self.registry.register(ServingCollector(service))
 
     def observe_prediction(
         self, system: str, version: int, latency_ms: float, violations: list[Any]
