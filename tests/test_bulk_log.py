@@ -14,15 +14,20 @@ import threading
 import time
 from typing import Any
 
+import duckdb
 import httpx
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
 
 from steward import Steward
+from steward._util.frames import to_pandas_frame
 from steward.client import Client
+from steward.data.contracts import Contract, check_batch
 from steward.data.events import EventLog
+from steward.data.events.bulk import json_objects
 
 from .conftest import CONFIG, Server
 
@@ -279,3 +284,118 @@ def test_sigkill_during_bulk_logging_keeps_every_acknowledged_event_once(
     assert set(acknowledged) <= set(ids), f"{len(set(acknowledged) - set(ids))} acknowledged lost"
     assert len(ids) == len(set(ids)), "an event appears twice"
     assert before >= 5_000 and len(after) >= 1_000  # the restarted server logged again
+
+
+def test_json_integers_past_the_exact_float_range_are_stored_exactly(
+    running: Server, workspace: Steward
+) -> None:
+    # Arrow's JSON reader would read these as floats; such a body goes the exact way instead.
+    big, mixed = 2**70 + 1, 10**18 + 1
+    body = {
+        "predictions": [
+            {"id": "b0", "inputs": {"tenure": 1, "plan": "pro", "account": big, "ratio": mixed}},
+            {"id": "b1", "inputs": {"tenure": 2, "plan": "pro", "account": big, "ratio": 0.5}},
+        ]
+    }
+    response = post(running, json.dumps(body).encode(), "application/json")
+    assert response.status_code == 200, response.text
+    running.stop()
+    rows = stored(workspace)
+    assert json.loads(rows["b0"]["inputs"])["account"] == big
+    assert json.loads(rows["b0"]["inputs"])["ratio"] == mixed
+    assert json.loads(rows["b1"]["inputs"]) == {
+        "tenure": 2,
+        "plan": "pro",
+        "account": big,
+        "ratio": 0.5,
+    }
+
+
+def test_the_contract_check_reads_arrow_columns_as_it_reads_their_pandas_conversion() -> None:
+    contract = Contract.from_dict(
+        {
+            "columns": {
+                "tenure": {"type": "int", "min": 0, "max": 5, "nullable": False},
+                "spend": {"type": "int", "min": 1},
+                "share": {"type": "float", "max": 0.5, "nullable": False},
+                "plan": {"type": "category", "categories": ["basic", ""], "nullable": False},
+                "note": {"type": "string", "pattern": "^[ab]$"},
+                "active": {"type": "bool", "nullable": False},
+                "count": {"type": "bool"},
+                "missing": {"type": "float"},
+            },
+            "extra_columns": "flag",
+        }
+    )
+    table = pa.table(
+        {
+            "tenure": pa.array([3, -1, None, 9, 4], pa.int32()),
+            "spend": [1.0, 2.5, float("nan"), None, float("inf")],
+            "share": pa.array([0.25, None, 0.75, float("nan"), 0.5], pa.float32()),
+            "plan": pa.array(["basic", "pro", None, "", " "], pa.large_string()),
+            "note": ["a", "c", None, "b", "ab"],
+            "active": [True, None, False, True, None],
+            "count": [1, 0, 2, None, 1],
+            "extra": ["x"] * 5,
+        }
+    )
+    from_arrow = check_batch(contract, table)
+    from_pandas = check_batch(contract, to_pandas_frame(table))
+    assert [item.to_dict() for item in from_arrow.violations] == [
+        item.to_dict() for item in from_pandas.violations
+    ]
+    assert from_arrow.rejected_mask.tolist() == from_pandas.rejected_mask.tolist()
+    assert from_arrow.flagged_mask.tolist() == from_pandas.flagged_mask.tolist()
+    assert {(item.column, item.rule) for item in from_arrow.violations} >= {
+        ("tenure", "min"),
+        ("tenure", "max"),
+        ("tenure", "null"),
+        ("spend", "type"),
+        ("share", "max"),
+        ("share", "null"),
+        ("plan", "category"),
+        ("note", "pattern"),
+        ("active", "null"),
+        ("count", "type"),
+        ("extra", "extra_column"),
+    }
+
+
+def test_inputs_json_text_is_the_text_duckdb_writes_for_each_row() -> None:
+    when = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
+    plain = pa.table(
+        {
+            "plan": ["basic", "prö 😀", "a/b", ""],
+            "maybe": ["x", None, "y", "z"],
+            "tenure": pa.array([3, None, -7, 2**62], pa.int64()),
+            "small": pa.array([1, 2, None, -3], pa.int8()),
+            "charges": [97.0, -0.0, 29.85, None],
+            "ratio": [1e21, 0.5, float("nan"), float("inf")],
+            "active": [True, False, None, True],
+        }
+    )
+    escaped = pa.table(
+        {
+            "note": ['say "hi"', "back\\slash", "line\nbreak", None],
+            "kind": pa.array(["a", "b", None, "a"]).dictionary_encode(),
+            "seen": pa.array([when, None, when, when], pa.timestamp("us", tz="UTC")),
+            "tags": [[1, 2], [], None, [3]],
+            "share": pa.array([0.1, None, 2.5, 1.0], pa.float32()),
+            "user id": ["u1", "u2", "u3", "u4"],
+        }
+    )
+    chunked = pa.concat_tables([plain.slice(0, 2), plain.slice(2)])
+    for table in (plain, escaped, chunked, plain.slice(1, 2)):
+        finite = [
+            pc.if_else(pc.is_finite(column), column, None)
+            if pa.types.is_floating(column.type)
+            else column
+            for column in table.columns
+        ]
+        rows = pa.table(finite, names=[f"c{index}" for index in range(table.num_columns)])
+        keys = ", ".join(f'"{name}" := c{index}' for index, name in enumerate(table.column_names))
+        connection = duckdb.connect()
+        connection.register("logged", rows)
+        query = f"SELECT to_json(struct_pack({keys}))::VARCHAR FROM logged"
+        expected = connection.sql(query).fetchall()
+        assert json_objects(table).to_pylist() == [text for (text,) in expected]

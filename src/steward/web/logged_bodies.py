@@ -219,6 +219,8 @@ _ARROW_TYPES: Final = {
 # orjson reads integers past 64 bits as floats; a body with a run of 19 digits goes to the stdlib.
 _DIGITS: Final = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER: Final = b"0" * 19
+# Arrow reads an integer past 64 bits as a float too: a float this large may have been one.
+_LONG_FLOAT: Final = 1e18
 
 
 def read_json(body: bytes) -> LoggedColumns:
@@ -228,10 +230,10 @@ def read_json(body: bytes) -> LoggedColumns:
     (``_json_columns``); any other (a missing or null field, a type to coerce, a value to refuse)
     goes the exact way: parsed with orjson, each field checked as a column by the model's types.
     """
-    long_numbers = body.translate(_DIGITS).find(_LONG_NUMBER) >= 0
-    fast = None if long_numbers else _json_columns(body)
+    fast = _json_columns(body)
     if fast is not None:
         return fast
+    long_numbers = body.translate(_DIGITS).find(_LONG_NUMBER) >= 0
     document, exact = _parse_json(body, long_numbers)
     records = _records(document)
     values: dict[str, list[Any]] = {}
@@ -288,7 +290,8 @@ def _json_columns(body: bytes) -> LoggedColumns | None:
     Exact means what the model's validation would accept unchanged: every record an object of
     known fields, an ``id`` string in each, no null or missing value among the inputs (Arrow
     cannot tell a missing key from a null), inputs of text, numbers and booleans only (Arrow
-    would read an ISO date in a text input as a timestamp), and every field of its JSON type.
+    would read an ISO date in a text input as a timestamp), every field of its JSON type, and no
+    float of 10**18 or more (Arrow reads an integer of 19 digits or more as a float, inexactly).
     """
     try:
         table = pa_json.read_json(
@@ -339,17 +342,26 @@ def _exact_json_fields(fields: dict[str, pa.Array]) -> bool:
     if output is not None and not _plain_type(output.type):
         return False
     inputs = fields.get("inputs")
-    if inputs is None:
-        return True
-    if not pa.types.is_struct(inputs.type) or inputs.null_count:
+    if inputs is not None and (not pa.types.is_struct(inputs.type) or inputs.null_count):
         return False
-    return all(
+    columns = inputs.flatten() if inputs is not None else []
+    if not all(
         _plain_type(column.type)
         and not pa.types.is_null(column.type)
         and not column.null_count
         and (not pa.types.is_floating(column.type) or pc.all(pc.is_finite(column)).as_py())
-        for column in inputs.flatten()
-    )
+        for column in columns
+    ):
+        return False
+    return not any(_long_floats(column) for column in [*fields.values(), *columns])
+
+
+def _long_floats(column: pa.Array) -> bool:
+    """Whether a float column holds a value of 10**18 or more (an integer Arrow read inexactly)."""
+    if not pa.types.is_floating(column.type) or len(column) == column.null_count:
+        return False
+    largest = pc.max(pc.abs(column)).as_py()
+    return largest is not None and not largest < _LONG_FLOAT  # NaN counts as long: exact way
 
 
 def _plain_type(kind: pa.DataType) -> bool:

@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from steward._util.frames import to_pandas_frame
 from steward.data.contracts.model import Contract
 from steward.data.contracts.parse import columns_by_name, normalize_series, parse_column
 from steward.data.contracts.record import ColumnCheck
-from steward.data.contracts.syntax import RULE_ORDER, Action
+from steward.data.contracts.syntax import NUMERIC_TYPES, RULE_ORDER, TEXT_TYPES, Action
 from steward.data.contracts.violations import ContractReport, Violation, plain_value
 
 __all__ = ["check_batch"]
@@ -44,22 +46,25 @@ def check_batch(contract: Contract, frame: Any) -> ContractReport:
         >>> report.rejected_mask.tolist()
         [False, True, True]
     """
-    table = to_pandas_frame(frame)
     compiled = contract.compiled()
-    by_name = columns_by_name(table, compiled.label)
-    collector = _Collector(compiled.label, len(table))
+    columns = _Columns(frame, compiled.label)
+    collector = _Collector(compiled.label, columns.n_rows)
+    by_name = columns.by_name
     for column in compiled.columns:
-        series = by_name.get(column.name)
-        if series is None:
+        values = by_name.get(column.name)
+        if values is None:
             if column.rule.required:
                 collector.add_whole_column(
                     column.name, "missing_column", column.action, column.expected
                 )
             continue
-        masks = _column_masks(column, series)
+        masks = _arrow_masks(column, values) if isinstance(values, pa.Array) else None
+        if masks is None:
+            values = columns.series(column.name)
+            masks = _column_masks(column, values)
         for rule in RULE_ORDER:
             if rule in masks:
-                collector.add(column, rule, masks[rule], series)
+                collector.add(column, rule, masks[rule], values)
     extra = tuple(name for name in by_name if name not in compiled.names)
     if extra and contract.extra_columns != "allow":
         action: Action = "reject" if contract.extra_columns == "reject" else "flag"
@@ -81,12 +86,15 @@ class _Collector:
             "flag": np.zeros(n_rows, dtype=bool),
         }
 
-    def add(self, column: ColumnCheck, rule: str, mask: np.ndarray, series: pd.Series) -> None:
+    def add(
+        self, column: ColumnCheck, rule: str, mask: np.ndarray, values: pd.Series | pa.Array
+    ) -> None:
         count = int(mask.sum())
         if count == 0:
             return
         first = int(mask.argmax())
-        example = plain_value(series.iloc[first])
+        value = values.iloc[first] if isinstance(values, pd.Series) else values[first].as_py()
+        example = plain_value(value)
         expected = column.expected[rule]
         self.violations.append(
             Violation(
@@ -117,6 +125,86 @@ class _Collector:
             flagged_mask=self.masks["flag"],
             extra_columns=extra_columns,
         )
+
+
+class _Columns:
+    """A frame's columns by name: an Arrow table's as Arrow arrays, for :func:`_arrow_masks`,
+    each also as the pandas series any other frame's columns are (converted once, on demand)."""
+
+    def __init__(self, frame: Any, label: str) -> None:
+        self.label = label
+        self._frame = frame
+        self._pandas: dict[str, pd.Series] | None = None
+        self.by_name: Mapping[str, pd.Series | pa.Array]
+        if _arrow_readable(frame):
+            self.n_rows = frame.num_rows
+            self.by_name = {
+                name: column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+                for name, column in zip(frame.column_names, frame.columns, strict=True)
+            }
+        else:
+            table = to_pandas_frame(frame)
+            self._pandas = columns_by_name(table, label)
+            self.by_name, self.n_rows = self._pandas, len(table)
+
+    def series(self, name: str) -> pd.Series:
+        return self._series()[name]
+
+    def _series(self) -> dict[str, pd.Series]:
+        if self._pandas is None:
+            self._pandas = columns_by_name(to_pandas_frame(self._frame), self.label)
+        return self._pandas
+
+
+def _arrow_readable(frame: Any) -> bool:
+    """An Arrow table whose columns pandas would read one for one (no names twice, no index
+    columns that pandas metadata would turn into the index)."""
+    if not isinstance(frame, pa.Table) or len(set(frame.column_names)) != frame.num_columns:
+        return False
+    metadata = frame.schema.pandas_metadata or {}
+    return not any(isinstance(item, str) for item in metadata.get("index_columns", []))
+
+
+def _arrow_masks(column: ColumnCheck, values: pa.Array) -> dict[str, np.ndarray] | None:
+    """The masks :func:`_column_masks` gives for an Arrow column, computed on Arrow (text,
+    signed integers, floats and booleans); None for a column that goes through pandas.
+
+    Rows and rules are the same as the pandas reading of the column: there, Arrow integers
+    become nullable ints, floats keep NaN as null and text stays text (compared by ``isin``).
+    """
+    rule, kind = column.rule, values.type
+    null = values.is_null(nan_is_null=True).to_numpy(zero_copy_only=False)
+    invalid = np.zeros(len(values), dtype=bool)
+    numbers: np.ndarray | None = None
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if rule.type not in TEXT_TYPES or rule.pattern is not None:
+            return None
+    elif pa.types.is_boolean(kind) or pa.types.is_null(kind):
+        if rule.type != "bool":
+            return None
+    elif pa.types.is_signed_integer(kind) and rule.type in NUMERIC_TYPES:
+        numbers = values.cast(pa.int64()).fill_null(0).to_numpy()
+    elif pa.types.is_floating(kind) and rule.type in NUMERIC_TYPES:
+        numbers = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if rule.type == "int":
+            whole = np.isfinite(numbers) & (numbers == np.trunc(numbers))
+            invalid = ~null & ~whole
+    else:
+        return None
+    masks = {"type": invalid}
+    if not rule.nullable:
+        masks["null"] = null
+    valid = ~(null | invalid)
+    if numbers is not None:
+        if rule.min is not None:
+            masks["min"] = valid & (numbers < rule.min)
+        if rule.max is not None:
+            masks["max"] = valid & (numbers > rule.max)
+    if rule.categories is not None and numbers is None and rule.type in TEXT_TYPES:
+        texts = [item for item in rule.categories if isinstance(item, str)]
+        known = pc.is_in(values, value_set=pa.array(texts, kind)).fill_null(False)
+        masks["category"] = valid & ~known.to_numpy(zero_copy_only=False)
+    return masks
 
 
 def _column_masks(column: ColumnCheck, series: pd.Series) -> dict[str, np.ndarray]:

@@ -4,7 +4,9 @@
 event at a time (known fields, a kind, a valid system name, a non-empty id, an event time), done
 in whole-column passes, then the stamped fields added as columns. ``json_texts`` and
 ``json_objects`` turn Arrow columns into the JSON text the log stores for ``inputs`` and
-``output`` with DuckDB's ``to_json``, vectorized, with no Python object per value.
+``output``, vectorized, with no Python object per value: the text DuckDB's ``to_json`` writes,
+built by Arrow's kernels for plain columns (text, integers, booleans, decimal floats) and by
+DuckDB for the others.
 
 Example::
 
@@ -175,8 +177,10 @@ def _first_true(mask: pa.Array) -> int:
 def json_objects(table: pa.Table | pa.RecordBatch) -> pa.Array:
     """One JSON object per row, ``{"column": value, ...}``, as a string array (never null).
 
-    DuckDB's ``to_json`` writes the rows (vectorized, escaping as JSON requires); NaN and
-    infinities become ``null`` first, as JSON has no such numbers.
+    The text is DuckDB's ``to_json`` of the row; NaN and infinities become ``null``, as JSON has
+    no such numbers. Columns of text that needs no escaping, integers, booleans and plain floats
+    are written by Arrow's kernels and joined into objects (the same text, without DuckDB's
+    pass over every value); any other column is written by DuckDB.
 
     Example::
 
@@ -190,12 +194,89 @@ def json_objects(table: pa.Table | pa.RecordBatch) -> pa.Array:
     ]
     if any(not name for name in table.column_names):  # DuckDB takes no empty key: the slow way
         return _python_json(table.column_names, columns)
+    if not any(_needs_escaping(name) for name in table.column_names):
+        return _joined_json(table.column_names, columns)
     rows = pa.table(columns, names=[f"c{index}" for index in range(len(columns))])
     # Positional names in the query, the real ones (quoted by DuckDB) in the JSON keys.
     keys = ", ".join(
         f"{_sql_text(name)} := c{index}" for index, name in enumerate(table.column_names)
     )
     return _to_json(rows, f"struct_pack({keys})")
+
+
+def _joined_json(names: list[str], columns: list[pa.Array]) -> pa.Array:
+    """The objects as one join of each column's JSON text between constant keys and quotes."""
+    texts = [_value_texts(column) for column in columns]
+    others = [index for index, text in enumerate(texts) if text is None]
+    if others:  # one DuckDB pass writes every column Arrow's kernels do not
+        rows = pa.table([columns[index] for index in others], names=[f"c{i}" for i in others])
+        written = _to_json_columns(rows)
+        for index, text in zip(others, written, strict=True):
+            texts[index] = (text, False)
+    parts: list[pa.Array | str] = []
+    closing = ""  # the quote after the previous value, when its text is a string's inside
+    for index, (name, item) in enumerate(zip(names, texts, strict=True)):
+        assert item is not None
+        text, quoted = item
+        opening = '"' if quoted else ""
+        parts += [f'{closing}{"," if index else "{"}"{name}":{opening}', text]
+        closing = opening
+    parts.append(closing + "}")
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _value_texts(values: pa.Array) -> tuple[pa.Array, bool] | None:
+    """Each value's JSON text as DuckDB writes it, or (``quoted``) a string's text inside its
+    quotes; None for a column Arrow's kernels would write otherwise (DuckDB writes it)."""
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        return _value_texts(values.dictionary_decode())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = values.cast(pa.string())
+        if np.any(_ESCAPED[_value_bytes(text)]):
+            return None
+        if not text.null_count:
+            return text, True
+        return pc.binary_join_element_wise('"', text, '"', "").fill_null(_NULL), False
+    if pa.types.is_integer(kind):
+        return values.cast(pa.string()).fill_null(_NULL), False
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "true", "false").fill_null(_NULL), False
+    if pa.types.is_float64(kind):
+        text = values.cast(pa.string())
+        # Arrow and DuckDB write exponents differently: a column with one goes to DuckDB.
+        if np.any(_NOT_DECIMAL[_value_bytes(text)]):
+            return None
+        whole = pc.equal(values, pc.trunc(values))  # Arrow writes 97.0 as '97'
+        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+        return text.fill_null(_NULL), False
+    return None
+
+
+def _value_bytes(text: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values (any bytes under nulls included), without a copy."""
+    data = text.buffers()[2]
+    if data is None or not len(text):
+        return np.zeros(0, np.uint8)
+    offsets = np.frombuffer(text.buffers()[1], np.int32)
+    first, last = offsets[text.offset], offsets[text.offset + len(text)]
+    return np.frombuffer(data, np.uint8)[first:last]
+
+
+def _byte_table(special: bytes) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    table[list(special)] = True
+    return table
+
+
+#: Bytes a JSON string must escape: control characters, the quote and the backslash.
+_ESCAPED: Final = _byte_table(bytes(range(32)) + b'"\\')
+#: Bytes other than those of a plain decimal number (digits, sign, point).
+_NOT_DECIMAL: Final = ~_byte_table(b"0123456789-.")
+
+
+def _needs_escaping(name: str) -> bool:
+    return any(ord(character) < 32 or character in '"\\' for character in name)
 
 
 def _python_json(names: list[str], columns: list[pa.Array]) -> pa.Array:
@@ -208,6 +289,18 @@ def _python_json(names: list[str], columns: list[pa.Array]) -> pa.Array:
         ],
         pa.string(),
     )
+
+
+def _to_json_columns(rows: pa.Table) -> list[pa.Array]:
+    """Each value of each column of ``rows`` as JSON text (``null`` for nulls), in one query."""
+    expressions = ", ".join(f"to_json({_sql_text(name)})::VARCHAR" for name in rows.column_names)
+    cursor = _duckdb().cursor()
+    try:
+        cursor.register("logged_rows", rows)
+        result = cursor.sql(f"SELECT {expressions} FROM logged_rows").to_arrow_table()
+    finally:
+        cursor.close()
+    return [_combined(column).cast(pa.string()).fill_null(_NULL) for column in result.columns]
 
 
 def _to_json(rows: pa.Table, expression: str) -> pa.Array:
