@@ -1,6 +1,7 @@
 """End to end on a real uvicorn server: kill -9 mid-stream loses nothing that was acknowledged.
 
-The stream carries predictions, their outcomes and LLM calls, so every kind of event is tested.
+The stream carries predictions, their outcomes and LLM calls, so every kind of event is tested,
+with the event log on local disk and with its files on the local S3 server.
 """
 
 from __future__ import annotations
@@ -69,9 +70,21 @@ def stream(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("database_url", "storage"),
+    [("sqlite", "local disk"), ("postgresql", "local disk"), ("postgresql", "object store")],
+    indirect=["database_url"],
+)
 def test_sigkill_mid_stream_keeps_every_acknowledged_event_exactly_once(
-    server: Server, workspace: Steward, telco: tuple[pd.DataFrame, pd.Series]
+    request: pytest.FixtureRequest,
+    storage: str,
+    server: Server,
+    workspace: Steward,
+    telco: tuple[pd.DataFrame, pd.Series],
 ) -> None:
+    remote = request.getfixturevalue("s3_url") if storage == "object store" else None
+    if remote is not None:  # the event log's files on the local S3 server
+        server.environment = {"STEWARD_EVENTS_URL": remote, "STEWARD_EVENTS_SYNC_SECONDS": "0.5"}
     frame, _ = telco
     records = json.loads(frame.head(3000).to_json(orient="records"))
     acknowledged: dict[str, list[str]] = {"predictions": [], "outcomes": [], "calls": []}
@@ -102,7 +115,13 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_event_exactly_once(
     stream(server, records[2000:2100], acknowledged, threading.Event())
     server.stop()
 
-    with EventLog(workspace.settings.events_dir) as events:
+    # on object storage, read what the store holds, through a folder of another machine's
+    reader = (
+        EventLog(workspace.settings.events_dir)
+        if remote is None
+        else EventLog(workspace.settings.workspace / "elsewhere", remote=remote)
+    )
+    with reader as events:
         predictions = events.scan("prediction", "churn").to_pandas()
         outcomes = events.scan("outcome", "churn").to_pandas()
         calls = events.scan("llm_call", "assistant").to_pandas()
