@@ -109,8 +109,8 @@ SETTINGS: tuple[Setting, ...] = (
         "events_sync_seconds",
         float,
         2.0,
-        "With events_url: how old the local copy may be before a read lists the object store "
-        "again, for files other servers rolled.",
+        "With events_url: how often each server lists the object store again, in the background, "
+        "for files other servers rolled (0: every read lists it).",
     ),
     Setting(
         "events_backlog_mb",

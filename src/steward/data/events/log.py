@@ -60,7 +60,8 @@ class EventLog:
     object store and ``root`` holds the write-ahead log and a local copy of them (``mirror``):
     a roll uploads its files before it deletes its segment, and a read first brings the copy up
     to date when it is older than ``sync_seconds``. While the store cannot be reached, appends
-    still succeed until ``backlog_bytes`` of segments wait for upload.
+    still succeed until ``backlog_bytes`` of segments wait for upload. After the first read, a
+    background thread keeps the copy up to date; ``close()`` stops it.
 
     Example::
 
@@ -104,6 +105,8 @@ class EventLog:
         self._sync_seconds, self._backlog_bytes = sync_seconds, backlog_bytes
         self._synced_at = -float("inf")
         self._sync_mutex = threading.Lock()
+        self._syncer: threading.Thread | None = None
+        self._stop_syncing = threading.Event()
         self._closed = False
 
     @property
@@ -276,21 +279,45 @@ class EventLog:
             return counts
 
     def _fresh(self) -> None:
-        """Before a read: refresh the local copy if it is older than ``sync_seconds``, unless
-        a maintenance step holds the files (then read the copy as it is)."""
-        if self._mirror is None or time.monotonic() - self._synced_at < self._sync_seconds:
+        """Before a read, with an object store: the first read brings the local copy up to date;
+        then a background thread does, every ``sync_seconds``, so no read waits for the store
+        (with ``sync_seconds`` 0, every read syncs itself)."""
+        if self._mirror is None:
             return
+        if self._sync_seconds > 0 and self._synced_at > -float("inf") and not self._closed:
+            self._start_syncer()
+            return
+        if time.monotonic() - self._synced_at >= self._sync_seconds:
+            self._try_sync()
+
+    def _try_sync(self) -> None:
+        """Sync unless another thread or a maintenance step is at it; a failure is logged (and
+        kept for ``health``): reads answer from the local copy meanwhile."""
+        assert self._mirror is not None
         if not self._sync_mutex.acquire(blocking=False):
             return  # another thread refreshes right now
         try:
             with try_maintenance_lock(self.root) as held:
                 if held:
                     self._mirror.sync()
-        except StoreError as error:  # the read answers from the local copy
+        except StoreError as error:
             logger.warning("event log at %s reads its local copy: %s", self.root, error)
         finally:
             self._synced_at = time.monotonic()
             self._sync_mutex.release()
+
+    def _start_syncer(self) -> None:
+        with self._writer_lock:
+            if self._syncer is not None or self._closed:
+                return
+            self._syncer = threading.Thread(
+                target=self._sync_loop, name="event-log-sync", daemon=True
+            )
+            self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        while not self._stop_syncing.wait(self._sync_seconds):
+            self._try_sync()
 
     def flush(self) -> None:
         """Roll this process's segments into Parquet now, and those of writers that died.
@@ -316,6 +343,10 @@ class EventLog:
         """
         with self._writer_lock:
             self._closed, writer, self._writer = True, self._writer, None
+            syncer, self._syncer = self._syncer, None
+        self._stop_syncing.set()
+        if syncer is not None:
+            syncer.join()
         if writer is not None:
             writer.close()
 
