@@ -6,7 +6,8 @@ Run:  python benchmarks/bench_profiles.py [--rows 1000000] [--large-window-rows 
 Prints:
 
 1. rows per second for ``profile_frame`` on a frame of ``--rows`` rows x 25 columns (20 numeric,
-   5 categorical) over 168 hourly buckets, by the wall clock and per CPU-second of the process
+   5 categorical) over 168 hourly buckets (columns on up to 4 threads), by the wall clock and per
+   CPU-second of the process (all threads)
    (median and range of ``--repeats`` runs), next to a peer measured in the same runs: a pandas
    groupby computing count, mean, variance, min and max per bucket for the numeric columns alone
    (no bins, no sketches, no categories); then profile-mode drift at ``--rows`` rows per side

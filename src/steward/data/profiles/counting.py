@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Any, Final
 
@@ -254,7 +255,7 @@ def numeric_fields(
     n = counts - table[:, n_bins] - table[:, n_bins + 1]
     starts = np.concatenate([[0], np.cumsum(counts)])
     mean, m2 = _moments(clean, None if every else finite, counts, n, starts)
-    sketches, minimum, maximum = _sorted_sketches(values, starts, n, binning)
+    sketches, minimum, maximum = _sorted_sketches(values, None if every else finite, n, binning)
     return {
         "null_count": table[:, n_bins].tolist(),
         "infinite_count": table[:, n_bins + 1].tolist(),
@@ -332,33 +333,36 @@ def _moments(
 
 
 def _sorted_sketches(
-    values: FloatArray, starts: IntArray, n: IntArray, binning: Binning
+    values: FloatArray,
+    finite: npt.NDArray[np.bool_] | None,
+    n: IntArray,
+    binning: Binning,
 ) -> tuple[list[Any], list[float | None], list[float | None]]:
     """Each group's KLL sketch, built from its finite values sorted, and their minimum and maximum.
 
-    A group longer than ``_SKETCH_PART`` rows is sorted and sketched part by part, and the parts'
-    sketches merged: sorting parts that fit in cache is faster than sorting the whole."""
+    The finite values (all of ``values`` when ``finite`` is None) are taken out once and sorted in
+    place, group by group. A group longer than ``_SKETCH_PART`` values is sorted and sketched part
+    by part, and the parts' sketches merged: sorting parts that fit in cache is faster than
+    sorting the whole."""
     sketches: list[Any] = []
     minimum: list[float | None] = []
     maximum: list[float | None] = []
+    ordered = values.copy() if finite is None else values[finite]
+    starts = np.concatenate([[0], np.cumsum(n)]).tolist()
     builds = values.size // _SKETCH_PART + n.size  # at most one sketch per part, and per group
     coins = iter(np.random.default_rng().integers(0, 1 << 62, size=builds).tolist())
-    for low, high, finite in zip(
-        starts[:-1].tolist(), starts[1:].tolist(), n.tolist(), strict=True
-    ):
-        parts = []
-        for start in range(low, high, _SKETCH_PART) if finite else ():
-            part = np.sort(values[start : min(start + _SKETCH_PART, high)])
-            if finite < high - low:  # -inf first, then the finite values, +inf, NaN last
-                below = int(np.searchsorted(part, -np.inf, side="right"))
-                part = part[below : int(np.searchsorted(part, np.inf, side="left"))]
-            if part.size:
-                parts.append(part)
+    for low, high in itertools.pairwise(starts):
+        parts = [
+            ordered[start : min(start + _SKETCH_PART, high)]
+            for start in range(low, high, _SKETCH_PART)
+        ]
         if not parts:
             sketches.append(new_sketch(binning))
             minimum.append(None)
             maximum.append(None)
             continue
+        for part in parts:
+            part.sort()  # in place: ``ordered`` is this function's own copy
         sketch = kll_from_sorted(parts[0], binning.sketch_k, next(coins))
         for part in parts[1:]:
             sketch.merge(kll_from_sorted(part, binning.sketch_k, next(coins)))

@@ -23,7 +23,7 @@ import numpy as np
 
 from steward._util.frames import to_arrow_table
 from steward.data.profiles.binning import Binning, check_columns_present
-from steward.data.profiles.column import ColumnProfile, merge_profiles, profile_groups
+from steward.data.profiles.column import ColumnProfile, merge_profiles, profile_columns
 from steward.errors import InvalidInputError
 
 __all__ = ["BucketProfile", "DatasetProfile"]
@@ -81,14 +81,8 @@ class DatasetProfile:
         check_columns_present(table, binnings)
         groups = np.zeros(table.num_rows, dtype=np.int64)
         violations = np.zeros(table.num_rows, dtype=np.float64)
-        return cls(
-            {
-                name: profile_groups(
-                    table.column(name), binning, groups, 1, violations, f"column {name!r}"
-                )[0]
-                for name, binning in binnings.items()
-            }
-        )
+        profiled = profile_columns(table, binnings, groups, 1, lambda name: violations)
+        return cls({name: profiles[0] for name, profiles in profiled.items()})
 
     @classmethod
     def from_rows(

@@ -45,7 +45,7 @@ from steward.data.profiles.column import (
     SKETCH_TYPES,
     ColumnProfile,
     merge_profiles,
-    profile_groups,
+    profile_columns,
 )
 from steward.data.profiles.dataset import DatasetProfile
 from steward.data.profiles.rollup import (
@@ -133,26 +133,16 @@ def profile_frame(
     versions = None if model_version_column is None else table.column(model_version_column)
     order, groups, keys = _group_rows(starts, versions)
 
-    counts = np.bincount(groups, minlength=len(keys))
-    rows: list[ProfileRow] = []
-    for name, binning in binnings.items():
+    def row_violations(name: str) -> FloatArray:
         per_row = _row_violations(violations, name, table.num_rows)
-        per_row = per_row if order is None else per_row[order]
-        profiles = profile_groups(
-            table.column(name),
-            binning,
-            groups,
-            len(keys),
-            per_row,
-            f"column {name!r}",
-            order,
-            counts,
-        )
-        rows.extend(
-            ProfileRow(start, name, profile, version)
-            for (start, version), profile in zip(keys, profiles, strict=True)
-        )
-    return rows
+        return per_row if order is None else per_row[order]
+
+    profiled = profile_columns(table, binnings, groups, len(keys), row_violations, order)
+    return [
+        ProfileRow(start, name, profile, version)
+        for name, profiles in profiled.items()
+        for (start, version), profile in zip(keys, profiles, strict=True)
+    ]
 
 
 def _bucket_micros(bucket: str | dt.timedelta) -> int:
