@@ -4,9 +4,10 @@ Fills a workspace directly (fast): two registered versions with a reference samp
 stored monitor results (drift over 30 features with two methods each, data quality), daily
 performance, estimated performance and uplift results, and a year of hourly profiles of 30 columns
 in the monitors' profile store. Then starts `steward serve` and times each page over HTTP: median
-and p95 of N loads, in milliseconds. The target is under 1 s per page.
+and p95 of N loads after a first one timed apart, in milliseconds. The target is under 1 s per page,
+and under 300 ms median for the year-long system page.
 
-    python benchmarks/bench_dashboard.py [--loads 20] [--days 365] [--database-url URL]
+    python benchmarks/bench_dashboard.py [--loads 20] [--days 365] [--database-url URL] [--pages 365d]
 """
 
 from __future__ import annotations
@@ -273,9 +274,12 @@ def _serve(workspace: Path, database_url: str) -> tuple[subprocess.Popen[bytes],
     raise SystemExit("the server did not start within 180 s")
 
 
-def _time(client: httpx.Client, path: str, loads: int) -> tuple[float, float]:
-    response = client.get(path)  # warm-up (first use imports and caches)
-    response.raise_for_status()
+def _time(client: httpx.Client, path: str, loads: int) -> tuple[float, float, float]:
+    """The first load (imports, template compiling, nothing drawn yet) apart, then the median and
+    p95 of ``loads`` more, in milliseconds."""
+    started = time.perf_counter()
+    client.get(path).raise_for_status()
+    first = (time.perf_counter() - started) * 1000
     timings = []
     for _ in range(loads):
         started = time.perf_counter()
@@ -283,7 +287,7 @@ def _time(client: httpx.Client, path: str, loads: int) -> tuple[float, float]:
         timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
     p95 = timings[min(len(timings) - 1, int(np.ceil(0.95 * len(timings))) - 1)]
-    return statistics.median(timings), p95
+    return first, statistics.median(timings), p95
 
 
 def main() -> None:
@@ -291,6 +295,12 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=20)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--pages",
+        nargs="*",
+        default=None,
+        help="time only the pages whose name contains one of these, e.g. --pages 365d",
+    )
     arguments = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as scratch:
@@ -334,11 +344,18 @@ def main() -> None:
             token = create_token(steward, "bench-viewer", expires_in=timedelta(hours=1)).secret
             signed_in = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=url, timeout=60, headers=signed_in) as client:
-                print(f"{'page':<22}{'median ms':>11}{'p95 ms':>10}  ({arguments.loads} loads)")
+                print(
+                    f"{'page':<22}{'first ms':>10}{'median ms':>11}{'p95 ms':>10}"
+                    f"  ({arguments.loads} loads after the first)"
+                )
                 for name, path in pages.items():
-                    median, p95 = _time(client, path, arguments.loads)
+                    if arguments.pages and not any(part in name for part in arguments.pages):
+                        continue
+                    first, median, p95 = _time(client, path, arguments.loads)
                     flag = "" if p95 < 1000 else "  over 1 s"
-                    print(f"{name:<22}{median:>11.0f}{p95:>10.0f}{flag}")
+                    print(f"{name:<22}{first:>10.0f}{median:>11.0f}{p95:>10.0f}{flag}")
+                load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+                print(f"load average (1, 5, 15 min) after timing: {load} on {os.cpu_count()} CPUs")
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ import httpx
 import pandas as pd
 import psycopg
 import pytest
+import sqlalchemy
 import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.engine import make_url
@@ -30,6 +32,12 @@ from steward.data.events import EventLog
 from steward.demo import train_churn_model
 from steward.model.registry import diff_versions
 from steward.monitoring.runner import run_monitors
+from steward.render.queries import (
+    load_results,
+    sampled_ids_of,
+    sampled_results_of,
+    system_id_of,
+)
 from steward.render.status import (
     MonitorFact,
     SystemFacts,
@@ -39,7 +47,8 @@ from steward.render.status import (
     model_state,
     monitoring_state,
 )
-from steward.store import ActionRow, AlertRow, ApprovalRow, select, utcnow
+from steward.store import ActionRow, AlertRow, ApprovalRow, MonitorResultRow, select, utcnow
+from steward.web.dashboard.system_page import drift_heatmap, system_context
 from tests.conftest import CHROMIUM_ARGS, CONFIG, Server
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
@@ -120,6 +129,124 @@ def test_governance_surface_counts_what_waits_for_a_person() -> None:
     facts = SystemFacts(name="c", now=NOW, champion=1, pending_reviews=2, pending_approvals=1)
     assert governance_state(facts).reason == "2 reviews and 1 approval pending"
     assert governance_state(SystemFacts(name="c", now=NOW, champion=1)).level == "green"
+
+
+# --- the system page's reads ------------------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def _store_results(steward: Steward, rows: list[tuple[str, datetime, str, dict[str, Any]]]) -> None:
+    with steward.store.write() as session:
+        system_id = system_id_of(session, "churn")
+        session.add_all(
+            MonitorResultRow(
+                system_id=system_id,
+                monitor=monitor,
+                window_start=end - HOUR,
+                window_end=end,
+                status=status,
+                summary=status,
+                details=details,
+            )
+            for monitor, end, status, details in rows
+        )
+
+
+def _drift(statistic: float) -> dict[str, Any]:
+    return {"results": [{"column": "tenure", "method": "ks", "statistic": statistic,
+                         "threshold": 0.1, "alarm": statistic > 0.1}]}  # fmt: skip
+
+
+def _expected_sample(keys: list[tuple[int, str]], limit: int) -> list[int]:
+    """The sampling rule written out plainly: ``limit`` groups in window order, each shown by its
+    last breach, else its last result."""
+    size = -(-len(keys) // limit)
+    groups = [keys[offset : offset + size] for offset in range(0, len(keys), size)]
+    return [([k for k in group if k[1] == "breach"] or group)[-1][0] for group in groups]
+
+
+def test_sampled_results_keep_each_groups_last_breach_in_window_order(workspace: Steward) -> None:
+    rows = []
+    for hour in range(50):  # two results share each window end: the id breaks the tie
+        for copy in range(2):
+            status = "breach" if (hour * 2 + copy) % 7 == 0 else "ok"
+            rows.append(
+                ("drift", NOW - (50 - hour) * HOUR, status, _drift(0.02 * copy + hour / 100))
+            )
+    rows.append(("data_quality", NOW - HOUR, "ok", {"violation_rate": 0.25, "volume": 7}))
+    _store_results(workspace, list(reversed(rows)))  # stored newest first: ids against time
+    start, end = NOW - 60 * HOUR, NOW
+    with workspace.store.read() as session:
+        system_id = system_id_of(session, "churn")
+        everything = session.scalars(
+            select(MonitorResultRow)
+            .where(MonitorResultRow.monitor == "drift")
+            .order_by(MonitorResultRow.window_end, MonitorResultRow.id)
+        ).all()
+        keys = [(row.id, row.status) for row in everything]
+        picked = sampled_ids_of(
+            session, system_id, ["drift", "data_quality", "uplift"], start, end, limits={"drift": 7}
+        )
+        sampled = sampled_results_of(session, system_id, ["drift", "data_quality"], start, end, 7)
+    assert picked["drift"] == _expected_sample(keys, 7) and len(picked["drift"]) == 7
+    assert picked["uplift"] == [] and len(picked["data_quality"]) == 1
+    stored = {row.id: row for row in everything}
+    assert [result.id for result in sampled["drift"]] == picked["drift"]
+    for result in sampled["drift"]:
+        row = stored[result.id]
+        assert (result.window_start, result.window_end, result.status, result.details) == (
+            row.window_start, row.window_end, row.status, row.details
+        )  # fmt: skip
+    assert sampled["data_quality"][0].details == {"violation_rate": 0.25, "volume": 7}
+
+
+def test_sampling_reads_the_keys_from_the_index_alone_on_sqlite(tmp_path: Path) -> None:
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (root / "steward.yaml").write_text(CONFIG)
+    steward = Steward.open(root, database_url=f"sqlite:///{tmp_path / 's.db'}", user="t")
+    steward.init()
+    steward.apply()
+    _store_results(steward, [("drift", NOW, "ok", {"results": [], "note": float("nan")})])
+    sent: list[tuple[str, Any]] = []
+
+    def note(*arguments: Any) -> None:
+        sent.append((arguments[2], arguments[3]))  # the statement and its parameters
+
+    with steward.store.read() as session:
+        system_id = system_id_of(session, "churn")
+        sqlalchemy.event.listen(steward.store.engine, "before_cursor_execute", note)
+        sampled = sampled_results_of(session, system_id, ["drift"], NOW - 2 * HOUR, NOW)
+        sqlalchemy.event.remove(steward.store.engine, "before_cursor_execute", note)
+        statement, parameters = sent[0]  # the keys of every result in the range
+        plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        plan_text = " ".join(str(row) for row in plan)
+    steward.close()
+    assert "COVERING INDEX ix_monitor_results_system_monitor_end_status" in plan_text
+    # json.dumps stored a NaN, which orjson refuses: the details still read back.
+    assert math.isnan(sampled["drift"][0].details["note"])
+
+
+def test_a_drawn_heatmap_is_reused_only_for_the_same_stored_results(workspace: Steward) -> None:
+    _store_results(workspace, [("drift", NOW - h * HOUR, "ok", _drift(0.05)) for h in range(3)])
+    low, high = (NOW - 10 * HOUR).isoformat(), NOW.isoformat()
+
+    def heatmap() -> str:
+        with workspace.store.read() as session:
+            return system_context(workspace, None, session, "churn", None, low, high)["heatmap"]
+
+    first = heatmap()
+    assert heatmap() is first  # the same results: drawn once
+    _store_results(workspace, [("drift", NOW - 4 * HOUR, "breach", _drift(0.9))])
+    again = heatmap()
+    assert again != first and 'class="cell alarm"' in again and 'class="cell alarm"' not in first
+    with workspace.store.read() as session:
+        ids = sampled_ids_of(
+            session, system_id_of(session, "churn"), ["drift"], NOW - 10 * HOUR, NOW
+        )
+        rows = load_results(session, ids["drift"])
+    assert again == drift_heatmap("churn", rows)  # what a fresh draw gives
 
 
 # --- the pages in a browser ------------------------------------------------------------------------

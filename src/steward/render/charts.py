@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from markupsafe import escape
 
@@ -49,6 +50,11 @@ class Series:
 
     def normalized(self) -> list[tuple[float, float | None, float | None, float | None]]:
         """Every point as ``(x, y, lower, upper)``, missing parts None."""
+        return list(self._normalized)
+
+    @cached_property
+    def _normalized(self) -> tuple[tuple[float, float | None, float | None, float | None], ...]:
+        # Worked out once: a page asks for a chart's points five times (shown, payload, SVG).
         normalized = []
         for point in self.points:
             x, *rest = point
@@ -56,10 +62,10 @@ class Series:
                 raise InvalidInputError(f"series {self.name!r} has a point without an x: {point}")
             parts = [*rest, None, None, None][:3]
             normalized.append((float(x), parts[0], parts[1], parts[2]))
-        return normalized
+        return tuple(normalized)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a year's heatmap makes 5,000, and frozen ones cost twice
 class HeatCell:
     """One heatmap cell: ``value`` in [0, 1] picks the colour, ``alarm`` draws a mark on it."""
 
@@ -280,31 +286,50 @@ def heatmap_svg(
     height = _TOP + cell_height * len(row_labels) + 24
     parts = [_open(width, height, title, 'class="heatmap"')]
     parts += _row_labels(row_labels, row_links, cell_height, label_width)
-    # A year's heatmap has 12,000 cells sharing a few hundred data values: escape each once.
-    escaped: dict[str, str] = {}
-
-    def once(text: str) -> str:
-        found = escaped.get(text)
-        if found is None:
-            found = escaped[text] = str(escape(text))
-        return found
-
-    size = f'width="{cell_width:.2f}" height="{cell_height - 1}"'
-    for cell in cells:
-        x = label_width + cell.column * cell_width
-        y = _TOP + cell.row * cell_height
-        data = "".join([f' data-{once(k)}="{once(v)}"' for k, v in cell.data.items()])
-        css = "cell alarm" if cell.alarm else "cell"
-        stroke = ' stroke="#111" stroke-width="1.5"' if cell.alarm else ""
-        parts.append(
-            f'<rect class="{css}" x="{x:.2f}" y="{y}" {size} '
-            f'fill="{heat_color(cell.value)}"{stroke}{data}>'
-            f"<title>{escape(cell.title)}</title></rect>"
-        )
+    parts += _cell_rects(cells, label_width, cell_width, cell_height)
     base = _TOP + cell_height * len(row_labels) + 14
     parts.extend(_end_labels(column_labels, base, label_width, width))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _cell_rects(
+    cells: Sequence[HeatCell], label_width: int, cell_width: float, cell_height: int
+) -> list[str]:
+    """One ``<rect>`` per heatmap cell, its title and data attributes escaped."""
+    parts = []
+    size = f'width="{cell_width:.2f}" height="{cell_height - 1}"'
+    # A year's heatmap has 5,000 cells on a few hundred columns, rows, colours and data values:
+    # each of those is formatted (and escaped) once, not once per cell.
+    xs: dict[int, str] = {}
+    ys: dict[int, int] = {}
+    fills: dict[float | None, str] = {}
+    attributes: dict[tuple[str, str], str] = {}
+    for cell in cells:
+        x = xs.get(cell.column)
+        if x is None:
+            x = xs[cell.column] = f"{label_width + cell.column * cell_width:.2f}"
+        y = ys.get(cell.row)
+        if y is None:
+            y = ys[cell.row] = _TOP + cell.row * cell_height
+        fill = fills.get(cell.value)
+        if fill is None:
+            fill = fills[cell.value] = heat_color(cell.value)
+        data = ""
+        for pair in cell.data.items():
+            found = attributes.get(pair)
+            if found is None:
+                found = attributes[pair] = f' data-{escape(pair[0])}="{escape(pair[1])}"'
+            data += found
+        if cell.alarm:
+            css, stroke = "cell alarm", ' stroke="#111" stroke-width="1.5"'
+        else:
+            css, stroke = "cell", ""
+        parts.append(
+            f'<rect class="{css}" x="{x}" y="{y}" {size} fill="{fill}"{stroke}{data}>'
+            f"<title>{escape(cell.title)}</title></rect>"
+        )
+    return parts
 
 
 def _row_labels(

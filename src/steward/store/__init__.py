@@ -223,9 +223,16 @@ class MonitorResultRow(Base):
     """One stored result of one monitor over one window."""
 
     __tablename__ = "monitor_results"
-    # The dashboard and the loop read a system's newest results of one monitor over a span.
+    # The dashboard and the loop read a system's newest results of one monitor over a span; the
+    # dashboard samples a span by id and status, read from this index alone (migration 0010).
     __table_args__ = (
-        Index("ix_monitor_results_system_monitor_end", "system_id", "monitor", "window_end"),
+        Index(
+            "ix_monitor_results_system_monitor_end_status",
+            "system_id",
+            "monitor",
+            "window_end",
+            "status",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -108,7 +108,10 @@ class Chart:
                     "name": line.name,
                     "dashed": line.dashed,
                     "color": self.colors[index] if self.colors else index,
-                    "points": [[x, *(_finite(v) for v in rest)] for x, *rest in line.normalized()],
+                    "points": [
+                        [x, _finite(y), _finite(lower), _finite(upper)]
+                        for x, y, lower, upper in line.normalized()
+                    ],
                 }
                 for index, line in enumerate(self.series)
                 if line in shown

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -13,13 +16,16 @@ from steward.core import Steward
 from steward.monitoring.performance import uplift_between
 from steward.render import queries
 from steward.render.charts import HeatCell, Series, heatmap_svg
+from steward.render.queries import SampledResult
 from steward.store import MonitorResultRow, SLOEvaluationRow
 from steward.web.dashboard.chartdata import Chart
 from steward.web.dashboard.fairness_panel import fairness_panel
 from steward.web.dashboard.timerange import PRESETS, PageRange, choose_range
 
 __all__ = [
+    "HEATMAPS",
     "HEATMAP_COLUMNS",
+    "DrawnCache",
     "drift_heatmap",
     "page_range",
     "performance_panel",
@@ -33,11 +39,57 @@ __all__ = [
 HEATMAP_COLUMNS = 168
 
 
+class DrawnCache:
+    """Drawn panels by store and key, the newest ``size`` of each store, safe across threads.
+
+    A key must name everything the panel is drawn from (stored results never change, so their
+    ids do). Entries are held per engine, weakly: a store that goes away takes its entries along,
+    and two workspaces never share one (their ids overlap).
+
+    >>> class Store: ...
+    >>> cache, store = DrawnCache(size=1), Store()
+    >>> cache.put(store, ("churn", (1, 2)), "<svg/>")
+    >>> cache.get(store, ("churn", (1, 2))), cache.get(Store(), ("churn", (1, 2)))
+    ('<svg/>', None)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._drawn: weakref.WeakKeyDictionary[Any, OrderedDict[Hashable, str | None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, store: Any, key: Hashable) -> str | None:
+        """The panel drawn for ``key`` on ``store``, or None when none is kept."""
+        with self._lock:
+            drawn = self._drawn.get(store)
+            if drawn is None or key not in drawn:
+                return None
+            drawn.move_to_end(key)
+            return drawn[key]
+
+    def put(self, store: Any, key: Hashable, panel: str | None) -> None:
+        with self._lock:
+            drawn = self._drawn.setdefault(store, OrderedDict())
+            drawn[key] = panel
+            drawn.move_to_end(key)
+            while len(drawn) > self.size:
+                drawn.popitem(last=False)
+
+
+#: Drift heatmaps drawn lately (a year's is 1.1 MB of SVG and 35 ms to draw), by the system and
+#: the ids of the results drawn.
+HEATMAPS = DrawnCache(size=8)
+
+
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
 
 
 def _number(value: Any) -> float | None:
+    if type(value) is float:  # the common case first: a year's heatmap reads 20,000 numbers
+        return value
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -76,9 +128,20 @@ def system_context(
     chosen, activity = page_range(latest, slos, range_text, low, high)
     start, end = chosen.start, chosen.end
     monitors = ("drift", "performance", "estimated_performance", "uplift", "data_quality")
-    sampled = queries.sampled_results_of(
+    picked = queries.sampled_ids_of(
         session, system_id, monitors, start, end, limits={"drift": HEATMAP_COLUMNS}
     )
+    # Stored results never change, so the same drift results draw the same heatmap: a drawn one
+    # is reused, and those results' details are not even read.
+    heatmap_key = (name, tuple(picked["drift"]))
+    heatmap = HEATMAPS.get(session.get_bind(), heatmap_key)
+    sampled: dict[str, list[SampledResult]] = {monitor: [] for monitor in monitors}
+    wanted = [ids for monitor, ids in picked.items() if heatmap is None or monitor != "drift"]
+    for result in queries.load_results(session, [one for ids in wanted for one in ids]):
+        sampled[result.monitor].append(result)
+    if heatmap is None:
+        heatmap = drift_heatmap(name, sampled["drift"])
+        HEATMAPS.put(session.get_bind(), heatmap_key, heatmap)
     bounds = (_ts(start), _ts(end))
     moves = queries.alias_moves(session, system_id, limit=400)
     return {
@@ -93,7 +156,7 @@ def system_context(
         "alias_chart": _alias_chart(moves, bounds),
         "volume_chart": volume_panel(steward, name, start, end, sampled["data_quality"]),
         "latency": _latency_panel(session, system_id, slos, info.declared, start, end),
-        "heatmap": drift_heatmap(name, sampled["drift"]),
+        "heatmap": heatmap,
         "performance_charts": performance_panel(
             sampled["performance"], sampled["estimated_performance"], bounds
         ),
@@ -156,7 +219,7 @@ def _clip(
 
 
 def volume_panel(
-    steward: Steward, name: str, start: datetime, end: datetime, quality: Sequence[MonitorResultRow]
+    steward: Steward, name: str, start: datetime, end: datetime, quality: Sequence[SampledResult]
 ) -> Chart:
     """Predictions per bucket from the profiles; per monitored window when none are stored."""
     bounds = (_ts(start), _ts(end))
@@ -191,7 +254,7 @@ def _latency_panel(
     return Chart("latency-chart", "latency SLO indicator", series, kind="share", span=bounds)
 
 
-def drift_heatmap(name: str, results: Sequence[MonitorResultRow]) -> str | None:
+def drift_heatmap(name: str, results: Sequence[SampledResult]) -> str | None:
     """Feature by window, coloured by the strongest drift statistic relative to its alarm floor
     (1 = at the floor), alarmed cells outlined; each cell carries what the overlay fetch needs."""
     if not results:
@@ -223,26 +286,34 @@ def drift_heatmap(name: str, results: Sequence[MonitorResultRow]) -> str | None:
 
 
 def _strongest(results: Sequence[dict[str, Any]]) -> dict[str, tuple[float | None, bool, str]]:
-    """Per column, the method whose statistic is largest against its threshold."""
-    best: dict[str, tuple[float | None, bool, str]] = {}
+    """Per column, the method whose statistic is largest against its threshold (the first of
+    equals), alarmed if any method alarmed, with the winner's text."""
+    best: dict[str, tuple[float | None, bool, dict[str, Any], float | None]] = {}
     for item in results:
         statistic, threshold = _number(item.get("statistic")), _number(item.get("threshold"))
         ratio = statistic / threshold if statistic is not None and threshold else None
         column = str(item.get("column"))
         current = best.get(column)
-        alarm = bool(item.get("alarm")) or bool(current and current[1])
         if current is None or (ratio or 0.0) > (current[0] or 0.0):
-            # The text is formatted only for the method that wins the cell.
-            text = f"{item.get('method')} {statistic if statistic is None else round(statistic, 4)}"
-            best[column] = (ratio, alarm, text + (" (alarm)" if item.get("alarm") else ""))
-        else:
-            best[column] = (current[0], alarm, current[2])
-    return best
+            alarm = bool(item.get("alarm")) or bool(current and current[1])
+            best[column] = (ratio, alarm, item, statistic)
+        elif not current[1] and item.get("alarm"):
+            best[column] = (current[0], True, current[2], current[3])
+    # The text is formatted once per column, for the method that won the cell.
+    return {
+        column: (ratio, alarm, _method_text(item, statistic))
+        for column, (ratio, alarm, item, statistic) in best.items()
+    }
+
+
+def _method_text(item: dict[str, Any], statistic: float | None) -> str:
+    text = f"{item.get('method')} {statistic if statistic is None else round(statistic, 4)}"
+    return text + (" (alarm)" if item.get("alarm") else "")
 
 
 def performance_panel(
-    realized: Sequence[MonitorResultRow],
-    estimated: Sequence[MonitorResultRow],
+    realized: Sequence[SampledResult],
+    estimated: Sequence[SampledResult],
     bounds: tuple[float, float],
 ) -> list[Chart]:
     """Realized ROC AUC per model version with its interval, the estimate, and the unlabeled share."""
@@ -289,7 +360,7 @@ def _interval(record: dict[str, Any]) -> tuple[float | None, float | None, float
     )
 
 
-def _uplift_chart(rows: Sequence[MonitorResultRow], bounds: tuple[float, float]) -> Chart | None:
+def _uplift_chart(rows: Sequence[SampledResult], bounds: tuple[float, float]) -> Chart | None:
     """Uplift in percentage points (a difference of two rates, not a share: it can be negative)."""
     points = [
         (
@@ -314,7 +385,7 @@ def _points(value: Any) -> float | None:
     return None if number is None else number * 100
 
 
-def _quality_chart(rows: Sequence[MonitorResultRow], bounds: tuple[float, float]) -> Chart | None:
+def _quality_chart(rows: Sequence[SampledResult], bounds: tuple[float, float]) -> Chart | None:
     points = [(_ts(row.window_end), _number(row.details.get("violation_rate"))) for row in rows]
     if not points:
         return None
