@@ -301,13 +301,14 @@ def test_a_suspension_reaches_a_running_service_within_its_refresh(
     records = [record for record in records_of(frame, 40)]
     api.predict(records)  # loads the runtime, unsuspended
     suspensions.suspend(workspace, "churn", reason="now")
-    deadline = time.monotonic() + 1.0
+    # a bound generous for a loaded CI machine; the replica tests measure the real delay
+    deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         if any(item["suspended"] for item in api.predict(records[:5])):
             break
         time.sleep(0.05)
     else:
-        pytest.fail("the suspension did not reach serving within a second")
+        pytest.fail("the suspension did not reach serving within 5 s (its refresh is 0.5 s)")
 
 
 # --- deciding reviews --------------------------------------------------------------------------------
