@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 __all__ = ["profiles_group"]
 
 
+def engine_options(command: Any) -> Any:
+    """``--engine`` and ``--spark-remote``, as every profiles command takes them."""
+    command = click.option(
+        "--spark-remote", help="Spark Connect URL, e.g. sc://host:15002 (default: local)."
+    )(command)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="spark needs pip install 'steward[spark]'.",
+    )(command)
+
+
 @click.group("profiles")
 def profiles_group() -> None:
     """Build time-bucketed profiles of a prediction table into a profile store."""
@@ -50,14 +64,7 @@ def profiles_group() -> None:
 @click.option("--time-column", default="event_time", show_default=True)
 @click.option("--bucket", default="1h", show_default=True, help="e.g. 15min, 1h, 1D.")
 @click.option("--model-version-column", help="Group rows per model version by this column.")
-@click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="spark needs pip install 'steward[spark]'.",
-)
-@click.option("--spark-remote", help="Spark Connect URL, e.g. sc://host:15002 (default: local).")
+@engine_options
 def profiles_build(
     table: Path,
     reference: Path,
@@ -120,14 +127,7 @@ def _unreadable(table: Path, error: Exception) -> InvalidInputError:
 
 @profiles_group.command("refresh")
 @click.argument("system")
-@click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="spark needs pip install 'steward[spark]'.",
-)
-@click.option("--spark-remote", help="Spark Connect URL, e.g. sc://host:15002 (default: local).")
+@engine_options
 @click.option(
     "--settle-seconds",
     type=click.IntRange(min=0),

@@ -222,15 +222,22 @@ class EventLog:
 
     def _check_backlog(self, writer: Writer) -> None:
         """Refuse appends while the object store fails and too much waits for upload."""
+        refusal = self._backlog_refusal(writer)
+        if refusal is not None:
+            raise StoreError(refusal)
+
+    def _backlog_refusal(self, writer: Writer) -> str | None:
+        """Why appends are refused for the upload backlog, or None (also without a failure)."""
         if self._mirror is None or self._mirror.failure is None:
-            return
+            return None
         waiting = writer.backlog_bytes()
-        if waiting > self._backlog_bytes:
-            raise StoreError(
-                f"{self._mirror.failure}; {waiting / 2**20:.1f} MB of events wait for upload on "
-                f"local disk, over the bound of {self._backlog_bytes / 2**20:.1f} MB "
-                "(events_backlog_mb): retry once the object store answers"
-            )
+        if waiting <= self._backlog_bytes:
+            return None
+        return (
+            f"{self._mirror.failure}; {waiting / 2**20:.1f} MB of events wait for upload on "
+            f"local disk, over the bound of {self._backlog_bytes / 2**20:.1f} MB "
+            "(events_backlog_mb): retry once the object store answers"
+        )
 
     def health(self) -> str | None:
         """Why appends fail now (the writer retries by itself, this call included), or None.
@@ -241,13 +248,10 @@ class EventLog:
         """
         self._fresh()  # with an object store: try it, at most once per sync_seconds
         writer = self._writer
-        failure = None if writer is None else writer.probe()
-        if failure is None and writer is not None:
-            with contextlib.suppress(StoreError):
-                self._check_backlog(writer)
-                return None
-            return self._mirror.failure if self._mirror is not None else None
-        return None if failure is None else str(failure)
+        if writer is None:
+            return None
+        failure = writer.probe()
+        return str(failure) if failure is not None else self._backlog_refusal(writer)
 
     def object_store(self) -> dict[str, Any] | None:
         """The object store's URL, why it last failed (or None) and the bytes waiting for upload;
