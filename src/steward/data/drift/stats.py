@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,6 @@ from steward.data.drift.bins import (
     quantile_edges,
     quantile_values,
     sorted_bin_counts,
-    sorted_bin_sums,
     sorted_quantile_edges,
 )
 from steward.data.drift.ks import (
@@ -52,6 +51,15 @@ from steward.data.drift.ks import (
     ks_p_value,
     merge_sorted,
     sorted_sample,
+)
+from steward.data.drift.wasserstein import (
+    WASSERSTEIN_GRID_BINS,
+    GridNulls,
+    gridded_wasserstein,
+    permuted_wasserstein,
+    scaled_wasserstein,
+    wasserstein_batch,
+    wasserstein_grid,
 )
 from steward.errors import InvalidInputError
 
@@ -98,12 +106,6 @@ CATEGORICAL_METHODS: tuple[str, ...] = ("chi_square", "psi", "jensen_shannon", "
 PSI_EPSILON = 1e-4
 #: Up to this many pooled rows the Wasserstein null splits the pooled values themselves.
 PERMUTATION_MAX_ROWS = 1_000
-#: Above it, the pooled-quantile bins on which the Wasserstein null is drawn.
-WASSERSTEIN_GRID_BINS = 200
-#: ... and the most extreme values on each side, a bin each.
-WASSERSTEIN_TAIL_VALUES = 100
-#: Resamples are scored in batches of at most this many cells (resamples x rows).
-BATCH_CELLS = 2_000_000
 #: The corrections ``adjust_p_values`` knows.
 CORRECTIONS: tuple[str, ...] = ("bh", "bonferroni", "none")
 
@@ -193,7 +195,7 @@ def wasserstein_from_counts(
             f"support must hold one strictly increasing, finite location per bin "
             f"({reference.size} bins), got {locations.tolist()[:10]}; pass the bins' sorted locations"
         )
-    return float(_wasserstein_batch(reference, current, locations))
+    return float(wasserstein_batch(reference, current, locations))
 
 
 def chi_square_from_counts(
@@ -276,13 +278,6 @@ def _jensen_shannon_batch(reference: FloatArray, current: FloatArray) -> FloatAr
 def _hellinger_batch(reference: FloatArray, current: FloatArray) -> FloatArray:
     gap = np.sqrt(_shares(reference)) - np.sqrt(_shares(current))
     return np.asarray(np.sqrt(np.sum(gap * gap, axis=-1) / 2.0))
-
-
-def _wasserstein_batch(
-    reference: FloatArray, current: FloatArray, support: FloatArray
-) -> FloatArray:
-    gaps = np.cumsum(_shares(reference), axis=-1) - np.cumsum(_shares(current), axis=-1)
-    return np.asarray(np.sum(np.abs(gaps[..., :-1]) * np.diff(support), axis=-1))
 
 
 _BINNED_STATISTICS: Mapping[str, Callable[[FloatArray, FloatArray], FloatArray]] = MappingProxyType(
@@ -463,6 +458,7 @@ class NumericReference:
         n_resamples: int = 1_000,
         rng: np.random.Generator | int | None = 0,
         check: bool = True,
+        nulls: GridNulls | None = None,
     ) -> dict[str, TwoSampleResult]:
         """Each method's statistic and p-value for an ascending current sample.
 
@@ -473,6 +469,8 @@ class NumericReference:
         ``hellinger`` are computed on the reference-quantile bins, with resampled nulls.
         ``check=False`` skips checking the sample is finite and ascending (a caller that sorted
         finite values itself); the statistics come from one merge of the two sorted samples.
+        ``nulls`` shares the Wasserstein null's draws with other columns compared in the same run
+        (see ``GridNulls``); without it, this call draws its own from ``rng``.
         """
         if check:
             current = sorted_sample(current_sorted, "current sample")
@@ -485,7 +483,7 @@ class NumericReference:
         binned_rng, generator = generator.spawn(2)
         found: dict[str, TwoSampleResult] = {}
         if "ks" in methods or "wasserstein" in methods:
-            found.update(self._merged_tests(current, methods, generator, n_resamples))
+            found.update(self._merged_tests(current, methods, generator, n_resamples, nulls))
         current_counts = sorted_bin_counts(current, self.edges)
         found.update(_binned_tests(self.counts, current_counts, methods, binned_rng, n_resamples))
         return found
@@ -501,6 +499,7 @@ class NumericReference:
         methods: Sequence[str],
         rng: np.random.Generator,
         n_resamples: int,
+        nulls: GridNulls | None,
     ) -> dict[str, TwoSampleResult]:
         """KS and Wasserstein (those of ``methods``), both read off one merge of the samples."""
         found: dict[str, TwoSampleResult] = {}
@@ -526,99 +525,21 @@ class NumericReference:
             # by chance is no evidence of drift. Above PERMUTATION_MAX_ROWS pooled rows the splits
             # are drawn on a grid of WASSERSTEIN_GRID_BINS pooled-quantile bins.
             if merged.size <= PERMUTATION_MAX_ROWS:
-                null = _permuted_wasserstein(merged, self.values.size, rng, n_resamples)
+                null = permuted_wasserstein(merged, self.values.size, rng, n_resamples)
                 p_value, noise = empirical_p_value(null, distance), noise_level(null)
             else:
-                grid = _wasserstein_grid(merged)
+                grid = wasserstein_grid(merged)
                 del merged  # the draws need the grid only
                 # The observed pair is scored on the grid as the draws are; the part of the exact
                 # distance the grid does not resolve is added to the noise, so that the exact
                 # statistic exceeds its threshold exactly when the gridded one exceeds the floor
                 # plus the gridded noise.
-                gridded, null = _gridded_wasserstein(grid, self.values, current, rng, n_resamples)
+                nulls = nulls or GridNulls(seed=int(rng.integers(2**63)))
+                gridded, null = gridded_wasserstein(grid, self.values, current, nulls, n_resamples)
                 p_value = empirical_p_value(null, gridded)
                 noise = noise_level(null) + max(distance - gridded, 0.0)
             found["wasserstein"] = TwoSampleResult(distance, p_value, noise)
         return found
-
-
-def scaled_wasserstein(
-    reference: FloatArray, current: FloatArray, support: FloatArray, second_moment: FloatArray
-) -> FloatArray:
-    """W1 between weighted rows (bins on the last axis), each mass at ``support``, over the
-    reference side's standard deviation (from ``support`` and each bin's ``second_moment``, the
-    mean of its values' squares); 0 where the distance is 0, infinite where only the deviation is.
-
-    >>> scaled_wasserstein(np.array([1.0, 1.0]), np.array([0.0, 2.0]), np.array([0.0, 2.0]),
-    ...                    np.array([0.0, 4.0])).round(3).tolist()
-    1.0
-    """
-    distance = _wasserstein_batch(reference, current, support)
-    weights = _shares(reference)
-    mean = weights @ support
-    deviation = np.sqrt(np.maximum(weights @ second_moment - mean * mean, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.where(distance > 0, distance / deviation, 0.0))
-
-
-def _permuted_wasserstein(
-    pooled: FloatArray, n_reference: int, rng: np.random.Generator, n_resamples: int
-) -> FloatArray:
-    """The scaled distance of ``n_resamples`` random splits of the sorted pooled values."""
-    labels = np.zeros(pooled.size)
-    labels[:n_reference] = 1.0
-    batch = max(1, BATCH_CELLS // pooled.size)
-    draws = []
-    for start in range(0, n_resamples, batch):
-        reference = rng.permuted(np.tile(labels, (min(batch, n_resamples - start), 1)), axis=1)
-        draws.append(scaled_wasserstein(reference, 1.0 - reference, pooled, pooled * pooled))
-    return np.concatenate(draws)
-
-
-class _Grid(NamedTuple):
-    """The bins of the gridded Wasserstein null: inner edges, which bins hold pooled values, and
-    of those the mean (``support``), the mean square and the pooled share."""
-
-    edges: FloatArray
-    used: npt.NDArray[np.bool_]
-    support: FloatArray
-    second_moment: FloatArray
-    shares: FloatArray
-
-
-def _wasserstein_grid(pooled: FloatArray) -> _Grid:
-    """Pooled-quantile bins, and the ``WASSERSTEIN_TAIL_VALUES`` most extreme values on each side a
-    bin each (they move a heavy tail's standard deviation, and the null must move it as much)."""
-    tails = np.concatenate([pooled[:WASSERSTEIN_TAIL_VALUES], pooled[-WASSERSTEIN_TAIL_VALUES:]])
-    edges = np.union1d(sorted_quantile_edges(pooled, WASSERSTEIN_GRID_BINS), tails)
-    counts = sorted_bin_counts(pooled, edges)
-    used = counts > 0
-    support = sorted_bin_sums(pooled, edges)[used] / counts[used]
-    spread = sorted_bin_sums(pooled, edges, power=2)[used] / counts[used] - support * support
-    second_moment = support * support + np.maximum(spread, 0.0)
-    return _Grid(edges, used, support, second_moment, counts[used] / counts.sum())
-
-
-def _gridded_wasserstein(
-    grid: _Grid,
-    reference: FloatArray,
-    current: FloatArray,
-    rng: np.random.Generator,
-    n_resamples: int,
-) -> tuple[float, FloatArray]:
-    """As ``_permuted_wasserstein``, with multinomial draws on the bins of ``grid``. Returns the
-    observed pair's scaled distance on the same bins, and the null."""
-    edges, used, support, second_moment, shares = grid
-    null_reference = rng.multinomial(reference.size, shares, size=n_resamples).astype(np.float64)
-    null_current = rng.multinomial(current.size, shares, size=n_resamples).astype(np.float64)
-    observed = scaled_wasserstein(
-        sorted_bin_counts(reference, edges)[used],
-        sorted_bin_counts(current, edges)[used],
-        support,
-        second_moment,
-    )
-    null = scaled_wasserstein(null_reference, null_current, support, second_moment)
-    return float(observed), null
 
 
 @dataclass(frozen=True)
