@@ -1445,3 +1445,23 @@ def test_the_profile_store_names_are_still_importable_from_profiles() -> None:
     assert defined_there <= set(profile_store.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = profiles_module.nothing
+
+
+def test_a_large_frame_fits_its_columns_on_threads_as_it_would_one_by_one() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({f"x{i}": rng.gamma(1.0 + i, size=60_000) for i in range(6)})
+    frame["plan"] = rng.choice(["basic", "pro", "team"], size=60_000)
+    together = fit_binnings(frame)  # 420,000 values: fitted on threads
+    for name, binning in together.items():
+        alone = fit_binnings(frame[[name]])[name]
+        assert binning.fingerprint_ == alone.fingerprint_
+        assert np.array_equal(binning.edges_, alone.edges_)
+
+
+def test_on_threads_the_first_failing_column_in_order_is_the_one_named() -> None:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=60_000) for i in range(4)})
+    frame["x1"] = np.nan
+    frame["x3"] = np.nan
+    with pytest.raises(InvalidInputError, match=r"column 'x1': the reference column has no finite"):
+        fit_binnings(frame)
