@@ -17,7 +17,7 @@ from scipy import stats
 from steward.data.drift import DriftDetector, compare
 from steward.data.drift.bins import sorted_bin_sums, sorted_quantile_edges
 from steward.data.drift.inputs import category_counts, read_frame, resolve_kinds
-from steward.data.drift.ks import merge_sorted
+from steward.data.drift.ks import merge_sorted, merge_sorted_area
 from steward.errors import InvalidInputError
 
 
@@ -41,7 +41,7 @@ SAMPLES = {
 
 @pytest.mark.parametrize("shape", SAMPLES)
 @pytest.mark.parametrize("sizes", [(1, 1), (7, 100_003), (90_001, 70_000)])
-def test_the_block_merge_equals_one_stable_argsort_and_scipys_ks(
+def test_the_block_merge_equals_one_stable_argsort_and_scipys_ks_and_wasserstein(
     shape: str, sizes: tuple[int, int]
 ) -> None:
     rng = np.random.default_rng(len(shape) * 1_000 + sizes[0])
@@ -52,6 +52,13 @@ def test_the_block_merge_equals_one_stable_argsort_and_scipys_ks(
     np.testing.assert_array_equal(merged, expected_merged)
     np.testing.assert_array_equal(gaps, expected_gaps)
     assert statistic == pytest.approx(stats.ks_2samp(reference, current).statistic, abs=1e-12)
+    # The area summed block by block, with no gaps held whole, is the area over the whole merge.
+    merged_again, statistic_again, area = merge_sorted_area(reference, current)
+    np.testing.assert_array_equal(merged_again, expected_merged)
+    assert statistic_again == statistic
+    whole = float(np.dot(np.abs(gaps[:-1]), np.diff(merged)))
+    assert area == pytest.approx(whole, rel=1e-12, abs=1e-300)
+    assert area == pytest.approx(stats.wasserstein_distance(reference, current), rel=1e-9)
 
 
 @pytest.mark.parametrize("power", [1, 2])

@@ -36,6 +36,7 @@ __all__ = [
     "ks_p_value",
     "ks_statistic",
     "merge_sorted",
+    "merge_sorted_area",
     "sorted_sample",
 ]
 
@@ -104,13 +105,38 @@ def merge_sorted(
     >>> merged.tolist(), gaps.tolist(), statistic
     ([1.0, 2.0, 2.0, 3.0], [0.5, 1.0, 0.5, 0.0], 0.5)
     """
+    merged, gaps, statistic, _ = _merge(reference, current, keep_gaps=True)
+    assert gaps is not None
+    return merged, gaps, statistic
+
+
+def merge_sorted_area(
+    reference: FloatArray, current: FloatArray
+) -> tuple[FloatArray, float, float]:
+    """As ``merge_sorted``, with the area between the two ECDFs (the Wasserstein-1 distance)
+    summed block by block in place of the gaps, which are never held whole: 16 bytes a pooled
+    value less.
+
+    >>> merged, statistic, area = merge_sorted_area(np.array([1.0, 2.0]), np.array([2.0, 3.0]))
+    >>> merged.tolist(), statistic, area
+    ([1.0, 2.0, 2.0, 3.0], 0.5, 1.0)
+    """
+    merged, _, statistic, area = _merge(reference, current, keep_gaps=False)
+    return merged, statistic, area
+
+
+def _merge(
+    reference: FloatArray, current: FloatArray, *, keep_gaps: bool
+) -> tuple[FloatArray, FloatArray | None, float, float]:
+    """The block-wise merge behind ``merge_sorted`` and ``merge_sorted_area``."""
     n_reference, n_current = reference.size, current.size
     cuts = np.union1d(reference[_MERGE_BLOCK::_MERGE_BLOCK], current[_MERGE_BLOCK::_MERGE_BLOCK])
     reference_bounds = np.concatenate([[0], np.searchsorted(reference, cuts), [n_reference]])
     current_bounds = np.concatenate([[0], np.searchsorted(current, cuts), [n_current]])
     merged = np.empty(n_reference + n_current, dtype=np.float64)
-    gaps = np.empty_like(merged)
-    highest, lowest = -np.inf, np.inf
+    gaps = np.empty_like(merged) if keep_gaps else None
+    highest, lowest, area = -np.inf, np.inf, 0.0
+    last_gap, last_value = 0.0, 0.0
     for block in range(cuts.size + 1):
         r0, r1 = int(reference_bounds[block]), int(reference_bounds[block + 1])
         c0, c1 = int(current_bounds[block]), int(current_bounds[block + 1])
@@ -124,7 +150,7 @@ def merge_sorted(
         reference_seen += r0
         current_seen = np.arange(start + 1, stop + 1) - reference_seen
         block_values = np.take(pooled, order, out=merged[start:stop])
-        block_gaps = gaps[start:stop]
+        block_gaps = np.empty(stop - start) if gaps is None else gaps[start:stop]
         np.subtract(reference_seen / n_reference, current_seen / n_current, out=block_gaps)
         # Inside a run of tied values the partial counts are not ECDF values: read each run at its
         # end, as scipy's searchsorted(side="right") does. A block ends where a run does.
@@ -132,8 +158,13 @@ def merge_sorted(
         run_end[:-1] = block_values[1:] != block_values[:-1]
         at_ends = block_gaps[run_end]
         highest, lowest = max(highest, float(at_ends.max())), min(lowest, float(at_ends.min()))
+        # Between consecutive pooled values both ECDFs are flat: the area is |gap| x step.
+        if start > 0:
+            area += abs(last_gap) * (float(block_values[0]) - last_value)
+        area += float(np.dot(np.abs(block_gaps[:-1]), np.diff(block_values)))
+        last_gap, last_value = float(block_gaps[-1]), float(block_values[-1])
     statistic = float(max(highest, np.clip(-lowest, 0.0, 1.0)))
-    return merged, gaps, statistic
+    return merged, gaps, statistic, area
 
 
 def ks_statistic(merged: FloatArray, gaps: FloatArray) -> float:
