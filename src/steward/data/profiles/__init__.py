@@ -11,7 +11,8 @@ Parquet storage (``profile_frame``, ``build_profiles``, ``ProfileStore``) are in
 ``steward.data.profiles.store``; this package re-exports them. The rest is one module per
 noun: ``binning`` (``Binning``, ``fit_binnings``, reading columns), ``column``
 (``ColumnProfile``, ``merge_profiles``), ``counting`` (the column-wise passes that build
-profiles), ``kll`` (KLL sketches built in bulk from sorted values), ``dataset``
+profiles), ``cells`` (each bucket's values sorted by the cells of their bins), ``kll`` (KLL
+sketches built in bulk from the ranks they keep), ``dataset``
 (``DatasetProfile``, a window), ``rollup`` (closed days merged once, for long windows) and
 ``compare`` (profile-mode drift) and ``batches`` (``profile_parquet`` and ``profile_batches``:
 series of more rows than memory holds, a batch at a time).

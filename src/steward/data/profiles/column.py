@@ -438,7 +438,7 @@ def profile_groups(
         )
     if binning.kind_ == "numeric":
         values = read_numbers(array, what, order)
-        fields = numeric_fields(values, binning, groups, counts)
+        fields = numeric_fields(values, binning, counts)
     else:
         fields = categorical_fields(array, order, binning, groups, n_groups)
     return [

@@ -9,11 +9,14 @@ or Polars, is in ``docs/benchmarks.md`` (profile building).
 - Bins: :class:`EdgeIndex` finds each value's bin as ``numpy.searchsorted(edges, values,
   side="left")`` does, bit for bit, in a few streaming passes: a lookup table over a grid of
   equal cells gives the bin of each cell's first value, and comparisons with the edges that fall
-  inside the cell finish the search. Bin counts and bin sums are then ``numpy.bincount`` over
-  ``group * bins + bin``, in row order, as before.
+  inside the cell finish the search. A fitted binning's lowest edge sits one ulp below the next,
+  so it is compared apart, and the grid covers the others. Bin counts and bin sums are then
+  ``numpy.bincount`` over ``group * bins + bin``, in row order, as before.
 - Moments: sums per group with ``numpy.add.reduceat`` (pairwise summation, as ``numpy.mean``).
-- KLL sketches: each group's finite values are sorted once (which also gives the minimum and
-  maximum) and the sketch's levels are built from them in bulk (``steward.data.profiles.kll``).
+- KLL sketches: each group's finite values are sorted by the cells of their bins
+  (``steward.data.profiles.cells``), which also gives the minimum and maximum; the sketch's levels
+  are the values at ranks ``steward.data.profiles.kll.compactions`` names, fetched for all groups
+  at once and handed to the library in bulk.
 - Categories: ``pyarrow.compute.index_in`` against the binning's categories (one hash lookup per
   row, in a table of at most ``max_categories`` values); only unseen values are
   dictionary-encoded, for their frequent-items sketch.
@@ -40,7 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from steward.data.profiles.binning import Binning, float_values
-from steward.data.profiles.kll import kll_from_sorted
+from steward.data.profiles.cells import SortedGroups, sort_groups
+from steward.data.profiles.kll import compactions, kll_from_items
 
 __all__ = [
     "UNSEEN_FED_PER_BUCKET",
@@ -71,8 +75,8 @@ _STEPS: Final = 2
 _SIGN_BIT: Final = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 # Rows per chunk of the per-row passes: their buffers stay in the processor's cache.
 _CHUNK: Final = 1 << 14
-# Rows per part of a long group that is sorted and sketched on its own (see _sorted_sketches).
-_SKETCH_PART: Final = 1 << 16
+# Rows per span of whole groups whose bins are counted together (see _bin_tables).
+_SPAN: Final = 1 << 15
 
 
 def new_sketch(binning: Binning) -> Any:
@@ -99,8 +103,9 @@ class EdgeIndex:
     [0, 0, 2, 3]
     """
 
-    def __init__(self, edges: FloatArray) -> None:
+    def __init__(self, edges: FloatArray, *, split: bool = True) -> None:
         self.edges = np.ascontiguousarray(edges, dtype=np.float64)
+        self._rest: EdgeIndex | None = None
         self._padded = np.append(self.edges, np.inf)
         self._grid: tuple[str, float, float, int] | None = None
         self._steps = 0
@@ -121,6 +126,13 @@ class EdgeIndex:
         self._first = first.astype(np.intp)
         self._steps = int(min(_STEPS, span.max()))
         self._crowded = span > _STEPS if span.max() > _STEPS else None
+        # A fitted binning puts an edge one ulp below its lowest quantile: those two share a cell
+        # of any grid, and every value would pay a second comparison for them. An index of the
+        # other edges and one comparison with the lowest edge cost less.
+        if split and self._steps == _STEPS and self._crowded is None and self.edges.size > 2:
+            rest = EdgeIndex(self.edges[1:], split=False)
+            if rest._steps < _STEPS and rest._crowded is None:
+                self._rest = rest
 
     def locate(self, values: FloatArray) -> IntArray:
         """Each finite value's bin: the number of edges strictly below it."""
@@ -133,6 +145,11 @@ class EdgeIndex:
 
     def locate_into(self, values: FloatArray, found: IntArray, scratch: _Scratch) -> None:
         """:meth:`locate` for one chunk, written into ``found``, using ``scratch``'s buffers."""
+        if self._rest is not None:
+            self._rest.locate_into(values, found, scratch)
+            np.less(self.edges[0], values, out=scratch.flags)
+            np.add(found, scratch.flags, out=found)
+            return
         if self._grid is None:
             found[...] = np.searchsorted(self.edges, values, side="left")
             return
@@ -238,29 +255,25 @@ def edge_index(binning: Binning) -> EdgeIndex:
 # --- numeric columns -------------------------------------------------------------------------------
 
 
-def numeric_fields(
-    values: FloatArray, binning: Binning, groups: IntArray, counts: IntArray
-) -> dict[str, list[Any]]:
-    """Per group, the numeric fields of a profile. ``groups`` is sorted ascending; ``counts`` holds
-    each group's rows. Missing (NaN) and infinite values are counted in two extra bins per group,
-    so one ``bincount`` counts them with the bins."""
-    n_groups, n_bins = counts.size, binning.n_bins
+def numeric_fields(values: FloatArray, binning: Binning, counts: IntArray) -> dict[str, list[Any]]:
+    """Per group, the numeric fields of a profile. Each group's rows are one run of ``values``, in
+    group order; ``counts`` holds each group's rows. Missing (NaN) and infinite values are counted
+    in two extra bins per group, so one ``bincount`` counts them with the bins."""
+    n_bins = binning.n_bins
     finite = np.isfinite(values)
     every = bool(finite.all())
     clean = values if every else np.where(finite, values, 0.0)
-    codes, offsets = _codes_and_offsets(values, clean, binning, groups, every)
-    width = n_bins + 2
-    table = np.bincount(codes, minlength=n_groups * width).reshape(n_groups, width)
-    sums = np.bincount(codes, weights=offsets, minlength=n_groups * width)
-    n = counts - table[:, n_bins] - table[:, n_bins + 1]
     starts = np.concatenate([[0], np.cumsum(counts)])
+    table, sums, keys = _bin_tables(values, clean, binning, starts, every)
+    n = counts - table[:, n_bins] - table[:, n_bins + 1]
     mean, m2 = _moments(clean, None if every else finite, counts, n, starts)
-    sketches, minimum, maximum = _sorted_sketches(values, None if every else finite, n, binning)
+    ordered = sort_groups(values, keys, starts, table[:, :n_bins])
+    sketches, minimum, maximum = _sketches(ordered, n, binning)
     return {
         "null_count": table[:, n_bins].tolist(),
         "infinite_count": table[:, n_bins + 1].tolist(),
         "bin_counts": list(table[:, :n_bins]),
-        "bin_sums": list(sums.reshape(n_groups, width)[:, :n_bins]),
+        "bin_sums": list(sums[:, :n_bins]),
         "finite_count": n.tolist(),
         "finite_mean": mean.tolist(),
         "finite_m2": m2.tolist(),
@@ -270,36 +283,68 @@ def numeric_fields(
     }
 
 
-def _codes_and_offsets(
-    values: FloatArray, clean: FloatArray, binning: Binning, groups: IntArray, every: bool
-) -> tuple[IntArray, FloatArray]:
-    """Per row, ``group * (bins + 2) + bin`` (bin ``bins`` for NaN, ``bins + 1`` for ±inf) and its
-    offset from the bin's anchor, chunk by chunk so that the passes stay in cache."""
+def _bin_tables(
+    values: FloatArray, clean: FloatArray, binning: Binning, starts: IntArray, every: bool
+) -> tuple[IntArray, FloatArray, npt.NDArray[np.unsignedinteger]]:
+    """Per group and bin (bin ``bins`` for NaN, ``bins + 1`` for ±inf): the rows, and the sum of
+    their offsets from the bin's anchor; and per row its bin, as the smallest unsigned integer
+    that holds it (the key :func:`sort_groups` groups by).
+
+    The rows are taken in spans of whole groups (``starts``: each group's first row), so that a
+    span's arrays stay in cache; its ``bincount`` adds each bin's offsets in row order from 0,
+    exactly as one ``bincount`` over the whole column would."""
     n_bins = binning.n_bins
-    # Offsets of missing and infinite values land in their own bins, whose sums are dropped.
-    anchors = np.append(binning.anchors, [0.0, 0.0])
+    width = n_bins + 2
+    n_groups = starts.size - 1
+    table = np.zeros((n_groups, width), dtype=np.int64)
+    sums = np.zeros((n_groups, width), dtype=np.float64)
+    keys: npt.NDArray[np.unsignedinteger] = (
+        np.empty(values.size, dtype=np.uint8)
+        if width <= 256
+        else np.empty(values.size, dtype=np.uint16)
+    )
+    # Missing and infinite values are binned as the 0.0 that stands in for them, then moved to
+    # their own bins; their offsets land there too, and those bins' sums are dropped.
+    special = np.flatnonzero(~np.isfinite(values)) if not every else np.zeros(0, dtype=np.intp)
+    kinds = n_bins + np.isinf(values[special])
+    cuts = np.flatnonzero(np.diff(starts[:-1] // _SPAN)) + 1
+    bounds = np.concatenate([[0], cuts, [n_groups]]).tolist()
+    longest = int(np.max(starts[bounds[1:]] - starts[bounds[:-1]], initial=0))
+    offsets = np.empty(longest, dtype=np.float64)
+    for first, last in itertools.pairwise(bounds):
+        low, high = int(starts[first]), int(starts[last])
+        _bin_span(clean[low:high], binning, offsets[: high - low], keys[low:high])
+        moved = slice(*np.searchsorted(special, [low, high]))
+        keys[special[moved]] = kinds[moved]
+        codes = np.repeat(np.arange(last - first) * width, np.diff(starts[first : last + 1]))
+        codes += keys[low:high]
+        size = (last - first) * width
+        table[first:last] = np.bincount(codes, minlength=size).reshape(-1, width)
+        found = np.bincount(codes, weights=offsets[: high - low], minlength=size)
+        sums[first:last] = found.reshape(-1, width)
+    return table, sums, keys
+
+
+def _bin_span(
+    clean: FloatArray, binning: Binning, offsets: FloatArray, keys: npt.NDArray[np.unsignedinteger]
+) -> None:
+    """Each row's bin (into ``keys``) and offset from the bin's anchor (into ``offsets``), chunk by
+    chunk so that the passes stay in cache."""
+    anchors = binning.anchors
     index = edge_index(binning)
-    codes = np.empty(values.size, dtype=np.int64)
-    offsets = np.empty(values.size, dtype=np.float64)
-    scratch = _Scratch(min(values.size, _CHUNK))
-    for low in range(0, values.size, _CHUNK):
-        high = min(low + _CHUNK, values.size)
+    scratch = _Scratch(min(clean.size, _CHUNK))
+    for low in range(0, clean.size, _CHUNK):
+        high = min(low + _CHUNK, clean.size)
         part, buffers = clean[low:high], scratch.sized(high - low)
         bins = buffers.bins
         # side="left" puts a value equal to an edge in the bin it closes: bins are (e[i-1], e[i]].
         index.locate_into(part, bins, buffers)
-        if not every:
-            raw = values[low:high]
-            np.copyto(bins, n_bins, where=np.isnan(raw))
-            np.copyto(bins, n_bins + 1, where=np.isinf(raw))
         # Offsets from the bin's anchor are 0 exactly when a value sits on it, so the sum says
         # exactly whether a bin's values all sit on its right edge; they also keep the means free
         # of the cancellation a plain sum of large values would bring.
         np.take(anchors, bins, out=buffers.floats)
         np.subtract(part, buffers.floats, out=offsets[low:high])
-        np.multiply(groups[low:high], n_bins + 2, out=codes[low:high])
-        np.add(codes[low:high], bins, out=codes[low:high])
-    return codes, offsets
+        np.copyto(keys[low:high], bins, casting="unsafe")
 
 
 def _moments(
@@ -332,43 +377,37 @@ def _moments(
     return mean, m2
 
 
-def _sorted_sketches(
-    values: FloatArray,
-    finite: npt.NDArray[np.bool_] | None,
-    n: IntArray,
-    binning: Binning,
+def _sketches(
+    ordered: SortedGroups, n: IntArray, binning: Binning
 ) -> tuple[list[Any], list[float | None], list[float | None]]:
-    """Each group's KLL sketch, built from its finite values sorted, and their minimum and maximum.
-
-    The finite values (all of ``values`` when ``finite`` is None) are taken out once and sorted in
-    place, group by group. A group longer than ``_SKETCH_PART`` values is sorted and sketched part
-    by part, and the parts' sketches merged: sorting parts that fit in cache is faster than
-    sorting the whole."""
+    """Each group's KLL sketch, built in bulk from its sorted finite values (``ordered``), and
+    their minimum and maximum. Only the values each sketch keeps are fetched, in one gather for
+    all groups."""
+    k = binning.sketch_k
+    coins = np.random.default_rng().integers(0, 1 << 62, size=n.size)
+    plans, ranks, kept = compactions(n, k, coins)
+    items = ordered.buffer[ranks + np.repeat(ordered.firsts, kept)]
+    present = n > 0
+    firsts = ordered.firsts[present]
+    extremes = np.zeros((2, n.size))
+    extremes[0, present] = ordered.buffer[firsts]
+    extremes[1, present] = ordered.buffer[firsts + n[present] - 1]
     sketches: list[Any] = []
     minimum: list[float | None] = []
     maximum: list[float | None] = []
-    ordered = values.copy() if finite is None else values[finite]
-    starts = np.concatenate([[0], np.cumsum(n)]).tolist()
-    builds = values.size // _SKETCH_PART + n.size  # at most one sketch per part, and per group
-    coins = iter(np.random.default_rng().integers(0, 1 << 62, size=builds).tolist())
-    for low, high in itertools.pairwise(starts):
-        parts = [
-            ordered[start : min(start + _SKETCH_PART, high)]
-            for start in range(low, high, _SKETCH_PART)
-        ]
-        if not parts:
-            sketches.append(new_sketch(binning))
-            minimum.append(None)
-            maximum.append(None)
+    runs = zip(
+        plans, n.tolist(), np.cumsum(kept).tolist(), kept.tolist(), *extremes.tolist(), strict=True
+    )
+    for plan, count, cut, size, least, most in runs:
+        taken = items[cut - size : cut]
+        minimum.append(least if count else None)
+        maximum.append(most if count else None)
+        if plan is not None:
+            sketches.append(kll_from_items(taken, plan, k, count, least, most))
             continue
-        for part in parts:
-            part.sort()  # in place: ``ordered`` is this function's own copy
-        sketch = kll_from_sorted(parts[0], binning.sketch_k, next(coins))
-        for part in parts[1:]:
-            sketch.merge(kll_from_sorted(part, binning.sketch_k, next(coins)))
-        sketches.append(sketch)
-        minimum.append(min(float(part[0]) for part in parts))
-        maximum.append(max(float(part[-1]) for part in parts))
+        sketches.append(new_sketch(binning))
+        if count:
+            sketches[-1].update(taken)
     return sketches, minimum, maximum
 
 

@@ -16,6 +16,10 @@ below ``2 / (k + 1)``, always, which is under the bound datasketches states for 
 confidence (``2.296 / k**0.9723``). Lower levels hold at most one item, well under their
 capacities, so later updates and merges run as on any sketch of the library.
 
+Which values a sketch keeps follows from ``n`` and the random bits alone: :func:`compactions`
+names their ranks for many runs at once, so a caller whose sorted values sit elsewhere (a profile
+builder's padded buffer) fetches just those, and :func:`kll_from_items` builds each sketch.
+
 Example::
 
     >>> import numpy as np
@@ -27,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, Final
 
@@ -34,9 +39,10 @@ import datasketches
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["kll_from_sorted", "level_capacity"]
+__all__ = ["compactions", "kll_from_items", "kll_from_sorted", "level_capacity"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 # datasketches' KLL constants: family id, serial version of the full format, minimum level width.
 _FAMILY: Final = 15
@@ -69,6 +75,7 @@ def _capacity_at_depth(k: int, depth: int) -> int:
     return (((k << 1) << depth) // 3**depth + 1) >> 1
 
 
+@functools.lru_cache(maxsize=256)
 def _total_capacity(k: int, num_levels: int) -> int:
     return sum(level_capacity(k, num_levels, height) for height in range(num_levels))
 
@@ -80,36 +87,127 @@ def kll_from_sorted(values: FloatArray, k: int, coins: int) -> Any:
     compacted as the module docstring describes. ``coins`` holds random bits, one per halving
     (the lowest bit first): the offset each halving keeps items from; 62 bits cover any count.
     """
-    sketch = datasketches.kll_doubles_sketch(k)
-    if values.size <= k:
-        if values.size:
-            sketch.update(values)
+    n = int(values.size)
+    plans, ranks, _ = compactions(np.array([n]), k, np.array([coins]))
+    items = values[ranks]
+    if plans[0] is None:
+        sketch = datasketches.kll_doubles_sketch(k)
+        if n:
+            sketch.update(items)
         return sketch
-    levels: list[FloatArray] = []
-    current = values
-    while current.size > k:
-        if current.size % 2:
-            levels.append(current[:1])  # an odd level keeps its smallest item, as KLL does
-            current = current[1:]
-        else:
-            levels.append(current[:0])
-        current = current[coins & 1 :: 2]
-        coins >>= 1
-    levels.append(current)
-    return datasketches.kll_doubles_sketch.deserialize(
-        _serialized(levels, k, int(values.size), float(values[0]), float(values[-1]))
-    )
+    return kll_from_items(items, plans[0], k, n, float(values[0]), float(values[-1]))
 
 
-def _serialized(levels: list[FloatArray], k: int, n: int, low: float, high: float) -> bytes:
-    num_levels = len(levels)
-    sizes = np.array([level.size for level in levels], dtype=np.int64)
+def compactions(
+    counts: IntArray, k: int, coins: IntArray
+) -> tuple[list[list[int] | None], IntArray, IntArray]:
+    """What sketches of ``k`` built from sorted runs of ``counts[i]`` values keep, as
+    :func:`kll_from_sorted` compacts them (``coins[i]``: the run's random bits, below 2**62).
+
+    Returns, per run, the item count of each level (level 0 first), or None for a run of at most
+    ``k`` values, which is fed to a sketch whole; the ranks (from 0, within its run) of the
+    values each run keeps, level by level, run after run; and how many each run keeps. A caller
+    holding sorted values scattered elsewhere fetches just these ranks and passes each run's to
+    :func:`kll_from_items`.
+
+    >>> plans, ranks, kept = compactions(np.array([10, 3]), 4, np.array([0b01, 0]))
+    >>> plans, ranks.tolist(), kept.tolist()
+    ([[0, 1, 2], None], [1, 3, 7, 0, 1, 2], [3, 3])
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    coins = np.asarray(coins, dtype=np.int64)
+    # Each run's top level is values[offset :: stride][:count]; lower levels keep one value each
+    # at most (``singles``, where ``kept``).
+    offset, stride, count = np.zeros_like(counts), np.ones_like(counts), counts.copy()
+    height = np.zeros_like(counts)  # halvings so far
+    singles: list[IntArray] = []
+    kept: list[npt.NDArray[np.bool_]] = []
+    active = count > k
+    while active.any():
+        height += active
+        odd = active & (count % 2 == 1)  # an odd level keeps its smallest item, as KLL does
+        singles.append(offset.copy())
+        kept.append(odd)
+        offset += stride * odd
+        count -= odd
+        offset += np.where(active, stride * (coins & 1), 0)
+        stride = np.where(active, stride * 2, stride)
+        count = np.where(active, count // 2, count)
+        coins = coins >> 1
+        active = count > k
+    ranks, per_run = _ranks(singles, kept, offset, stride, count)
+    return _plans(counts > k, kept, height, count), ranks, per_run
+
+
+def _plans(
+    compacted: npt.NDArray[np.bool_],
+    kept: list[npt.NDArray[np.bool_]],
+    height: IntArray,
+    count: IntArray,
+) -> list[list[int] | None]:
+    """Each compacted run's level sizes: one or none per halving, then its top level."""
+    levels = np.column_stack(kept).astype(np.int64).tolist() if kept else [[]] * count.size
+    return [
+        [*level_sizes[:halvings], top] if is_compacted else None
+        for level_sizes, halvings, top, is_compacted in zip(
+            levels, height.tolist(), count.tolist(), compacted.tolist(), strict=True
+        )
+    ]
+
+
+def _ranks(
+    singles: list[IntArray],
+    kept: list[npt.NDArray[np.bool_]],
+    offset: IntArray,
+    stride: IntArray,
+    count: IntArray,
+) -> tuple[IntArray, IntArray]:
+    """Each run's kept ranks (its lower levels' single items, then its top level), and how many."""
+    n_runs = count.size
+    lows = np.column_stack(singles) if singles else np.zeros((n_runs, 0), dtype=np.int64)
+    mask = np.column_stack(kept) if kept else np.zeros((n_runs, 0), dtype=bool)
+    per_run = mask.sum(axis=1) + count
+    ends = np.cumsum(per_run)
+    ranks = np.empty(int(ends[-1]) if n_runs else 0, dtype=np.int64)
+    starts = ends - per_run
+    # Single items first, in level order: row-major order of the mask is run, then level.
+    within = np.cumsum(mask, axis=1) - 1
+    ranks[(starts[:, None] + within)[mask]] = lows[mask]
+    # Then the top level: offset + stride * i for i < count.
+    first_top = starts + mask.sum(axis=1)
+    step = np.repeat(stride, count)
+    index = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    ranks[np.repeat(first_top, count) + index] = np.repeat(offset, count) + step * index
+    return ranks, per_run
+
+
+def kll_from_items(
+    items: FloatArray, sizes: list[int], k: int, n: int, low: float, high: float
+) -> Any:
+    """The sketch of ``k`` over ``n`` values from ``low`` to ``high`` whose levels hold ``items``,
+    ``sizes[h]`` of them at level ``h`` (as :func:`compactions` gives them)."""
+    return datasketches.kll_doubles_sketch.deserialize(_serialized(items, sizes, k, n, low, high))
+
+
+def _serialized(
+    items: FloatArray, sizes: list[int], k: int, n: int, low: float, high: float
+) -> bytes:
+    num_levels = len(sizes)
     # Offsets into the library's item buffer, which fills from the top of its capacity down.
-    above = np.cumsum(sizes[::-1])[::-1]
-    offsets = (_total_capacity(k, num_levels) - above).astype("<u4")
+    offsets = []
+    above = _total_capacity(k, num_levels) - sum(sizes)
+    for size in sizes:
+        offsets.append(above)
+        above += size
     header = _HEADER.pack(
         _PREAMBLE_INTS, _SERIAL_VERSION, _FAMILY, _LEVEL_ZERO_SORTED, k, _MIN_WIDTH, 0, n, k,
         num_levels, 0,
     )  # fmt: skip
-    items = np.concatenate(levels).astype("<f8", copy=False)
-    return b"".join([header, offsets.tobytes(), _EXTREMES.pack(low, high), items.tobytes()])
+    return b"".join(
+        [
+            header,
+            struct.pack(f"<{num_levels}I", *offsets),
+            _EXTREMES.pack(low, high),
+            items.astype("<f8", copy=False).tobytes(),
+        ]
+    )
