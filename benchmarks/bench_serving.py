@@ -10,6 +10,12 @@ trees, trained on the shipped Telco data. It is served by
 3. ``steward serve``: contract check, policy with a holdout, durable (fsynced) log, a client-role
    token checked on every request.
 
+Steward's batch worker runs a model call of up to ``SINGLE_THREAD_ROWS`` rows on one OpenMP
+thread (``steward.delivery.batching.NativeThreads``); the others run with their libraries'
+defaults (a team of threads per core). ``--peer-threads 1`` gives the bare endpoint and MLServer
+``OMP_NUM_THREADS=1`` too (and the in-process bare call the same one-thread limit), to compare the
+servers apart from that setting.
+
 Each is loaded by closed-loop clients (one keep-alive connection each, one record per request),
 one client, then 8, then 32, for ``--seconds`` each; the servers take turns, and each level is
 repeated ``--rounds`` times, so all are measured under the same machine load. It prints the
@@ -23,7 +29,8 @@ MLServer lives in its own venv (its pins must not reach Steward's lock)::
     /work/mlserver-venv/bin/pip install mlserver==1.7.1 mlserver-sklearn==1.7.1 "uvloop<0.22" \\
         scikit-learn==<the version in Steward's venv>
 
-Run: ``python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--requests 1000]``.
+Run: ``python benchmarks/bench_serving.py [--seconds 5] [--rounds 3] [--requests 1000]
+[--clients 1,8,32] [--servers bare,mlserver,mlserver-batching] [--peer-threads 1]``.
 It prints figures; it asserts nothing.
 """
 
@@ -39,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import yaml
+from threadpoolctl import ThreadpoolController
 
 from steward import Steward
 from steward.data.contracts import infer_contract
@@ -133,19 +142,31 @@ def bare_app(model_path: str) -> Any:
     return app
 
 
-def start_bare(model_path: Path, log: Any) -> tuple[subprocess.Popen[bytes], int]:
+def peer_environment(threads: int | None) -> dict[str, str] | None:
+    """The environment of the bare endpoint and MLServer: OpenMP limited when asked."""
+    return None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
+
+
+def start_bare(
+    model_path: Path, log: Any, threads: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, __file__, "--serve-bare", str(model_path), "--port", str(port)],
         stdout=log,
         stderr=log,
+        env=peer_environment(threads),
     )
     wait_ready(process, f"http://127.0.0.1:{port}/docs", "the bare endpoint")
     return process, port
 
 
 def start_mlserver(
-    root: Path, model_path: Path, batching: tuple[int, float] | None, log: Any
+    root: Path,
+    model_path: Path,
+    batching: tuple[int, float] | None,
+    log: Any,
+    threads: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     folder = root / ("mlserver-batching" if batching else "mlserver")
     (folder / "churn").mkdir(parents=True)
@@ -165,7 +186,9 @@ def start_mlserver(
     if batching:
         model_settings["max_batch_size"], model_settings["max_batch_time"] = batching
     (folder / "churn" / "model-settings.json").write_text(json.dumps(model_settings))
-    process = subprocess.Popen([MLSERVER, "start", str(folder)], stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [MLSERVER, "start", str(folder)], stdout=log, stderr=log, env=peer_environment(threads)
+    )
     wait_ready(process, f"http://127.0.0.1:{port}/v2/models/churn/ready", "MLServer")
     return process, port
 
@@ -288,25 +311,41 @@ async def load(
 # -- in process: what Steward adds to the model call, without HTTP
 
 
-def in_process(root: Path, model: Any, records: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    """Bare model call and ``Service.predict`` in turn, record by record, under the same load."""
+def in_process(
+    root: Path, model: Any, records: list[dict[str, Any]], n: int, threads: int | None = None
+) -> dict[str, Any]:
+    """Bare model call and ``Service.predict`` in turn, record by record, under the same load.
+
+    The durable append inside ``Service.predict`` is timed too (``append``), to show how much of
+    the added time it is. ``threads`` limits the bare call's OpenMP team, as ``--peer-threads``.
+    """
     features = [{k: v for k, v in r.items() if k != "customerID"} for r in records]
-    samples: dict[str, list[float]] = {"bare": [], "service": [], "model": []}
+    samples: dict[str, list[float]] = {"bare": [], "service": [], "model": [], "append": []}
     with Steward.open(root) as steward, EventLog(root / "events-in-process") as events:
         service = Service(steward, events)
         service.start()  # as the server does: the store is checked off the request path
         service.predict("churn", records[:1])
         service.on_prediction = lambda _s, _v, latency_ms, _x: samples["model"].append(latency_ms)
+        append = events.append
+
+        def timed_append(rows: Any) -> None:
+            started = time.perf_counter()
+            append(rows)
+            samples["append"].append((time.perf_counter() - started) * 1000)
+
+        events.append = timed_append  # type: ignore[method-assign,assignment]
+        openmp = ThreadpoolController().select(user_api="openmp")
         for index in range(n):
             started = time.perf_counter()
-            model.predict_proba(pd.DataFrame([features[index % len(features)]]))
+            with nullcontext() if threads is None else openmp.limit(limits=threads):
+                model.predict_proba(pd.DataFrame([features[index % len(features)]]))
             samples["bare"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             service.predict("churn", [records[index % len(records)]])
             samples["service"].append((time.perf_counter() - started) * 1000)
         service.close()
     added = np.array(samples["service"]) - np.array(samples["model"])
-    return {**samples, "added": list(added)}
+    return {**samples, "added": list(added), "other": list(added - np.array(samples["append"]))}
 
 
 def p(samples: list[float], q: float) -> float:
@@ -324,6 +363,16 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--requests", type=int, default=1000, help="in-process calls")
     parser.add_argument("--mlserver", default=MLSERVER, help="the mlserver command, own venv")
+    parser.add_argument(
+        "--servers",
+        default="bare,mlserver,mlserver-batching",
+        help="the servers measured beside Steward",
+    )
+    parser.add_argument(
+        "--peer-threads",
+        type=int,
+        help="OMP_NUM_THREADS for the bare endpoint and MLServer (default: their own)",
+    )
     parser.add_argument("--serve-bare", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -344,16 +393,22 @@ def main() -> None:
         batching = (steward.settings.batch_max_records, steward.settings.batch_max_wait_ms)
     print(f"machine: {os.cpu_count()} cores; workspace {root}")
     print(f"Steward batch_max_records {batching[0]}, batch_max_wait_ms {batching[1]}")
+    peers = args.servers.split(",") if args.servers else []
+    threads = args.peer_threads
+    print(f"bare endpoint and MLServer: OMP_NUM_THREADS {threads or 'unset (their default)'}")
 
     log = (root / "servers.log").open("ab")
     servers: dict[str, tuple[subprocess.Popen[bytes], int, str, list[bytes], dict[str, str]]] = {}
     try:
-        process, port = start_bare(model_path, log)
-        servers["bare"] = (process, port, "/predict", [steward_body(r) for r in records], {})
+        if "bare" in peers:
+            process, port = start_bare(model_path, log, threads)
+            servers["bare"] = (process, port, "/predict", [steward_body(r) for r in records], {})
         if Path(args.mlserver).exists():
             for name, batch in (("mlserver", None), ("mlserver-batching", batching)):
+                if name not in peers:
+                    continue
                 ml_batch = None if batch is None else (batch[0], batch[1] / 1000)
-                process, port = start_mlserver(root, model_path, ml_batch, log)
+                process, port = start_mlserver(root, model_path, ml_batch, log, threads)
                 bodies = [mlserver_body(r) for r in records]
                 servers[name] = (process, port, "/v2/models/churn/infer", bodies, {})
         else:
@@ -373,13 +428,17 @@ def main() -> None:
                 process.kill()
         log.close()
     report(results, list(servers))
-    samples = in_process(root / "workspace", model, records, args.requests)
+    if args.requests <= 0:
+        return
+    samples = in_process(root / "workspace", model, records, args.requests, threads)
     print(f"\nin process, {args.requests} one-record calls (ms):")
     for label, key in (
         ("bare model call", "bare"),
         ("model call inside Service.predict", "model"),
         ("Service.predict", "service"),
         ("added by Steward (total - model)", "added"),
+        ("  of which the durable append", "append"),
+        ("  of which the rest", "other"),
     ):
         print(f"  {label:<36} p50 {p(samples[key], 50):7.3f}  p99 {p(samples[key], 99):7.3f}")
 

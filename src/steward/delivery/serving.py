@@ -48,7 +48,7 @@ from steward.data.contracts import Violation, check_record
 from steward.data.contracts.personal import protect_record, protect_violations, workspace_secret
 from steward.data.events import EventLog
 from steward.data.events.schemas import ATTRIBUTES_KEY, check_attributes
-from steward.delivery.batching import Batcher
+from steward.delivery.batching import Batcher, NativeThreads
 from steward.delivery.runtime import Marker, Runtime, keep_current, read_markers, read_runtime
 from steward.delivery.suspension import Suspension, suspension_marker
 from steward.errors import (
@@ -134,6 +134,7 @@ class Service:
         self._runtimes: dict[str, Runtime] = {}  # what requests are served with
         self._seen: dict[str, Runtime] = {}  # what was last read; ahead while a version loads
         self._models: dict[tuple[str, int], LoadedModel] = {}
+        self._threads = NativeThreads()  # a batch's model call runs on one OpenMP thread
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._closed = False
@@ -263,6 +264,7 @@ class Service:
                 if model is None:
                     model = self.steward.load_model(system, version)
                     self._models[key] = model
+                    self._threads.forget()  # it may have brought a native library
         return model
 
     # The hot path
@@ -431,7 +433,9 @@ class Service:
         """
         started = time.perf_counter()
         frame = pd.DataFrame([request.inputs[index] for request, rows in members for index in rows])
-        predicted = _score(self.model(runtime.name, version), frame, runtime, version)
+        model = self.model(runtime.name, version)
+        with self._threads.limited(len(frame)):
+            predicted = _score(model, frame, runtime, version)
         elapsed_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
         return [_plain_score(value) for value in predicted], elapsed_ms
 
@@ -569,8 +573,9 @@ class Service:
     ) -> None:
         envelopes = [envelope for group, _ in members for envelope in group]
         frame = pd.DataFrame([record for _, inputs in members for record in inputs])
-        started = time.perf_counter()
-        predicted = self.model(system, version).predict(frame, task)
+        model, started = self.model(system, version), time.perf_counter()
+        with self._threads.limited(len(frame)):
+            predicted = model.predict(frame, task)
         latency = (time.perf_counter() - started) * 1000 / max(len(envelopes), 1)
         # A shadow event carries the id of the prediction it shadows; the log keys shadows by
         # (id, model_version).
