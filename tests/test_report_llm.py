@@ -131,7 +131,12 @@ def built(tmp_path: Path, database_url: str) -> Iterator[Built]:
     steward = Steward.open(root, database_url=database_url, user="ana")
     steward.init()
     steward.apply()
-    at = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    # The first noon at least an hour ahead: the week's calls then fall on the same hours of the
+    # day whenever the tests run, so the days that the charts draw (and a day holding only
+    # unpriced calls) do not depend on the clock; what the tests store now falls in the week.
+    earliest = datetime.now(UTC) + timedelta(hours=1)
+    at = earliest.replace(hour=12, minute=0, second=0, microsecond=0)
+    at += timedelta(days=1) if at < earliest else timedelta(0)
     calls = make_calls(at)
     record_calls(steward.events, "assistant", calls, prices=PRICES)
     steward.events.close()
