@@ -9,6 +9,7 @@ acknowledged prediction in the log exactly once.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,16 +32,24 @@ from .conftest import Server
 POLICY = {"thresholds": [{"at": 0.5, "action": "contact"}], "holdout": 0.1}
 
 
+class HeldRun:
+    """A model call for a ``Batcher`` that records each batch, then waits for ``release``."""
+
+    def __init__(self, factor: int) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+        self.batches: list[list[int]] = []
+        self.factor = factor
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(items)
+        self.started.set()
+        self.release.wait(10)
+        return [item * self.factor for item in items]
+
+
 def test_items_queued_while_the_worker_is_busy_are_served_in_one_batch() -> None:
-    started, release = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def run(items: list[int]) -> list[int]:
-        batches.append(items)
-        started.set()
-        release.wait(10)
-        return [item * 10 for item in items]
-
+    run = HeldRun(factor=10)
+    started, release, batches = run.started, run.release, run.batches
     batcher: Batcher[int, int] = Batcher(run, name="test", max_records=4, max_wait=0.0)
     try:
         first = batcher.submit(0)
@@ -52,6 +61,32 @@ def test_items_queued_while_the_worker_is_busy_are_served_in_one_batch() -> None
     finally:
         batcher.close()
     assert batches == [[0], [1, 2, 3, 4], [5, 6]]
+
+
+def test_after_a_lone_batch_the_worker_still_waits_for_as_many_as_a_recent_batch_held() -> None:
+    """Batches of 4 then 1: the next item still waits (within ``max_wait``) for company.
+
+    Remembering only the last batch (1), the worker would serve 6 alone; remembering the 4, it
+    waits, and 7, sent while it waits, joins 6. That keeps a set of concurrent callers from
+    splitting for good into halves served in turn.
+    """
+    run = HeldRun(factor=1)
+    started, release, batches = run.started, run.release, run.batches
+    batcher: Batcher[int, int] = Batcher(run, name="test", max_records=8, max_wait=2.0)
+    try:
+        first = batcher.submit(0)
+        assert started.wait(10)
+        four = [batcher.submit(item) for item in (1, 2, 3, 4)]
+        release.set()
+        assert [future.result(10) for future in [first, *four]] == [0, 1, 2, 3, 4]
+        assert batcher.submit(5).result(10) == 5  # alone, after waiting max_wait for company
+        sixth = batcher.submit(6)
+        time.sleep(0.2)  # the worker has taken 6 and waits for more
+        seventh = batcher.submit(7)
+        assert (sixth.result(10), seventh.result(10)) == (6, 7)
+    finally:
+        batcher.close()
+    assert batches == [[0], [1, 2, 3, 4], [5], [6, 7]]
 
 
 def test_a_failing_item_fails_only_its_own_request() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import time
 from typing import Any
 
 import pandas as pd
@@ -20,7 +19,7 @@ import pytest
 from threadpoolctl import ThreadpoolController
 
 from steward import Steward
-from steward.delivery.batching import SINGLE_THREAD_ROWS, Batcher, NativeThreads
+from steward.delivery.batching import SINGLE_THREAD_ROWS, NativeThreads
 from steward.delivery.serving import Service
 from steward.demo import train_churn_model
 from steward.web import create_app
@@ -120,36 +119,3 @@ def test_a_system_that_cannot_be_loaded_at_start_does_not_stop_the_server(
         return ""
 
     assert "no champion" in asyncio.run(serve())
-
-
-def test_after_a_lone_batch_the_worker_still_waits_for_as_many_as_a_recent_batch_held() -> None:
-    """Batches of 4 then 1: the next item still waits (within ``max_wait``) for company.
-
-    Remembering only the last batch (1), the worker would serve 6 alone; remembering the 4, it
-    waits, and 7, sent while it waits, joins 6. That keeps a set of concurrent callers from
-    splitting for good into halves served in turn.
-    """
-    started, release = threading.Event(), threading.Event()
-    batches: list[list[int]] = []
-
-    def run(items: list[int]) -> list[int]:
-        batches.append(items)
-        started.set()
-        release.wait(10)
-        return items
-
-    batcher: Batcher[int, int] = Batcher(run, name="test", max_records=8, max_wait=2.0)
-    try:
-        first = batcher.submit(0)
-        assert started.wait(10)
-        four = [batcher.submit(item) for item in (1, 2, 3, 4)]
-        release.set()
-        assert [future.result(10) for future in [first, *four]] == [0, 1, 2, 3, 4]
-        assert batcher.submit(5).result(10) == 5  # alone, after waiting max_wait for company
-        sixth = batcher.submit(6)
-        time.sleep(0.2)  # the worker has taken 6 and waits for more
-        seventh = batcher.submit(7)
-        assert (sixth.result(10), seventh.result(10)) == (6, 7)
-    finally:
-        batcher.close()
-    assert batches == [[0], [1, 2, 3, 4], [5], [6, 7]]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -31,6 +30,7 @@ import pyarrow as pa
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from steward._util.threads import map_on_threads
 from steward.data.drift.classifier import ALL_COLUMNS, run_domain_classifier
 from steward.data.drift.inputs import (
     category_counts,
@@ -83,11 +83,11 @@ def _map_columns(function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     # numpy sorts, merges and draws release the GIL, so columns run in parallel on threads. BLAS
     # keeps to one thread meanwhile: its own threads, started from every column's thread at once,
     # spin against each other (a dot product of 2M values took 40 ms instead of 1).
-    workers = min(len(items), os.cpu_count() or 1, 8)
-    if workers <= 1:
+    threads = min(os.cpu_count() or 1, 8)
+    if threads <= 1 or len(items) <= 1:
         return [function(item) for item in items]
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, items))
+    with threadpool_limits(limits=1, user_api="blas"):
+        return map_on_threads(function, items, threads=threads)
 
 
 # --- the fitted detector and the entry point -------------------------------------------------------

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import numpy as np
@@ -27,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from steward._util.frames import to_arrow_table
+from steward._util.threads import COLUMN_THREADS, PARALLEL_VALUES, map_on_threads
 from steward.data.drift.stats import quantile_values
 from steward.errors import InvalidInputError, NotFittedError
 
@@ -50,9 +49,6 @@ DEFAULT_MAX_CATEGORIES: Final = 1_000
 DEFAULT_SKETCH_K: Final = 200
 
 _KINDS: Final = ("numeric", "categorical")
-#: Frames of at least this many values (rows x columns) fit columns on up to _FIT_THREADS threads.
-_THREADED_VALUES: Final = 200_000
-_FIT_THREADS: Final = 4
 
 
 class Binning:
@@ -311,13 +307,9 @@ def fit_binnings(
             raise InvalidInputError(f"column {name!r}: {error}") from None
 
     names = list(columns)
-    # A numeric column's fit is a sort, which releases the GIL: large frames fit on threads. The
-    # first column (in order) that fails raises, as it would one column at a time.
-    workers = min(len(names), os.cpu_count() or 1, _FIT_THREADS)
-    if workers <= 1 or table.num_rows * len(names) < _THREADED_VALUES:
-        return {name: fit(name) for name in names}
-    with ThreadPoolExecutor(workers) as pool:
-        return dict(zip(names, pool.map(fit, names), strict=True))
+    # A numeric column's fit is a sort, which releases the GIL: large frames fit on threads.
+    threads = COLUMN_THREADS if table.num_rows * len(names) >= PARALLEL_VALUES else 1
+    return dict(zip(names, map_on_threads(fit, names, threads=threads), strict=True))
 
 
 def _edges_from_quantiles(quantiles: FloatArray) -> FloatArray:

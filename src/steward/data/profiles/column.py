@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from steward._util.threads import COLUMN_THREADS, PARALLEL_VALUES, map_on_threads
 from steward.data.profiles.binning import Binning, as_chunked
 from steward.data.profiles.counting import (
     categorical_fields,
@@ -53,10 +52,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _FORMAT: Final = 1
-# Columns are profiled on this many threads (numpy and Arrow release the GIL in their passes) once
-# a frame holds at least _PARALLEL_VALUES values; below that, starting threads costs more.
-_THREADS: Final = max(1, min(4, os.cpu_count() or 1))
-_PARALLEL_VALUES: Final = 200_000
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -463,7 +458,7 @@ def profile_columns(
     """:func:`profile_groups` for each binned column of ``table``, in the binnings' order.
 
     ``violations(name)`` gives the column's per-row violations (in ``order``, as ``groups``).
-    Columns are profiled on up to ``_THREADS`` threads when the frame is large enough for it to
+    Columns are profiled on up to ``COLUMN_THREADS`` threads when the frame is large enough for it to
     pay: each column's passes are numpy and Arrow calls that release the GIL, and the results do
     not depend on which thread profiled a column."""
     counts = np.bincount(groups, minlength=n_groups)
@@ -481,8 +476,5 @@ def profile_columns(
         )
 
     names = list(binnings)
-    workers = min(_THREADS, len(names))
-    if workers < 2 or table.num_rows * len(names) < _PARALLEL_VALUES:
-        return {name: profile(name) for name in names}
-    with ThreadPoolExecutor(workers, thread_name_prefix="steward-profile") as pool:
-        return dict(zip(names, pool.map(profile, names), strict=True))
+    threads = COLUMN_THREADS if table.num_rows * len(names) >= PARALLEL_VALUES else 1
+    return dict(zip(names, map_on_threads(profile, names, threads=threads), strict=True))
